@@ -1,0 +1,321 @@
+/*
+ * collector.c - the run loop every source driver shares (see collector.h).
+ *
+ * The drivers only know their database (source.h); this file owns table
+ * selection, the snapshot, one table writer per table, run bookkeeping in the
+ * spool, the summary line, and the mapping of failures to run states.
+ */
+#include "collector.h"
+
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "source.h"
+#include "spool.h"
+#include "util.h"
+#include "writer.h"
+
+/* ------------------------------------------------------------ strlist */
+
+void strlist_push(struct strlist *l, const char *s)
+{
+	if (l->len == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **items = realloc(l->items, cap * sizeof(*items));
+
+		if (items == NULL)
+			abort();
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->len++] = strdup(s);
+}
+
+void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->len; i++)
+		free(l->items[i]);
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ------------------------------------------------------------ sources */
+
+/* Drivers land one by one; until all are linked a missing one is NULL. */
+#pragma weak source_mysql
+#pragma weak source_postgres
+#pragma weak source_mongo
+
+static const struct source_ops *const all_sources[] = {
+	&source_sqlite,
+	&source_mysql,
+	&source_postgres,
+	&source_mongo,
+};
+
+const struct source_ops *source_lookup(const char *db_type)
+{
+	static const struct {
+		const char *alias, *canonical;
+	} aliases[] = {{"mariadb", "mysql"}, {"postgres", "postgresql"}, {"mongo", "mongodb"}};
+
+	for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) {
+		if (strcmp(db_type, aliases[i].alias) == 0)
+			db_type = aliases[i].canonical;
+	}
+	for (size_t i = 0; i < sizeof(all_sources) / sizeof(all_sources[0]); i++) {
+		if (all_sources[i] && strcmp(all_sources[i]->db_type, db_type) == 0)
+			return all_sources[i];
+	}
+	return NULL;
+}
+
+static const struct source_ops *configured_source(const struct config *cfg, struct ierr *e)
+{
+	const char *t = config_str(cfg, "DB_TYPE");
+	const struct source_ops *ops;
+
+	if (*t == '\0') {
+		ierr_set(e, IERR_CONFIG,
+			 "DB_TYPE: not set (one of mysql, postgresql, mongodb, sqlite)");
+		return NULL;
+	}
+	ops = source_lookup(t);
+	if (ops == NULL)
+		ierr_set(e, IERR_CONFIG, "DB_TYPE: no driver for \"%s\" in this build", t);
+	return ops;
+}
+
+const char *collector_bucket(const struct config *cfg, struct ierr *e)
+{
+	const char *b = config_str(cfg, "S3_BUCKET");
+	const struct source_ops *ops;
+
+	if (*b)
+		return b;
+	ops = source_lookup(config_str(cfg, "DB_TYPE"));
+	if (ops) {
+		const char *key = strcmp(ops->db_type, "mysql") == 0	  ? "S3_BUCKET_MS1"
+				  : strcmp(ops->db_type, "postgresql") == 0 ? "S3_BUCKET_MS2"
+				  : strcmp(ops->db_type, "mongodb") == 0    ? "S3_BUCKET_MS3"
+									    : NULL;
+
+		if (key && *config_str(cfg, key))
+			return config_str(cfg, key);
+	}
+	ierr_set(e, IERR_CONFIG,
+		 "S3_BUCKET: not set (an S3 bucket name, or file:///path for a local directory)");
+	return NULL;
+}
+
+static void norm_opts_from(const struct config *cfg, struct norm_opts *o)
+{
+	const char *d = config_str(cfg, "DECIMAL_MODE");
+	const char *b = config_str(cfg, "BINARY_MODE");
+
+	o->decimal = strcmp(d, "double") == 0   ? DECIMAL_DOUBLE
+		     : strcmp(d, "string") == 0 ? DECIMAL_STRING
+						: DECIMAL_EXACT;
+	o->binary = strcmp(b, "base64") == 0 ? BINARY_BASE64
+		    : strcmp(b, "hex") == 0  ? BINARY_HEX
+					     : BINARY_UTF8;
+}
+
+/* Tables to extract: discovery filtered by INCLUDE_TABLES / EXCLUDE_TABLES, or
+ * the explicit list (which must exist). */
+static int select_tables(const struct config *cfg, const struct source_ops *ops,
+			 struct source *src, const char *const *only, struct strlist *out,
+			 struct ierr *e)
+{
+	struct strlist all = {0};
+	const char *inc = config_str(cfg, "INCLUDE_TABLES");
+	const char *exc = config_str(cfg, "EXCLUDE_TABLES");
+
+	if (ops->list_tables(src, &all, e) != 0) {
+		strlist_free(&all);
+		return -1;
+	}
+	if (only && *only) {
+		for (; *only; only++) {
+			bool found = false;
+
+			for (size_t i = 0; i < all.len && !found; i++)
+				found = strcmp(all.items[i], *only) == 0;
+			if (!found) {
+				strlist_free(&all);
+				return ierr_set(e, IERR_SOURCE, "%s: table \"%s\" not found",
+						ops->db_type, *only);
+			}
+			strlist_push(out, *only);
+		}
+		strlist_free(&all);
+		return 0;
+	}
+	for (size_t i = 0; i < all.len; i++) {
+		if (*inc && !glob_list_match(inc, all.items[i]))
+			continue;
+		if (*exc && glob_list_match(exc, all.items[i]))
+			continue;
+		strlist_push(out, all.items[i]);
+	}
+	strlist_free(&all);
+	return 0;
+}
+
+static void settings_from(const struct config *cfg, const char *source,
+			  struct segment_settings *s)
+{
+	const char *tmpl = config_str(cfg, "S3_KEY_TEMPLATE");
+	const char *p = config_str(cfg, "PROGRESS");
+
+	memset(s, 0, sizeof(*s));
+	if (*tmpl == '\0')
+		tmpl = config_bool(cfg, "ENABLE_PARTITIONING")
+			       ? "{table}/year={year}/month={month}/day={day}/{run_id}-{seq}{ext}"
+			       : "{table}/{run_id}-{seq}{ext}";
+	s->key_template = tmpl;
+	s->key_prefix = config_str(cfg, "S3_PREFIX");
+	s->source = source;
+	s->compress = strcmp(config_str(cfg, "COMPRESSION"), "zstd") == 0;
+	s->zstd_level = (int)config_int(cfg, "ZSTD_LEVEL");
+	s->max_bytes = (uint64_t)config_int(cfg, "SEGMENT_MAX_BYTES");
+	if (s->max_bytes == 0)
+		s->max_bytes = 1;
+	s->max_rows = (uint64_t)config_int(cfg, "SEGMENT_MAX_ROWS");
+	s->quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES");
+	s->wait_when_full = strcmp(config_str(cfg, "SPOOL_FULL_ACTION"), "wait") == 0;
+	s->progress = strcmp(p, "always") == 0 || (strcmp(p, "auto") == 0 && isatty(2));
+}
+
+static void log_table(const char *table, const struct table_writer *w, int n, size_t of)
+{
+	char rows[32], bytes[32], segs[16], pos[32], nf[24], iu[24], idt[24], inf[24];
+	const struct lossy *l = table_writer_lossy((struct table_writer *)w);
+
+	snprintf(rows, sizeof(rows), "%" PRIu64, table_writer_rows(w));
+	snprintf(bytes, sizeof(bytes), "%" PRIu64, table_writer_bytes(w));
+	snprintf(segs, sizeof(segs), "%d", table_writer_segments(w));
+	snprintf(pos, sizeof(pos), "%d/%zu", n, of);
+	snprintf(nf, sizeof(nf), "%" PRIu64, l->nonfinite);
+	snprintf(iu, sizeof(iu), "%" PRIu64, l->invalid_utf8);
+	snprintf(idt, sizeof(idt), "%" PRIu64, l->invalid_dates);
+	snprintf(inf, sizeof(inf), "%" PRIu64, l->infinite_dates);
+	log_event(LOG_INFO, "table committed", "table", table, "n", pos, "rows", rows, "bytes",
+		  bytes, "segments", segs, "nonfinite_to_null", nf, "invalid_utf8", iu,
+		  "invalid_dates", idt, "infinite_dates", inf, NULL);
+}
+
+int collector_run(const struct config *cfg, struct collect_summary *sum, struct ierr *e)
+{
+	const struct source_ops *ops = configured_source(cfg, e);
+	const char *bucket = ops ? collector_bucket(cfg, e) : NULL;
+	const char *source_name;
+	struct spool *sp = NULL;
+	struct source *src = NULL;
+	struct strlist tables = {0};
+	struct spool_run run = {.lock_fd = -1};
+	struct segment_settings set;
+	struct norm_opts opts;
+	bool run_started = false;
+	int rc = -1;
+
+	memset(sum, 0, sizeof(*sum));
+	if (bucket == NULL)
+		return -1;
+	snprintf(sum->bucket, sizeof(sum->bucket), "%s", bucket);
+	source_name = *config_str(cfg, "SOURCE_NAME") ? config_str(cfg, "SOURCE_NAME")
+						       : ops->db_type;
+	norm_opts_from(cfg, &opts);
+	settings_from(cfg, source_name, &set);
+
+	sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_COLLECTOR, e);
+	if (sp == NULL)
+		return -1;
+	src = ops->open(cfg, e);
+	if (src == NULL)
+		goto out;
+	if (select_tables(cfg, ops, src, NULL, &tables, e) != 0)
+		goto out;
+	if (ops->begin_snapshot(src, e) != 0)
+		goto out;
+	if (spool_run_begin(sp, source_name, ops->db_type, bucket, &run, e) != 0)
+		goto out;
+	run_started = true;
+	snprintf(sum->run_id, sizeof(sum->run_id), "%s", run.run_id);
+	log_event(LOG_INFO, "extraction started", "source", source_name, "run", run.run_id,
+		  "bucket", bucket, NULL);
+	for (size_t i = 0; i < tables.len; i++) {
+		struct table_writer *w =
+			table_writer_new_spool(sp, &run, tables.items[i], &opts, &set, e);
+
+		if (w == NULL)
+			goto out;
+		if (ops->read_table(src, tables.items[i], w, e) != 0 ||
+		    table_writer_commit(w, e) != 0) {
+			if (strstr(e->msg, tables.items[i]) == NULL)
+				ierr_prefix(e, "table \"%s\"", tables.items[i]);
+			table_writer_free(w);
+			goto out;
+		}
+		log_table(tables.items[i], w, (int)i + 1, tables.len);
+		sum->tables++;
+		sum->rows += table_writer_rows(w);
+		sum->bytes += table_writer_bytes(w);
+		table_writer_free(w);
+	}
+	rc = 0;
+out:
+	if (run_started) {
+		struct ierr e2;
+
+		if (spool_run_end(sp, &run, rc == 0 ? "complete" : "failed", sum->tables,
+				  sum->rows, rc == 0 ? NULL : e->msg, &e2) != 0 && rc == 0) {
+			*e = e2;
+			rc = -1;
+		}
+	}
+	if (src)
+		ops->close(src);
+	strlist_free(&tables);
+	spool_close(sp);
+	return rc;
+}
+
+int collector_extract(const struct config *cfg, const char *const *only, FILE *out,
+		      struct ierr *e)
+{
+	const struct source_ops *ops = configured_source(cfg, e);
+	struct source *src;
+	struct strlist tables = {0};
+	struct norm_opts opts;
+	int rc = -1;
+
+	if (ops == NULL)
+		return -1;
+	norm_opts_from(cfg, &opts);
+	src = ops->open(cfg, e);
+	if (src == NULL)
+		return -1;
+	if (select_tables(cfg, ops, src, only, &tables, e) != 0 ||
+	    ops->begin_snapshot(src, e) != 0)
+		goto done;
+	for (size_t i = 0; i < tables.len; i++) {
+		struct table_writer *w = table_writer_new_stream(&opts, out);
+
+		if (ops->read_table(src, tables.items[i], w, e) != 0) {
+			table_writer_free(w);
+			goto done;
+		}
+		table_writer_free(w);
+	}
+	fflush(out);
+	rc = 0;
+done:
+	ops->close(src);
+	strlist_free(&tables);
+	return rc;
+}

@@ -1,0 +1,1058 @@
+/*
+ * json.c - the NDJSON value writer (see json.h for the contract, and
+ * ../shared/TYPES.md for the rules it implements).
+ *
+ * Every database value of every row passes through this file, so the common
+ * cases are the fast ones:
+ *
+ * - Strings: a 256-entry class table says which bytes can be copied as they
+ *   are; runs of such bytes (checked 8 at a time with SWAR bit tricks) and of
+ *   valid UTF-8 sequences are copied with one memcpy. Only the bytes that must
+ *   be escaped and invalid UTF-8 interrupt a run. Invalid UTF-8 is replaced by
+ *   U+FFFD per maximal subpart (Unicode 15, 3.9 "U+FFFD Substitution of
+ *   Maximal Subparts", the WHATWG decoder's behaviour), accepting exactly the
+ *   well-formed sequences of Unicode Table 3-7 (no overlongs, no surrogates,
+ *   nothing above U+10FFFF).
+ *
+ * - Doubles and floats: the shortest digits that read back to the same value,
+ *   the closest one when several have that length, laid out as ECMAScript
+ *   Number.prototype.toString (RFC 8785). Three paths, all exact:
+ *   1. integers below 2^53 (2^24 for floats) are printed as integers;
+ *   2. values with a representation of at most 15 significant digits (6 for
+ *      floats) and a decimal exponent within +-22 (+-10) are found with one
+ *      multiplication and checked with one division: m and 10^d are exact,
+ *      so m / 10^d rounds exactly like strtod("m e-d") (Clinger's fast path).
+ *      No two decimals of at most DBL_DIG (FLT_DIG) digits map to the same
+ *      normal value, so the one found, trailing zeros stripped, is the
+ *      shortest;
+ *   3. otherwise glibc's exact "%.*e" is tried at increasing precisions and
+ *      checked with strtod/strtof. At a power of two the interval of values
+ *      that read back is twice as wide above as below, so when the nearest
+ *      p-digit string falls short below, the next p-digit string above is
+ *      tried as well. Subnormals, whose precision is lower than DBL_DIG,
+ *      start at one digit.
+ *   Path 3 costs about a microsecond; real data mostly takes paths 1 and 2.
+ *   The fast paths assume IEEE arithmetic without excess precision
+ *   (FLT_EVAL_METHOD == 0, round-to-nearest), which is checked at compile time.
+ *
+ * - json_reemit() is a validating, non-recursive re-emitter: an explicit bit
+ *   stack of at most JSON_MAX_DEPTH levels, so hostile nesting is an error,
+ *   never a stack overflow. String and number tokens are copied byte for byte.
+ *
+ * Limits: numbers assume the C locale's LC_NUMERIC for strtod (ingesta never
+ * calls setlocale). Dates are written for years 0..9999 as four digits and otherwise
+ * with as many digits as needed (negative years with '-'); callers keep to
+ * TYPES.md (years outside 1..9999 in the server's text form).
+ */
+#include "json.h"
+
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#if FLT_EVAL_METHOD != 0
+#error "json.c: the shortest-float fast paths need FLT_EVAL_METHOD == 0 (SSE2, not x87)"
+#endif
+
+#define JSON_MAX_DEPTH 10000
+
+static const char hex_digits[16] = "0123456789abcdef";
+
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+/* Write v in decimal ending just before `end`; returns the first digit. */
+static char *u64_digits(char *end, uint64_t v)
+{
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		end -= 2;
+		memcpy(end, digit_pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		end -= 2;
+		memcpy(end, digit_pairs + 2 * v, 2);
+	} else {
+		*--end = (char)('0' + v);
+	}
+	return end;
+}
+
+void json_uint64(struct buf *b, uint64_t v)
+{
+	char tmp[24];
+	char *p = u64_digits(tmp + sizeof(tmp), v);
+
+	buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+void json_int64(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	char *p;
+
+	if (v >= 0) {
+		p = u64_digits(tmp + sizeof(tmp), (uint64_t)v);
+	} else {
+		/* 0 - (uint64_t)v is exact for INT64_MIN too. */
+		p = u64_digits(tmp + sizeof(tmp), 0 - (uint64_t)v);
+		*--p = '-';
+	}
+	buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+/* ---- UTF-8 and string escaping ---------------------------------------- */
+
+/*
+ * Byte classes: 0 copied as is, 1 must be escaped (U+0000..U+001F, '"', '\'),
+ * 2 starts (or is a stray part of) a multi-byte sequence.
+ */
+static const uint8_t byte_class[256] = {
+    [0x00 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xff] = 2,
+};
+
+static inline uint64_t load64(const uint8_t *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+/* True when none of the 8 bytes needs attention (all of class 0). */
+static inline bool word_is_plain(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t q = x ^ (ones * '"');
+	uint64_t bs = x ^ (ones * '\\');
+	uint64_t t = (x - ones * 0x20) | (q - ones) | (bs - ones);
+
+	/* A byte < 0x20, == '"' or == '\\' sets its high bit in t while its own
+	 * high bit is clear; any byte >= 0x80 is caught by x itself. */
+	return (((t & ~x) | x) & highs) == 0;
+}
+
+/*
+ * The well-formed sequence at p (avail > 0 bytes): returns its length (1..4),
+ * or 0 and sets *bad to the length of the maximal subpart to replace (>= 1).
+ */
+static inline size_t utf8_seq(const uint8_t *p, size_t avail, size_t *bad)
+{
+	uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2 || c > 0xf4) {
+		*bad = 1;
+		return 0;
+	}
+	if (c < 0xe0) {
+		need = 1;
+	} else if (c < 0xf0) {
+		need = 2;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else {
+		need = 3;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* > U+10FFFF */
+	}
+	if (avail < 2 || p[1] < lo || p[1] > hi) {
+		*bad = 1;
+		return 0;
+	}
+	for (i = 2; i <= need; i++) {
+		if (i >= avail || (p[i] & 0xc0) != 0x80) {
+			*bad = i;
+			return 0;
+		}
+	}
+	return need + 1;
+}
+
+size_t utf8_valid_prefix(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, len, bad;
+
+	while (i < n) {
+		while (n - i >= 8 && (load64(p + i) & 0x8080808080808080ULL) == 0)
+			i += 8;
+		if (i >= n)
+			break;
+		len = utf8_seq(p + i, n - i, &bad);
+		if (len == 0)
+			break;
+		i += len;
+	}
+	return i;
+}
+
+static void put_escape(struct buf *b, uint8_t c)
+{
+	char e[6] = {'\\', 'u', '0', '0', 0, 0};
+
+	switch (c) {
+	case '"':
+		buf_append(b, "\\\"", 2);
+		return;
+	case '\\':
+		buf_append(b, "\\\\", 2);
+		return;
+	case '\n':
+		buf_append(b, "\\n", 2);
+		return;
+	case '\t':
+		buf_append(b, "\\t", 2);
+		return;
+	case '\r':
+		buf_append(b, "\\r", 2);
+		return;
+	case '\b':
+		buf_append(b, "\\b", 2);
+		return;
+	case '\f':
+		buf_append(b, "\\f", 2);
+		return;
+	default:
+		e[4] = hex_digits[c >> 4];
+		e[5] = hex_digits[c & 15];
+		buf_append(b, e, 6);
+	}
+}
+
+static const char replacement_char[3] = {(char)0xef, (char)0xbf, (char)0xbd}; /* U+FFFD */
+
+void json_string(struct buf *b, const char *s, size_t n, struct lossy *st)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, run = 0, len, bad;
+	bool replaced = false;
+
+	buf_reserve(b, n + 2);
+	b->data[b->len++] = '"';
+	for (;;) {
+		while (n - i >= 8 && word_is_plain(load64(p + i)))
+			i += 8;
+		while (i < n && byte_class[p[i]] == 0)
+			i++;
+		if (i >= n)
+			break;
+		if (byte_class[p[i]] == 1) {
+			buf_append(b, s + run, i - run);
+			put_escape(b, p[i]);
+			run = ++i;
+			continue;
+		}
+		len = utf8_seq(p + i, n - i, &bad);
+		if (len > 0) {
+			i += len;
+			continue;
+		}
+		buf_append(b, s + run, i - run);
+		buf_append(b, replacement_char, 3);
+		i += bad;
+		run = i;
+		replaced = true;
+	}
+	buf_append(b, s + run, n - run);
+	buf_putc(b, '"');
+	if (replaced)
+		st->invalid_utf8++;
+}
+
+/* ---- doubles and floats ------------------------------------------------ */
+
+static const double pow10_tab[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static const float pow10f_tab[11] = {
+    1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f,
+};
+
+/* A positive decimal 0.D * 10^n with k digits D (no trailing zeros). */
+struct shortest {
+	char dig[24];
+	int k;
+	int n;
+};
+
+/* Digits of m (> 0), trailing zeros dropped; n = decimal exponent of 0.D. */
+static void shortest_from_int(struct shortest *r, uint64_t m, int scale)
+{
+	char tmp[24];
+	char *p = u64_digits(tmp + sizeof(tmp), m);
+	int len = (int)(tmp + sizeof(tmp) - p);
+
+	r->n = len + scale;
+	while (len > 1 && p[len - 1] == '0')
+		len--;
+	memcpy(r->dig, p, (size_t)len);
+	r->k = len;
+}
+
+enum fast_result { FAST_FOUND, FAST_NONE, FAST_NOT_APPLICABLE };
+
+/*
+ * Path 2 for a (positive, normal): the candidate with 15 significant digits
+ * (6 for floats), exact when it reads back. FAST_NONE means no decimal of that
+ * many digits reads back to a, so the shortest is longer.
+ */
+static enum fast_result shortest_fast(struct shortest *r, double a, bool single)
+{
+	int digits = single ? 6 : 15, maxd = single ? 10 : 22;
+	double lo = pow10_tab[digits - 1], hi = pow10_tab[digits], x = 0;
+	int e2, d;
+	uint64_t m;
+
+	frexp(a, &e2);
+	/* floor(log10(a)) is within one of floor((e2 - 1) * log10(2)). */
+	d = digits - 1 - (int)floor((e2 - 1) * 0.30102999566398120);
+	for (int tries = 0; tries < 3; tries++) {
+		if (d > maxd || d < -maxd)
+			return FAST_NOT_APPLICABLE;
+		x = d >= 0 ? a * pow10_tab[d] : a / pow10_tab[-d];
+		if (x < lo)
+			d++;
+		else if (x >= hi)
+			d--;
+		else
+			break;
+	}
+	if (x < lo || x >= hi)
+		return FAST_NOT_APPLICABLE;
+	m = (uint64_t)(x + 0.5);
+	if (single) {
+		float f = (float)m, af = (float)a;
+
+		if ((d >= 0 ? f / pow10f_tab[d] : f * pow10f_tab[-d]) != af)
+			return FAST_NONE;
+	} else {
+		double f = (double)m;
+
+		if ((d >= 0 ? f / pow10_tab[d] : f * pow10_tab[-d]) != a)
+			return FAST_NONE;
+	}
+	shortest_from_int(r, m, -d);
+	return FAST_FOUND;
+}
+
+static bool reads_back(const char *s, double a, bool single)
+{
+	if (single)
+		return strtof(s, NULL) == (float)a;
+	return strtod(s, NULL) == a;
+}
+
+/* "D.DDDe+XX" from printf into r, trailing zeros dropped. */
+static void shortest_from_sci(struct shortest *r, const char *s)
+{
+	int k = 0;
+
+	/* Whatever the locale's radix character, the digits end at 'e'. */
+	for (; *s != 'e'; s++) {
+		if (*s >= '0' && *s <= '9')
+			r->dig[k++] = *s;
+	}
+	r->n = (int)strtol(s + 1, NULL, 10) + 1;
+	while (k > 1 && r->dig[k - 1] == '0')
+		k--;
+	r->k = k;
+}
+
+/*
+ * Path 3 for a (positive, finite, non-zero): nearest p-digit strings for p =
+ * first.., and at a power of two also the next p-digit string above.
+ */
+static void shortest_slow(struct shortest *r, double a, bool single, bool pow2, int first)
+{
+	int last = single ? 9 : 17;
+	char s[48];
+
+	for (int p = first; p < last; p++) {
+		snprintf(s, sizeof(s), "%.*e", p - 1, a);
+		if (reads_back(s, a, single)) {
+			shortest_from_sci(r, s);
+			return;
+		}
+		if (pow2 && (single ? strtof(s, NULL) < (float)a : strtod(s, NULL) < a)) {
+			struct shortest t;
+			uint64_t m;
+			int e;
+
+			shortest_from_sci(&t, s);
+			m = 0;
+			for (int i = 0; i < p; i++)
+				m = m * 10 + (uint64_t)(i < t.k ? t.dig[i] - '0' : 0);
+			e = t.n - p;
+			if (++m == (uint64_t)pow10_tab[p]) {
+				m /= 10;
+				e++;
+			}
+			snprintf(s, sizeof(s), "%" PRIu64 "e%d", m, e);
+			if (reads_back(s, a, single)) {
+				shortest_from_int(r, m, e);
+				return;
+			}
+		}
+	}
+	/* 17 (9) significant digits always read back. */
+	snprintf(s, sizeof(s), "%.*e", last - 1, a);
+	shortest_from_sci(r, s);
+}
+
+/* ECMAScript Number::toString layout of [-]0.D * 10^n. */
+static size_t ecma_layout(char *out, bool neg, const struct shortest *r)
+{
+	char *o = out;
+	int k = r->k, n = r->n;
+
+	if (neg)
+		*o++ = '-';
+	if (k <= n && n <= 21) {
+		memcpy(o, r->dig, (size_t)k);
+		o += k;
+		memset(o, '0', (size_t)(n - k));
+		o += n - k;
+	} else if (0 < n && n <= 21) {
+		memcpy(o, r->dig, (size_t)n);
+		o += n;
+		*o++ = '.';
+		memcpy(o, r->dig + n, (size_t)(k - n));
+		o += k - n;
+	} else if (-6 < n && n <= 0) {
+		*o++ = '0';
+		*o++ = '.';
+		memset(o, '0', (size_t)-n);
+		o += -n;
+		memcpy(o, r->dig, (size_t)k);
+		o += k;
+	} else {
+		int e = n - 1;
+		char tmp[8];
+		char *p;
+
+		*o++ = r->dig[0];
+		if (k > 1) {
+			*o++ = '.';
+			memcpy(o, r->dig + 1, (size_t)(k - 1));
+			o += k - 1;
+		}
+		*o++ = 'e';
+		*o++ = e < 0 ? '-' : '+';
+		p = u64_digits(tmp + sizeof(tmp), (uint64_t)(e < 0 ? -e : e));
+		memcpy(o, p, (size_t)(tmp + sizeof(tmp) - p));
+		o += tmp + sizeof(tmp) - p;
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}
+
+/* Shared by doubles and floats; for floats a holds the float exactly. */
+static size_t format_shortest(char *out, double a, bool neg, bool single, bool pow2)
+{
+	struct shortest r;
+	int first = single ? FLT_DIG : DBL_DIG;
+
+	if (a == 0) {
+		memcpy(out, "0", 2);
+		return 1;
+	}
+	if (a < (single ? 16777216.0 : 9007199254740992.0) && a == (double)(uint64_t)a) {
+		shortest_from_int(&r, (uint64_t)a, 0);
+		return ecma_layout(out, neg, &r);
+	}
+	if (a < (single ? (double)FLT_MIN : DBL_MIN)) {
+		first = 1; /* subnormal: fewer digits than FLT_DIG/DBL_DIG */
+	} else {
+		switch (shortest_fast(&r, a, single)) {
+		case FAST_FOUND:
+			return ecma_layout(out, neg, &r);
+		case FAST_NONE:
+			first++;
+			break;
+		case FAST_NOT_APPLICABLE:
+			break;
+		}
+	}
+	shortest_slow(&r, a, single, pow2, first);
+	return ecma_layout(out, neg, &r);
+}
+
+size_t json_format_double(char *out, double v)
+{
+	uint64_t bits;
+	bool pow2;
+
+	if (!isfinite(v)) {
+		memcpy(out, "null", 5);
+		return 4;
+	}
+	memcpy(&bits, &v, sizeof(bits));
+	/* A normal power of two (not the smallest): the gap below is narrower. */
+	pow2 = (bits & 0x000fffffffffffffULL) == 0 && (bits >> 52 & 0x7ff) > 1;
+	return format_shortest(out, fabs(v), bits >> 63, false, pow2);
+}
+
+size_t json_format_float(char *out, float v)
+{
+	uint32_t bits;
+	bool pow2;
+
+	if (!isfinite(v)) {
+		memcpy(out, "null", 5);
+		return 4;
+	}
+	memcpy(&bits, &v, sizeof(bits));
+	pow2 = (bits & 0x007fffff) == 0 && (bits >> 23 & 0xff) > 1;
+	return format_shortest(out, fabs((double)v), bits >> 31, true, pow2);
+}
+
+void json_double(struct buf *b, double v, struct lossy *st)
+{
+	if (!isfinite(v)) {
+		json_null(b);
+		st->nonfinite++;
+		return;
+	}
+	buf_reserve(b, 32);
+	b->len += json_format_double(b->data + b->len, v);
+}
+
+void json_float(struct buf *b, float v, struct lossy *st)
+{
+	if (!isfinite(v)) {
+		json_null(b);
+		st->nonfinite++;
+		return;
+	}
+	buf_reserve(b, 32);
+	b->len += json_format_float(b->data + b->len, v);
+}
+
+/* ---- numbers as text ---------------------------------------------------- */
+
+static inline bool is_digit(uint8_t c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Length of the RFC 8259 number at the start of s, 0 when there is none. */
+static size_t number_len(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i >= n)
+		return 0;
+	if (s[i] == '0') {
+		i++;
+	} else if (s[i] >= '1' && s[i] <= '9') {
+		while (i < n && is_digit(s[i]))
+			i++;
+	} else {
+		return 0;
+	}
+	if (i < n && s[i] == '.') {
+		i++;
+		if (i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || !is_digit(s[i]))
+			return 0;
+		while (i < n && is_digit(s[i]))
+			i++;
+	}
+	return i;
+}
+
+bool json_is_number(const char *s, size_t n)
+{
+	return n > 0 && number_len((const uint8_t *)s, n) == n;
+}
+
+/* NaN, sNaN, Inf, Infinity in any case, with an optional sign. */
+static bool is_nonfinite_text(const char *s, size_t n)
+{
+	if (n > 0 && (s[0] == '+' || s[0] == '-')) {
+		s++;
+		n--;
+	}
+	return (n == 3 && strncasecmp(s, "nan", 3) == 0) ||
+	       (n == 4 && strncasecmp(s, "snan", 4) == 0) ||
+	       (n == 3 && strncasecmp(s, "inf", 3) == 0) ||
+	       (n == 8 && strncasecmp(s, "infinity", 8) == 0);
+}
+
+void json_decimal(struct buf *b, const char *s, size_t n, enum decimal_mode mode, struct lossy *st)
+{
+	char small[128], *t;
+
+	if (is_nonfinite_text(s, n)) {
+		json_null(b);
+		st->nonfinite++;
+		return;
+	}
+	if (mode == DECIMAL_STRING || !json_is_number(s, n)) {
+		json_string(b, s, n, st);
+		return;
+	}
+	if (mode == DECIMAL_EXACT) {
+		buf_append(b, s, n);
+		return;
+	}
+	/* DECIMAL_DOUBLE: strtod needs a terminated copy; numeric can be long. */
+	t = n < sizeof(small) ? small : malloc(n + 1);
+
+	if (t == NULL) {
+		fprintf(stderr, "ingesta: out of memory converting a %zu-byte decimal\n", n);
+		abort();
+	}
+	memcpy(t, s, n);
+	t[n] = '\0';
+	json_double(b, strtod(t, NULL), st);
+	if (t != small)
+		free(t);
+}
+
+/* ---- binary, hex, uuid ------------------------------------------------- */
+
+static char *put_hex(char *o, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		*o++ = hex_digits[p[i] >> 4];
+		*o++ = hex_digits[p[i] & 15];
+	}
+	return o;
+}
+
+void json_hex_string(struct buf *b, const uint8_t *p, size_t n)
+{
+	char *o;
+
+	buf_reserve(b, 2 * n + 2);
+	o = b->data + b->len;
+	*o++ = '"';
+	o = put_hex(o, p, n);
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+}
+
+static void json_base64(struct buf *b, const uint8_t *p, size_t n)
+{
+	static const char alphabet[64] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i = 0;
+	char *o;
+
+	buf_reserve(b, (n + 2) / 3 * 4 + 2);
+	o = b->data + b->len;
+	*o++ = '"';
+	for (; n - i >= 3; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		*o++ = alphabet[v >> 18];
+		*o++ = alphabet[v >> 12 & 63];
+		*o++ = alphabet[v >> 6 & 63];
+		*o++ = alphabet[v & 63];
+	}
+	if (n - i == 1) {
+		*o++ = alphabet[p[i] >> 2];
+		*o++ = alphabet[(p[i] & 3) << 4];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (n - i == 2) {
+		*o++ = alphabet[p[i] >> 2];
+		*o++ = alphabet[(p[i] & 3) << 4 | p[i + 1] >> 4];
+		*o++ = alphabet[(p[i + 1] & 15) << 2];
+		*o++ = '=';
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+}
+
+void json_binary(struct buf *b, const void *p, size_t n, enum binary_mode mode, struct lossy *st)
+{
+	switch (mode) {
+	case BINARY_BASE64:
+		json_base64(b, p, n);
+		return;
+	case BINARY_HEX:
+		json_hex_string(b, p, n);
+		return;
+	case BINARY_UTF8:
+		break;
+	}
+	json_string(b, p, n, st);
+}
+
+void json_uuid(struct buf *b, const uint8_t bytes[16])
+{
+	char *o;
+
+	buf_reserve(b, 38);
+	o = b->data + b->len;
+	*o++ = '"';
+	o = put_hex(o, bytes, 4);
+	*o++ = '-';
+	o = put_hex(o, bytes + 4, 2);
+	*o++ = '-';
+	o = put_hex(o, bytes + 6, 2);
+	*o++ = '-';
+	o = put_hex(o, bytes + 8, 2);
+	*o++ = '-';
+	o = put_hex(o, bytes + 10, 6);
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+}
+
+/* ---- dates and times --------------------------------------------------- */
+
+static char *put_padded(char *o, long long v, int width);
+
+/* Two digits; values outside 0..99 (a caller's bug) still write digits. */
+static char *put2(char *o, int v)
+{
+	if (v < 0 || v > 99)
+		return put_padded(o, v, 2);
+	memcpy(o, digit_pairs + 2 * v, 2);
+	return o + 2;
+}
+
+/* At least `width` digits, '-' first when negative. */
+static char *put_padded(char *o, long long v, int width)
+{
+	char tmp[24];
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char *p = u64_digits(tmp + sizeof(tmp), u);
+
+	if (v < 0)
+		*o++ = '-';
+	for (int len = (int)(tmp + sizeof(tmp) - p); len < width; len++)
+		*o++ = '0';
+	memcpy(o, p, (size_t)(tmp + sizeof(tmp) - p));
+	return o + (tmp + sizeof(tmp) - p);
+}
+
+static char *put_date(char *o, int year, int month, int day)
+{
+	if (year >= 0 && year <= 9999) {
+		o = put2(o, year / 100);
+		o = put2(o, year % 100);
+	} else {
+		o = put_padded(o, year, 4);
+	}
+	*o++ = '-';
+	o = put2(o, month);
+	*o++ = '-';
+	return put2(o, day);
+}
+
+static char *put_usec(char *o, int usec)
+{
+	*o++ = '.';
+	o = put2(o, usec / 10000);
+	o = put2(o, usec / 100 % 100);
+	return put2(o, usec % 100);
+}
+
+/* The buffers below hold the widest output of out-of-range ints too. */
+void json_date(struct buf *b, int year, int month, int day)
+{
+	char tmp[48], *o = tmp;
+
+	*o++ = '"';
+	o = put_date(o, year, month, day);
+	*o++ = '"';
+	buf_append(b, tmp, (size_t)(o - tmp));
+}
+
+void json_datetime(struct buf *b, int year, int month, int day, int hour, int min, int sec,
+                   int usec, bool utc_z)
+{
+	char tmp[160], *o = tmp;
+
+	*o++ = '"';
+	o = put_date(o, year, month, day);
+	*o++ = 'T';
+	o = put2(o, hour);
+	*o++ = ':';
+	o = put2(o, min);
+	*o++ = ':';
+	o = put2(o, sec);
+	if (usec != 0)
+		o = put_usec(o, usec);
+	if (utc_z)
+		*o++ = 'Z';
+	*o++ = '"';
+	buf_append(b, tmp, (size_t)(o - tmp));
+}
+
+void json_time(struct buf *b, bool negative, unsigned hours, int min, int sec, int usec)
+{
+	char tmp[128], *o = tmp;
+
+	*o++ = '"';
+	if (negative)
+		*o++ = '-';
+	o = put_padded(o, hours, 2);
+	*o++ = ':';
+	o = put2(o, min);
+	*o++ = ':';
+	o = put2(o, sec);
+	if (usec != 0)
+		o = put_usec(o, usec);
+	*o++ = '"';
+	buf_append(b, tmp, (size_t)(o - tmp));
+}
+
+/* Proleptic Gregorian date of a day number (0 = 1970-01-01); H. Hinnant's
+ * civil_from_days, exact for the whole int64 microsecond range. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+void json_instant_usec(struct buf *b, int64_t unix_usec)
+{
+	const int64_t usec_per_day = 86400LL * 1000000;
+	int64_t days = unix_usec / usec_per_day, rem = unix_usec % usec_per_day, y;
+	int m, d, secs;
+
+	if (rem < 0) {
+		rem += usec_per_day;
+		days--;
+	}
+	civil_from_days(days, &y, &m, &d);
+	secs = (int)(rem / 1000000);
+	json_datetime(b, (int)y, m, d, secs / 3600, secs / 60 % 60, secs % 60, (int)(rem % 1000000),
+	              true);
+}
+
+/* ---- re-emitting JSON text --------------------------------------------- */
+
+static inline bool is_ws(uint8_t c)
+{
+	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline bool is_hex(uint8_t c)
+{
+	return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/*
+ * Copy the string token starting with the quote at s[*pi] to b. Returns NULL,
+ * or the reason it is invalid with *pi at the offending byte.
+ */
+static const char *reemit_string(struct buf *b, const uint8_t *s, size_t n, size_t *pi,
+                                 bool *replaced)
+{
+	size_t start = *pi, i = start + 1, run = start, len, bad;
+
+	for (;;) {
+		while (n - i >= 8 && word_is_plain(load64(s + i)))
+			i += 8;
+		while (i < n && byte_class[s[i]] == 0)
+			i++;
+		if (i >= n) {
+			*pi = start;
+			return "unterminated string";
+		}
+		if (s[i] == '"') {
+			i++;
+			buf_append(b, s + run, i - run);
+			*pi = i;
+			return NULL;
+		}
+		if (s[i] == '\\') {
+			if (i + 1 >= n) {
+				*pi = start;
+				return "unterminated string";
+			}
+			if (strchr("\"\\/bfnrt", s[i + 1]) != NULL && s[i + 1] != '\0') {
+				i += 2;
+				continue;
+			}
+			if (s[i + 1] == 'u' && n - i >= 6 && is_hex(s[i + 2]) && is_hex(s[i + 3]) &&
+			    is_hex(s[i + 4]) && is_hex(s[i + 5])) {
+				i += 6;
+				continue;
+			}
+			*pi = i;
+			return "invalid escape in string";
+		}
+		if (s[i] < 0x20) {
+			*pi = i;
+			return "unescaped control character in string";
+		}
+		len = utf8_seq(s + i, n - i, &bad);
+		if (len > 0) {
+			i += len;
+			continue;
+		}
+		buf_append(b, s + run, i - run);
+		buf_append(b, replacement_char, 3);
+		i += bad;
+		run = i;
+		*replaced = true;
+	}
+}
+
+enum reemit_state { EXPECT_VALUE, EXPECT_KEY, AFTER_VALUE };
+
+int json_reemit(struct buf *b, const char *text, size_t n, struct lossy *st, struct ierr *e)
+{
+	const uint8_t *s = (const uint8_t *)text;
+	uint8_t is_object[(JSON_MAX_DEPTH + 7) / 8]; /* bit per open container */
+	size_t start = b->len, i = 0, depth = 0, len;
+	enum reemit_state state = EXPECT_VALUE;
+	const char *why = NULL;
+	bool replaced = false;
+
+	buf_reserve(b, n);
+	for (;;) {
+		while (i < n && is_ws(s[i]))
+			i++;
+		if (state == EXPECT_KEY) {
+			if (i >= n || s[i] != '"') {
+				why = "expected a string (object key)";
+				break;
+			}
+			why = reemit_string(b, s, n, &i, &replaced);
+			if (why != NULL)
+				break;
+			while (i < n && is_ws(s[i]))
+				i++;
+			if (i >= n || s[i] != ':') {
+				why = "expected ':' after an object key";
+				break;
+			}
+			buf_putc(b, ':');
+			i++;
+			state = EXPECT_VALUE;
+		} else if (state == AFTER_VALUE) {
+			bool obj;
+
+			if (depth == 0) {
+				if (i < n)
+					why = "unexpected data after the document";
+				break;
+			}
+			obj = is_object[(depth - 1) / 8] >> (depth - 1) % 8 & 1;
+			if (i < n && s[i] == ',') {
+				buf_putc(b, ',');
+				i++;
+				state = obj ? EXPECT_KEY : EXPECT_VALUE;
+			} else if (i < n && s[i] == (obj ? '}' : ']')) {
+				buf_putc(b, (char)s[i]);
+				i++;
+				depth--;
+			} else {
+				why = obj ? "expected ',' or '}'" : "expected ',' or ']'";
+				break;
+			}
+		} else if (i >= n) {
+			why = "unexpected end of input, expected a value";
+			break;
+		} else if (s[i] == '{' || s[i] == '[') {
+			uint8_t close = s[i] == '{' ? '}' : ']';
+			uint8_t bit = (uint8_t)(1u << depth % 8);
+
+			if (depth == JSON_MAX_DEPTH) {
+				why = "nested deeper than 10000 levels";
+				break;
+			}
+			if (close == '}')
+				is_object[depth / 8] |= bit;
+			else
+				is_object[depth / 8] &= (uint8_t)~bit;
+			depth++;
+			buf_putc(b, (char)s[i++]);
+			while (i < n && is_ws(s[i]))
+				i++;
+			if (i < n && s[i] == close) {
+				buf_putc(b, (char)close);
+				i++;
+				depth--;
+				state = AFTER_VALUE;
+			} else {
+				state = close == '}' ? EXPECT_KEY : EXPECT_VALUE;
+			}
+		} else if (s[i] == '"') {
+			why = reemit_string(b, s, n, &i, &replaced);
+			if (why != NULL)
+				break;
+			state = AFTER_VALUE;
+		} else if (s[i] == '-' || is_digit(s[i])) {
+			len = number_len(s + i, n - i);
+			if (len == 0) {
+				why = "invalid number";
+				break;
+			}
+			buf_append(b, s + i, len);
+			i += len;
+			state = AFTER_VALUE;
+		} else if (n - i >= 4 &&
+		           (memcmp(s + i, "true", 4) == 0 || memcmp(s + i, "null", 4) == 0)) {
+			buf_append(b, s + i, 4);
+			i += 4;
+			state = AFTER_VALUE;
+		} else if (n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+			buf_append(b, "false", 5);
+			i += 5;
+			state = AFTER_VALUE;
+		} else {
+			why = "expected a value";
+			break;
+		}
+	}
+	if (why != NULL) {
+		b->len = start;
+		return ierr_set(e, IERR_SOURCE, "invalid JSON at byte %zu of %zu: %s", i, n, why);
+	}
+	if (replaced)
+		st->invalid_utf8++;
+	return 0;
+}

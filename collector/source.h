@@ -1,0 +1,61 @@
+/*
+ * source.h - what a source driver (sqlite, mysql, postgres, mongo) implements.
+ *
+ * A driver only knows its database: how to connect, list tables, open one
+ * consistent snapshot, and turn each row into one JSON object. Everything the
+ * four share (the run loop over tables, segment rolling, quota, progress,
+ * stats, cancellation) lives in collector.c and the table writer (writer.h).
+ *
+ * Calling order, from collector.c, all on one thread:
+ *   open -> list_tables -> begin_snapshot -> read_table (per table) -> close
+ * A driver reports failures through *e (code IERR_SOURCE) with a message that
+ * names the source and table; it never logs secrets (passwords, URIs with
+ * credentials). read_table() returns -1 as soon as table_writer_row_end()
+ * does (cancelled, quota, disk full), passing its error through unchanged.
+ */
+#ifndef INGESTA_SOURCE_H
+#define INGESTA_SOURCE_H
+
+#include "config.h"
+#include "err.h"
+#include "writer.h"
+
+struct strlist {
+	char **items;
+	size_t len;
+	size_t cap;
+};
+void strlist_push(struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
+struct source; /* driver-private */
+
+struct source_ops {
+	const char *db_type; /* canonical: "sqlite", "mysql", "postgresql", "mongodb" */
+	/* Connect (no data read yet). */
+	struct source *(*open)(const struct config *cfg, struct ierr *e);
+	/* Every base table / collection, in a stable order (by name), system ones
+	 * skipped; names as they will appear in S3 (e.g. "schema.table" for a
+	 * non-default PostgreSQL schema). INCLUDE/EXCLUDE filtering is done by the
+	 * caller. */
+	int (*list_tables)(struct source *s, struct strlist *out, struct ierr *e);
+	/* Start the one consistent snapshot the whole run reads from. */
+	int (*begin_snapshot)(struct source *s, struct ierr *e);
+	/* Stream every row of `table` into w: for each row
+	 *   struct buf *b = table_writer_row_begin(w);  append '{' ... '}' to b
+	 *   if (table_writer_row_end(w, e) != 0) return -1;
+	 * Memory must stay bounded whatever the table size. */
+	int (*read_table)(struct source *s, const char *table, struct table_writer *w,
+			  struct ierr *e);
+	void (*close)(struct source *s);
+};
+
+extern const struct source_ops source_sqlite;
+extern const struct source_ops source_mysql;
+extern const struct source_ops source_postgres;
+extern const struct source_ops source_mongo;
+
+/* "mysql", "mariadb", "postgresql", "postgres", "mongodb", "mongo", "sqlite". */
+const struct source_ops *source_lookup(const char *db_type);
+
+#endif

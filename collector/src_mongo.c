@@ -1,0 +1,482 @@
+/*
+ * src_mongo.c - the MongoDB source driver (libmongoc), DB_TYPE=mongodb.
+ *
+ * One database (MONGO_DATABASE) per run; every collection but system.* (and
+ * views, unless INCLUDE_VIEWS) becomes a table, in byte order of its name. Each
+ * collection is read with one find cursor, empty filter, no sort: natural
+ * order is a plain collection scan on MongoDB and FerretDB alike, costs the
+ * server no sort memory and no index walk, and still returns each document
+ * once (documents do not move on update in WiredTiger or FerretDB). Memory is
+ * one cursor batch (MONGO_BATCH_SIZE documents, at most one 16 MiB reply
+ * message in practice) plus the row being written: each document is converted
+ * straight from the reply buffer into the row buffer (bson_json.c).
+ *
+ * Snapshot (MONGO_SNAPSHOT). MongoDB 5.0+ replica sets and sharded clusters
+ * serve reads outside transactions at one point in time through a snapshot
+ * session (readConcern "snapshot", atClusterTime fixed by the first read);
+ * `auto` uses one when `hello` shows such a server (setName or mongos, wire
+ * version >= 13), so every collection is read at the same instant. Standalone
+ * mongod cannot, and FerretDB (tested: v1.24) accepts sessions but has no
+ * snapshot reads; there `auto` reads each collection with its own cursor, so
+ * collections are not mutually consistent (the original ingester never was),
+ * and says so in the log. `true` refuses to run without a snapshot; `false`
+ * never uses one. A snapshot must stay within the server's
+ * minSnapshotHistoryWindowInSeconds (default 300 s): a longer run fails with
+ * SnapshotTooOld, and the message says to raise that window or set
+ * MONGO_SNAPSHOT=false.
+ *
+ * Credentials never go into a string: the URI is built from the host and port,
+ * then user, password and auth source are set on the parsed mongoc_uri_t.
+ * Messages name "mongodb <host>:<port>/<db>" only; libmongoc's own messages
+ * and log lines pass through log_scrub(), which knows MONGO_PASSWORD, MONGO_URI
+ * and the password inside a MONGO_URI.
+ */
+#include <mongoc/mongoc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bson_json.h"
+#include "log.h"
+#include "source.h"
+
+enum snapshot_mode { SNAP_AUTO, SNAP_ON, SNAP_OFF };
+
+struct source {
+	mongoc_client_t *client;
+	mongoc_database_t *db;
+	mongoc_client_session_t *session; /* snapshot session, or NULL */
+	char *dbname;
+	char where[600];     /* "mongodb host:port/db": no credentials */
+	int64_t batch_size;
+	int64_t query_timeout_ms;
+	bool include_views;
+	enum snapshot_mode snapshot;
+};
+
+/* libmongoc's log lines join ours (scrubbed by log_event); its chatter is debug. */
+static void mongoc_log_to_ingesta(mongoc_log_level_t level, const char *domain,
+				  const char *message, void *user_data)
+{
+	enum log_level l;
+
+	(void)user_data;
+	switch (level) {
+	case MONGOC_LOG_LEVEL_ERROR:
+	case MONGOC_LOG_LEVEL_CRITICAL:
+	case MONGOC_LOG_LEVEL_WARNING:
+		l = LOG_WARNING;
+		break;
+	default:
+		l = LOG_DEBUG;
+		break;
+	}
+	if (level == MONGOC_LOG_LEVEL_TRACE || !log_enabled(l))
+		return;
+	log_event(l, "libmongoc", "domain", domain, "detail", message, NULL);
+}
+
+/* A source error: "<where>: <ctx>: <libmongoc message>", password-free. */
+static int fail_mongoc(struct source *s, struct ierr *e, const bson_error_t *berr,
+		       const char *fmt, const char *arg)
+{
+	char ctx[512];
+	char cause[sizeof(berr->message) + 1];
+
+	snprintf(ctx, sizeof(ctx), fmt, arg);
+	snprintf(cause, sizeof(cause), "%s", berr->message);
+	/* MONGO_PASSWORD, MONGO_URI and a URI's password are registered secrets. */
+	log_scrub(cause, sizeof(cause));
+	if (strstr(cause, "SnapshotTooOld") || berr->code == 239)
+		return ierr_set(e, IERR_SOURCE,
+				"%s: %s: %s (the run outlived the server's snapshot history: raise "
+				"minSnapshotHistoryWindowInSeconds or set MONGO_SNAPSHOT=false)",
+				s->where, ctx, cause);
+	return ierr_set(e, IERR_SOURCE, "%s: %s: %s", s->where, ctx, cause);
+}
+
+static bool host_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '-' || c == '_';
+}
+
+/* "mongodb://<host>:<port>/" with host as a name, an IPv6 literal or a Unix
+ * socket path (percent-encoded). Nothing secret goes in. */
+static int build_host_uri(struct buf *u, const char *host, int64_t port, struct ierr *e)
+{
+	buf_puts(u, "mongodb://");
+	if (host[0] == '\0')
+		return ierr_set(e, IERR_CONFIG, "MONGO_HOST: empty");
+	if (strncmp(host, "mongodb://", 10) == 0 || strncmp(host, "mongodb+srv://", 14) == 0)
+		return ierr_set(e, IERR_CONFIG, "MONGO_HOST: a URI, not a host; put it in MONGO_URI");
+	if (host[0] == '/') {
+		for (const char *p = host; *p; p++) {
+			if (host_char_ok(*p))
+				buf_putc(u, *p);
+			else
+				buf_printf(u, "%%%02X", (unsigned char)*p);
+		}
+		buf_putc(u, '/');
+		return 0;
+	}
+	if (strchr(host, ':') != NULL) {
+		size_t n = strlen(host);
+
+		if (host[0] == '[' && host[n - 1] == ']') {
+			host++;
+			n -= 2;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!strchr("0123456789abcdefABCDEF:.%", host[i]))
+				return ierr_set(e, IERR_CONFIG,
+						"MONGO_HOST: \"%.200s\" is neither a host name nor "
+						"an IPv6 address",
+						host);
+		}
+		buf_printf(u, "[%.*s]:%lld/", (int)n, host, (long long)port);
+		return 0;
+	}
+	for (const char *p = host; *p; p++) {
+		if (!host_char_ok(*p))
+			return ierr_set(e, IERR_CONFIG, "MONGO_HOST: \"%.200s\" is not a host name",
+					host);
+	}
+	buf_printf(u, "%s:%lld/", host, (long long)port);
+	return 0;
+}
+
+/* The URI from MONGO_URI or from the individual keys. */
+static mongoc_uri_t *make_uri(const struct config *cfg, struct ierr *e)
+{
+	const char *text = config_str(cfg, "MONGO_URI");
+	bson_error_t berr;
+	mongoc_uri_t *uri;
+	struct buf u = {0};
+
+	if (text[0] != '\0') {
+		static const char *const ignored[] = {"MONGO_HOST",        "MONGO_PORT",
+						      "MONGO_USER",        "MONGO_PASSWORD",
+						      "MONGO_AUTH_SOURCE", "MONGO_TLS",
+						      "MONGO_TLS_CA_FILE"};
+
+		for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+			if (config_is_set(cfg, ignored[i]))
+				log_event(LOG_WARNING, "MONGO_URI is set: key ignored", "key",
+					  ignored[i], NULL);
+		}
+		uri = mongoc_uri_new_with_error(text, &berr);
+		if (uri == NULL) {
+			/* libmongoc's parse messages name the problem, not the URI;
+			 * scrub anyway: the whole URI is a registered secret. */
+			log_scrub(berr.message, sizeof(berr.message));
+			ierr_set(e, IERR_CONFIG, "MONGO_URI: %s", berr.message);
+			return NULL;
+		}
+		if (mongoc_uri_get_password(uri) != NULL)
+			log_add_secret(mongoc_uri_get_password(uri));
+		return uri;
+	}
+
+	if (build_host_uri(&u, config_str(cfg, "MONGO_HOST"), config_int(cfg, "MONGO_PORT"), e) !=
+	    0) {
+		buf_free(&u);
+		return NULL;
+	}
+	uri = mongoc_uri_new_with_error(buf_cstr(&u), &berr);
+	buf_free(&u);
+	if (uri == NULL) {
+		ierr_set(e, IERR_CONFIG, "MONGO_HOST: %s", berr.message);
+		return NULL;
+	}
+	if (config_str(cfg, "MONGO_USER")[0] != '\0') {
+		if (!mongoc_uri_set_username(uri, config_str(cfg, "MONGO_USER")) ||
+		    !mongoc_uri_set_password(uri, config_str(cfg, "MONGO_PASSWORD")) ||
+		    !mongoc_uri_set_auth_source(uri, config_str(cfg, "MONGO_AUTH_SOURCE"))) {
+			mongoc_uri_destroy(uri);
+			ierr_set(e, IERR_CONFIG,
+				 "MONGO_USER, MONGO_PASSWORD or MONGO_AUTH_SOURCE: not valid UTF-8");
+			return NULL;
+		}
+	}
+	if (config_bool(cfg, "MONGO_TLS")) {
+		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_TLS, true);
+		if (config_str(cfg, "MONGO_TLS_CA_FILE")[0] != '\0')
+			mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_TLSCAFILE,
+						      config_str(cfg, "MONGO_TLS_CA_FILE"));
+	}
+	return uri;
+}
+
+static int32_t ms_of_seconds(int64_t sec)
+{
+	return sec <= 0 ? 0 : sec >= INT32_MAX / 1000 ? INT32_MAX : (int32_t)(sec * 1000);
+}
+
+/* "mongodb host:port/db" from the parsed URI (first seed host). */
+static void describe(struct source *s, const mongoc_uri_t *uri)
+{
+	const mongoc_host_list_t *hosts = mongoc_uri_get_hosts(uri);
+	const char *host = hosts ? hosts->host_and_port : mongoc_uri_get_srv_hostname(uri);
+
+	snprintf(s->where, sizeof(s->where), "mongodb %.256s/%.256s", host ? host : "?",
+		 s->dbname);
+}
+
+static void mongo_close(struct source *s)
+{
+	if (s == NULL)
+		return;
+	if (s->session)
+		mongoc_client_session_destroy(s->session);
+	if (s->db)
+		mongoc_database_destroy(s->db);
+	if (s->client)
+		mongoc_client_destroy(s->client);
+	free(s->dbname);
+	free(s);
+	/* No mongoc_cleanup(): it runs once per process and a later open() (with
+	 * --interval) could not mongoc_init() again. */
+}
+
+static struct source *mongo_open(const struct config *cfg, struct ierr *e)
+{
+	static bool log_handler_set;
+	struct source *s;
+	mongoc_uri_t *uri;
+	bson_error_t berr;
+	bson_t ping = BSON_INITIALIZER;
+	const char *dbname, *snap;
+	int32_t connect_ms = ms_of_seconds(config_int(cfg, "SOURCE_CONNECT_TIMEOUT"));
+
+	mongoc_init();
+	if (!log_handler_set) {
+		mongoc_log_set_handler(mongoc_log_to_ingesta, NULL);
+		log_handler_set = true;
+	}
+
+	uri = make_uri(cfg, e);
+	if (uri == NULL)
+		return NULL;
+	dbname = config_str(cfg, "MONGO_DATABASE");
+	if (dbname[0] == '\0' && mongoc_uri_get_database(uri) != NULL)
+		dbname = mongoc_uri_get_database(uri);
+	if (dbname[0] == '\0') {
+		mongoc_uri_destroy(uri);
+		ierr_set(e, IERR_CONFIG, "MONGO_DATABASE: required (the database to extract)");
+		return NULL;
+	}
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		abort();
+	s->dbname = strdup(dbname);
+	s->batch_size = config_int(cfg, "MONGO_BATCH_SIZE");
+	s->query_timeout_ms = config_int(cfg, "SOURCE_QUERY_TIMEOUT") * 1000;
+	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
+	snap = config_str(cfg, "MONGO_SNAPSHOT");
+	s->snapshot = strcmp(snap, "true") == 0    ? SNAP_ON
+		      : strcmp(snap, "false") == 0 ? SNAP_OFF
+						   : SNAP_AUTO;
+	describe(s, uri);
+
+	/* Explicit URI options win over the generic timeout. */
+	if (connect_ms > 0) {
+		if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+			mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS,
+						       connect_ms);
+		if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+			mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+						       connect_ms);
+	}
+	mongoc_uri_set_appname(uri, "ingesta");
+
+	s->client = mongoc_client_new_from_uri_with_error(uri, &berr);
+	mongoc_uri_destroy(uri);
+	if (s->client == NULL) {
+		fail_mongoc(s, e, &berr, "%s", "client");
+		mongo_close(s);
+		return NULL;
+	}
+	mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
+	s->db = mongoc_client_get_database(s->client, s->dbname);
+
+	/* Connect and authenticate now, so a wrong password or host fails here
+	 * rather than at the first collection. ping needs no privileges. */
+	BSON_APPEND_INT32(&ping, "ping", 1);
+	if (!mongoc_database_command_simple(s->db, &ping, NULL, NULL, &berr)) {
+		bson_destroy(&ping);
+		fail_mongoc(s, e, &berr, "%s", "connect");
+		mongo_close(s);
+		return NULL;
+	}
+	bson_destroy(&ping);
+	return s;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int mongo_list_tables(struct source *s, struct strlist *out, struct ierr *e)
+{
+	mongoc_cursor_t *cur;
+	const bson_t *doc;
+	bson_error_t berr;
+	size_t first = out->len;
+
+	/* listCollections rather than mongoc_database_get_collection_names_with_opts:
+	 * it also says which entries are views. */
+	cur = mongoc_database_find_collections_with_opts(s->db, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		bson_iter_t it;
+		const char *name = NULL, *type = "collection";
+
+		if (bson_iter_init_find(&it, doc, "name") && BSON_ITER_HOLDS_UTF8(&it))
+			name = bson_iter_utf8(&it, NULL);
+		if (bson_iter_init_find(&it, doc, "type") && BSON_ITER_HOLDS_UTF8(&it))
+			type = bson_iter_utf8(&it, NULL);
+		if (name == NULL || strncmp(name, "system.", 7) == 0)
+			continue;
+		if (strcmp(type, "view") == 0 && !s->include_views)
+			continue;
+		strlist_push(out, name);
+	}
+	if (mongoc_cursor_error(cur, &berr)) {
+		mongoc_cursor_destroy(cur);
+		return fail_mongoc(s, e, &berr, "%s", "listCollections");
+	}
+	mongoc_cursor_destroy(cur);
+	qsort(out->items + first, out->len - first, sizeof(char *), cmp_str);
+	return 0;
+}
+
+/* Can this server read at a point in time outside transactions? */
+static bool server_has_snapshot_reads(struct source *s, struct ierr *e, bool *ok)
+{
+	bson_t cmd = BSON_INITIALIZER;
+	bson_t reply;
+	bson_error_t berr;
+	bson_iter_t it;
+	bool cluster = false;
+	int64_t wire = 0;
+
+	*ok = true;
+	BSON_APPEND_INT32(&cmd, "hello", 1);
+	if (!mongoc_client_command_simple(s->client, "admin", &cmd, NULL, &reply, &berr)) {
+		bson_destroy(&cmd);
+		bson_destroy(&reply);
+		*ok = false;
+		fail_mongoc(s, e, &berr, "%s", "hello");
+		return false;
+	}
+	if (bson_iter_init_find(&it, &reply, "setName"))
+		cluster = true;
+	if (bson_iter_init_find(&it, &reply, "msg") && BSON_ITER_HOLDS_UTF8(&it) &&
+	    strcmp(bson_iter_utf8(&it, NULL), "isdbgrid") == 0)
+		cluster = true;
+	if (bson_iter_init_find(&it, &reply, "maxWireVersion") && BSON_ITER_HOLDS_NUMBER(&it))
+		wire = bson_iter_as_int64(&it);
+	bson_destroy(&cmd);
+	bson_destroy(&reply);
+	return cluster && wire >= 13; /* 13 = MongoDB 5.0 */
+}
+
+static int mongo_begin_snapshot(struct source *s, struct ierr *e)
+{
+	mongoc_session_opt_t *opts;
+	bson_error_t berr;
+	bool ok, capable;
+
+	if (s->session) {
+		mongoc_client_session_destroy(s->session);
+		s->session = NULL;
+	}
+	if (s->snapshot == SNAP_OFF) {
+		log_event(LOG_INFO, "mongodb: MONGO_SNAPSHOT=false: each collection read by its own cursor",
+			  NULL);
+		return 0;
+	}
+	capable = server_has_snapshot_reads(s, e, &ok);
+	if (!ok)
+		return -1;
+	if (!capable) {
+		if (s->snapshot == SNAP_ON)
+			return ierr_set(e, IERR_SOURCE,
+					"%s: MONGO_SNAPSHOT=true but the server has no snapshot reads "
+					"(needs a MongoDB 5.0+ replica set or sharded cluster)",
+					s->where);
+		log_event(LOG_INFO,
+			  "mongodb: server has no snapshot reads (standalone, pre-5.0 or FerretDB): "
+			  "each collection read by its own cursor, no common point in time",
+			  NULL);
+		return 0;
+	}
+	opts = mongoc_session_opts_new();
+	mongoc_session_opts_set_snapshot(opts, true);
+	s->session = mongoc_client_start_session(s->client, opts, &berr);
+	mongoc_session_opts_destroy(opts);
+	if (s->session == NULL)
+		return fail_mongoc(s, e, &berr, "%s", "snapshot session");
+	log_event(LOG_INFO, "mongodb: snapshot session: every collection read at one point in time",
+		  NULL);
+	return 0;
+}
+
+static int mongo_read_table(struct source *s, const char *table, struct table_writer *w,
+			    struct ierr *e)
+{
+	const struct norm_opts *nopts = table_writer_opts(w);
+	struct lossy *st = table_writer_lossy(w);
+	mongoc_collection_t *coll;
+	mongoc_cursor_t *cur;
+	bson_t filter = BSON_INITIALIZER;
+	bson_t opts = BSON_INITIALIZER;
+	const bson_t *doc;
+	bson_error_t berr;
+	uint64_t n = 0;
+	int rc = 0;
+
+	BSON_APPEND_INT64(&opts, "batchSize", s->batch_size);
+	if (s->query_timeout_ms > 0)
+		BSON_APPEND_INT64(&opts, "maxTimeMS", s->query_timeout_ms);
+	if (s->session && !mongoc_client_session_append(s->session, &opts, &berr)) {
+		bson_destroy(&opts);
+		return fail_mongoc(s, e, &berr, "collection \"%.200s\"", table);
+	}
+
+	coll = mongoc_database_get_collection(s->db, table);
+	cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		struct buf *b = table_writer_row_begin(w);
+
+		n++;
+		if (bson_to_json(b, doc, nopts, st, e) != 0) {
+			ierr_prefix(e, "%s: collection \"%.200s\": document %llu", s->where, table,
+				    (unsigned long long)n);
+			rc = -1;
+			break;
+		}
+		if (table_writer_row_end(w, e) != 0) {
+			rc = -1; /* cancelled, quota, disk: passed through unchanged */
+			break;
+		}
+	}
+	if (rc == 0 && mongoc_cursor_error(cur, &berr))
+		rc = fail_mongoc(s, e, &berr, "collection \"%.200s\"", table);
+
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	return rc;
+}
+
+const struct source_ops source_mongo = {
+	.db_type = "mongodb",
+	.open = mongo_open,
+	.list_tables = mongo_list_tables,
+	.begin_snapshot = mongo_begin_snapshot,
+	.read_table = mongo_read_table,
+	.close = mongo_close,
+};

@@ -1,0 +1,933 @@
+/*
+ * src_mysql.c - the MySQL / MariaDB source driver (libmariadb / Connector/C).
+ *
+ * One connection per run, always over TCP (MYSQL_HOST=localhost included, as
+ * the original's PyMySQL did), character set utf8mb4, session time_zone
+ * '+00:00' (TIMESTAMP values arrive in UTC) and sql_mode '' (no ORACLE/ANSI
+ * mode changing types or quoting). begin_snapshot() opens one REPEATABLE READ
+ * transaction WITH CONSISTENT SNAPSHOT, READ ONLY that every table is read in.
+ *
+ * Rows are streamed with mysql_use_result() over the text protocol: the client
+ * holds one row at a time, so memory is bounded by the largest row whatever the
+ * table size. Each table is read in three steps:
+ *   1. `SELECT * FROM t LIMIT 0` gives the column metadata (no rows);
+ *   2. the real SELECT: `SELECT *`, or a column list when some column is
+ *      GEOMETRY, which is selected as ST_AsText(col) (WKT, a JSON string);
+ *   3. per column a converter is chosen once from MYSQL_FIELD (type, flags,
+ *      charset, MariaDB extended metadata) and the `,"col":` key prefix is
+ *      precomputed, then every row is converted field by field per TYPES.md.
+ * JSON columns: MySQL sends MYSQL_TYPE_JSON; MariaDB stores JSON as LONGTEXT
+ * and, from 10.5 with extended metadata, flags it with format name "json";
+ * for older MariaDB the json_valid(`col`) CHECK constraints are looked up in
+ * information_schema instead. A JSON value the re-emitter rejects (MariaDB's
+ * json_valid is laxer than RFC 8259 in corner cases) is written as a string so
+ * the line stays valid JSON.
+ *
+ * SOURCE_QUERY_TIMEOUT is the client read/write timeout (a server that sends
+ * nothing for that long fails the run) and the server's lock_wait_timeout; a
+ * long table that keeps streaming is never cut off by it.
+ *
+ * Errors come back as IERR_SOURCE "mysql <host>:<port>/<db>: table "t": <server
+ * message>". The password is never formatted anywhere.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mysql.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "json.h"
+#include "source.h"
+#include "writer.h"
+
+#define BINARY_CHARSET_NR 63
+
+struct source {
+	MYSQL *conn;
+	char label[512]; /* "host:port/db", for messages */
+	bool include_views;
+	bool mariadb;
+	bool ext_metadata; /* MariaDB extended type metadata negotiated */
+	bool broken;       /* connection cancelled after an aborted stream */
+	struct buf sql;    /* scratch for building statements */
+};
+
+enum conv {
+	CONV_NULL,
+	CONV_INT,
+	CONV_UINT,
+	CONV_FLOAT,
+	CONV_DOUBLE,
+	CONV_DECIMAL,
+	CONV_BIT,
+	CONV_DATE,
+	CONV_DATETIME,
+	CONV_TIMESTAMP,
+	CONV_TIME,
+	CONV_STRING,
+	CONV_BINARY,
+	CONV_JSON,
+};
+
+struct column {
+	enum conv conv;
+	size_t key_off; /* into plan.keys: `{"name":` or `,"name":` */
+	size_t key_len;
+};
+
+struct plan {
+	struct column *cols;
+	unsigned n;
+	struct buf keys;
+};
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static int fail_conn(struct source *s, const char *table, struct ierr *e)
+{
+	const char *msg = mysql_error(s->conn);
+
+	if (msg == NULL || msg[0] == '\0')
+		msg = "unknown error";
+	if (table != NULL)
+		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": %s", s->label, table, msg);
+	return ierr_set(e, IERR_SOURCE, "mysql %s: %s", s->label, msg);
+}
+
+/* ---- SQL text ---------------------------------------------------------------- */
+
+/* `name` with backticks doubled: safe for any identifier. */
+static void append_ident(struct buf *b, const char *name, size_t n)
+{
+	buf_putc(b, '`');
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '`')
+			buf_putc(b, '`');
+		buf_putc(b, name[i]);
+	}
+	buf_putc(b, '`');
+}
+
+/* 'text' escaped for the connection's charset (sql_mode '' keeps backslash
+ * escapes meaningful). */
+static void append_literal(struct source *s, struct buf *b, const char *text)
+{
+	size_t n = strlen(text);
+
+	buf_putc(b, '\'');
+	buf_reserve(b, 2 * n + 2);
+	b->len += mysql_real_escape_string(s->conn, b->data + b->len, text, (unsigned long)n);
+	buf_putc(b, '\'');
+}
+
+static int exec(struct source *s, const char *sql, size_t n, const char *table, struct ierr *e)
+{
+	if (mysql_real_query(s->conn, sql, (unsigned long)n) != 0)
+		return fail_conn(s, table, e);
+	return 0;
+}
+
+/* Run a statement that returns no rows (SET, START TRANSACTION). */
+static int exec_cmd(struct source *s, const char *sql, struct ierr *e)
+{
+	MYSQL_RES *res;
+
+	if (exec(s, sql, strlen(sql), NULL, e) != 0)
+		return -1;
+	res = mysql_store_result(s->conn);
+	if (res != NULL)
+		mysql_free_result(res);
+	return 0;
+}
+
+/* ---- open / close ------------------------------------------------------------ */
+
+static int set_ssl(MYSQL *conn, const char *mode, const char *ca, struct ierr *e)
+{
+	my_bool on = 1;
+	my_bool off = 0;
+
+	if (strcasecmp(mode, "DISABLED") == 0) {
+		mysql_optionsv(conn, MYSQL_OPT_SSL_ENFORCE, &off);
+		mysql_optionsv(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
+		return 0;
+	}
+	if ((strcasecmp(mode, "VERIFY_CA") == 0 || strcasecmp(mode, "VERIFY_IDENTITY") == 0) &&
+	    ca[0] == '\0')
+		return ierr_set(e, IERR_CONFIG, "MYSQL_SSL_CA: required when MYSQL_SSL_MODE=%s",
+		                mode);
+	/* use_ssl: TLS when the server offers it. Connector/C 3.3 falls back to
+	 * plain text when the server has no TLS and no verification is asked, so
+	 * REQUIRED and VERIFY_* are enforced after connecting (ssl_required). */
+	mysql_optionsv(conn, MYSQL_OPT_SSL_ENFORCE, &on);
+	if (ca[0] != '\0')
+		mysql_optionsv(conn, MYSQL_OPT_SSL_CA, ca); /* chain verified (VERIFY_PEER) */
+	if (strcasecmp(mode, "VERIFY_IDENTITY") == 0)
+		mysql_optionsv(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
+	else
+		mysql_optionsv(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
+	return 0;
+}
+
+static bool ssl_required(const char *mode)
+{
+	return strcasecmp(mode, "DISABLED") != 0 && strcasecmp(mode, "PREFERRED") != 0;
+}
+
+static int setup_session(struct source *s, int64_t query_timeout, struct ierr *e)
+{
+	struct buf *q = &s->sql;
+
+	buf_reset(q);
+	/* net_write_timeout: the server waits that long for us to take the next
+	 * packet of a streamed result; the spool may be slow (fsync, quota wait). */
+	buf_puts(q, "SET SESSION time_zone = '+00:00', sql_mode = '', "
+	            "net_write_timeout = 3600, net_read_timeout = 3600");
+	if (query_timeout > 0)
+		buf_printf(q, ", lock_wait_timeout = %lld", (long long)query_timeout);
+	return exec_cmd(s, buf_cstr(q), e);
+}
+
+/* Duration keys come in milliseconds; Connector/C wants whole seconds. */
+static int64_t duration_sec(int64_t ms)
+{
+	int64_t sec = (ms + 999) / 1000;
+
+	return sec > 86400 * 365 ? 86400 * 365 : sec;
+}
+
+static struct source *msrc_open(const struct config *cfg, struct ierr *e)
+{
+	const char *host = config_str(cfg, "MYSQL_HOST");
+	const char *user = config_str(cfg, "MYSQL_USER");
+	const char *password = config_str(cfg, "MYSQL_PASSWORD");
+	const char *db = config_str(cfg, "MYSQL_DATABASE");
+	const char *ssl_mode = config_str(cfg, "MYSQL_SSL_MODE");
+	unsigned port = (unsigned)config_int(cfg, "MYSQL_PORT");
+	int64_t connect_timeout = duration_sec(config_int(cfg, "SOURCE_CONNECT_TIMEOUT"));
+	int64_t query_timeout = duration_sec(config_int(cfg, "SOURCE_QUERY_TIMEOUT"));
+	unsigned int proto = MYSQL_PROTOCOL_TCP;
+	unsigned long max_packet = 1UL << 30;
+	struct source *s;
+	const char *server_type = NULL;
+
+	if (db[0] == '\0') {
+		ierr_set(e, IERR_CONFIG, "MYSQL_DATABASE: required for DB_TYPE=mysql");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		ierr_set(e, IERR_INTERNAL, "mysql: out of memory");
+		return NULL;
+	}
+	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
+	snprintf(s->label, sizeof(s->label), "%s:%u/%s", host, port, db);
+	s->conn = mysql_init(NULL);
+	if (s->conn == NULL) {
+		ierr_set(e, IERR_INTERNAL, "mysql %s: mysql_init failed", s->label);
+		free(s);
+		return NULL;
+	}
+	mysql_optionsv(s->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_optionsv(s->conn, MYSQL_OPT_PROTOCOL, &proto);
+	mysql_optionsv(s->conn, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
+	if (connect_timeout > 0) {
+		unsigned int t = (unsigned int)connect_timeout;
+		mysql_optionsv(s->conn, MYSQL_OPT_CONNECT_TIMEOUT, &t);
+	}
+	if (query_timeout > 0) {
+		unsigned int t = (unsigned int)query_timeout;
+		mysql_optionsv(s->conn, MYSQL_OPT_READ_TIMEOUT, &t);
+		mysql_optionsv(s->conn, MYSQL_OPT_WRITE_TIMEOUT, &t);
+	}
+	if (set_ssl(s->conn, ssl_mode, config_str(cfg, "MYSQL_SSL_CA"), e) != 0)
+		goto fail;
+	if (mysql_real_connect(s->conn, host, user[0] ? user : NULL, password, db, port, NULL, 0) ==
+	    NULL) {
+		fail_conn(s, NULL, e);
+		goto fail;
+	}
+	if (ssl_required(ssl_mode) && mysql_get_ssl_cipher(s->conn) == NULL) {
+		ierr_set(e, IERR_SOURCE,
+		         "mysql %s: MYSQL_SSL_MODE=%s but the server does not support TLS",
+		         s->label, ssl_mode);
+		goto fail;
+	}
+	if (mariadb_get_infov(s->conn, MARIADB_CONNECTION_SERVER_TYPE, &server_type) == 0 &&
+	    server_type != NULL)
+		s->mariadb = strcasecmp(server_type, "MariaDB") == 0;
+	if (s->mariadb) {
+		unsigned long ext = 0;
+		if (mariadb_get_infov(s->conn, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES,
+		                      &ext) == 0)
+			s->ext_metadata = (ext & (MARIADB_CLIENT_EXTENDED_METADATA >> 32)) != 0;
+	}
+	if (setup_session(s, query_timeout, e) != 0)
+		goto fail;
+	return s;
+fail:
+	mysql_close(s->conn);
+	buf_free(&s->sql);
+	free(s);
+	return NULL;
+}
+
+static void msrc_close(struct source *s)
+{
+	if (s == NULL)
+		return;
+	mysql_close(s->conn);
+	buf_free(&s->sql);
+	free(s);
+}
+
+/* ---- discovery and snapshot --------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int msrc_list_tables(struct source *s, struct strlist *out, struct ierr *e)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	size_t first = out->len;
+
+	/* SYSTEM VERSIONED: MariaDB's type for system-versioned base tables. */
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, "SELECT TABLE_NAME FROM information_schema.TABLES "
+	                  "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN "
+	                  "('BASE TABLE', 'SYSTEM VERSIONED'");
+	if (s->include_views)
+		buf_puts(&s->sql, ", 'VIEW'");
+	buf_putc(&s->sql, ')');
+	if (exec(s, s->sql.data, s->sql.len, NULL, e) != 0)
+		return -1;
+	res = mysql_use_result(s->conn);
+	if (res == NULL)
+		return fail_conn(s, NULL, e);
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		if (row[0] != NULL)
+			strlist_push(out, row[0]);
+	}
+	if (mysql_errno(s->conn) != 0) {
+		fail_conn(s, NULL, e);
+		mysql_free_result(res);
+		return -1;
+	}
+	mysql_free_result(res);
+	/* Byte order, not the information_schema collation's case folding. */
+	qsort(out->items + first, out->len - first, sizeof(out->items[0]), cmp_str);
+	return 0;
+}
+
+static int msrc_begin_snapshot(struct source *s, struct ierr *e)
+{
+	if (exec_cmd(s, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", e) != 0)
+		return -1;
+	return exec_cmd(s, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", e);
+}
+
+/* ---- per-table plan ------------------------------------------------------------ */
+
+static bool attr_is(const MYSQL_FIELD *f, enum mariadb_field_attr_t which, const char *want)
+{
+	MARIADB_CONST_STRING v = {NULL, 0};
+
+	if (mariadb_field_attr(&v, f, which) != 0 || v.str == NULL)
+		return false;
+	return v.length == strlen(want) && strncasecmp(v.str, want, v.length) == 0;
+}
+
+static bool is_string_type(enum enum_field_types t)
+{
+	switch (t) {
+	case MYSQL_TYPE_VARCHAR:
+	case MYSQL_TYPE_VAR_STRING:
+	case MYSQL_TYPE_STRING:
+	case MYSQL_TYPE_TINY_BLOB:
+	case MYSQL_TYPE_MEDIUM_BLOB:
+	case MYSQL_TYPE_LONG_BLOB:
+	case MYSQL_TYPE_BLOB:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static enum conv conv_for(const MYSQL_FIELD *f, bool json)
+{
+	bool is_unsigned = (f->flags & UNSIGNED_FLAG) != 0;
+
+	if (json)
+		return CONV_JSON;
+	switch (f->type) {
+	case MYSQL_TYPE_TINY:
+	case MYSQL_TYPE_SHORT:
+	case MYSQL_TYPE_INT24:
+	case MYSQL_TYPE_LONG:
+	case MYSQL_TYPE_LONGLONG:
+		return is_unsigned ? CONV_UINT : CONV_INT;
+	case MYSQL_TYPE_YEAR:
+		return CONV_INT;
+	case MYSQL_TYPE_FLOAT:
+		return CONV_FLOAT;
+	case MYSQL_TYPE_DOUBLE:
+		return CONV_DOUBLE;
+	case MYSQL_TYPE_DECIMAL:
+	case MYSQL_TYPE_NEWDECIMAL:
+		return CONV_DECIMAL;
+	case MYSQL_TYPE_BIT:
+		return CONV_BIT;
+	case MYSQL_TYPE_DATE:
+	case MYSQL_TYPE_NEWDATE:
+		return CONV_DATE;
+	case MYSQL_TYPE_DATETIME:
+	case MYSQL_TYPE_DATETIME2:
+		return CONV_DATETIME;
+	case MYSQL_TYPE_TIMESTAMP:
+	case MYSQL_TYPE_TIMESTAMP2:
+		return CONV_TIMESTAMP;
+	case MYSQL_TYPE_TIME:
+	case MYSQL_TYPE_TIME2:
+		return CONV_TIME;
+	case MYSQL_TYPE_NULL:
+		return CONV_NULL;
+	case MYSQL_TYPE_JSON:
+		return CONV_JSON;
+	case MYSQL_TYPE_GEOMETRY:
+		/* Only when not selected through ST_AsText: the WKB, lossless. */
+		return CONV_BINARY;
+	default:
+		break;
+	}
+	if (is_string_type(f->type) && f->charsetnr == BINARY_CHARSET_NR &&
+	    !(f->flags & (ENUM_FLAG | SET_FLAG)))
+		return CONV_BINARY;
+	return CONV_STRING;
+}
+
+/* `SELECT * FROM t LIMIT 0`: the column metadata, without reading a row. */
+static MYSQL_RES *probe_columns(struct source *s, const char *table, struct ierr *e)
+{
+	MYSQL_RES *res;
+
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, "SELECT * FROM ");
+	append_ident(&s->sql, table, strlen(table));
+	buf_puts(&s->sql, " LIMIT 0");
+	if (exec(s, s->sql.data, s->sql.len, table, e) != 0)
+		return NULL;
+	res = mysql_store_result(s->conn); /* zero rows */
+	if (res == NULL)
+		fail_conn(s, table, e);
+	return res;
+}
+
+/* MariaDB without extended metadata (before 10.5): JSON columns are LONGTEXT
+ * with a CHECK (json_valid(`col`)). Marks json[i] for such columns. */
+static int json_from_checks(struct source *s, const char *table, MYSQL_RES *probe, bool *json,
+                            struct ierr *e)
+{
+	unsigned n = mysql_num_fields(probe);
+	struct buf want = {0};
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+	                  "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = ");
+	append_literal(s, &s->sql, table);
+	/* The information_schema collation is case-insensitive; names are not. */
+	buf_puts(&s->sql, " AND BINARY TABLE_NAME = BINARY ");
+	append_literal(s, &s->sql, table);
+	if (exec(s, s->sql.data, s->sql.len, table, e) != 0)
+		return -1;
+	res = mysql_store_result(s->conn); /* a few rows at most */
+	if (res == NULL)
+		return fail_conn(s, table, e);
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		if (row[0] == NULL)
+			continue;
+		for (unsigned i = 0; i < n; i++) {
+			const MYSQL_FIELD *f = mysql_fetch_field_direct(probe, i);
+			if (!is_string_type(f->type) || f->charsetnr == BINARY_CHARSET_NR)
+				continue;
+			buf_reset(&want);
+			buf_puts(&want, "json_valid(");
+			append_ident(&want, f->name, f->name_length);
+			buf_putc(&want, ')');
+			if (strcasecmp(row[0], buf_cstr(&want)) == 0)
+				json[i] = true;
+		}
+	}
+	mysql_free_result(res);
+	buf_free(&want);
+	return 0;
+}
+
+/* Which probe columns hold JSON (MySQL's JSON type is found by conv_for). */
+static int find_json_columns(struct source *s, const char *table, MYSQL_RES *probe, bool *json,
+                             struct ierr *e)
+{
+	unsigned n = mysql_num_fields(probe);
+	bool need_checks = false;
+
+	if (!s->mariadb)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		const MYSQL_FIELD *f = mysql_fetch_field_direct(probe, i);
+		if (attr_is(f, MARIADB_FIELD_ATTR_FORMAT_NAME, "json"))
+			json[i] = true;
+		else if (!s->ext_metadata && is_string_type(f->type))
+			need_checks = true;
+	}
+	if (need_checks)
+		return json_from_checks(s, table, probe, json, e);
+	return 0;
+}
+
+/* The data query: `SELECT *`, or a column list when a column needs the server
+ * to convert it: GEOMETRY as ST_AsText(col) (WKT: readable, and what Athena's
+ * geospatial functions take), FLOAT as CAST(col AS DOUBLE) because the text
+ * protocol rounds FLOAT to 6 digits (16777216 arrives as "16777200") while the
+ * double of a float is exact and converts back to the very same float. */
+static void build_select(struct source *s, const char *table, MYSQL_RES *probe)
+{
+	unsigned n = mysql_num_fields(probe);
+	bool any_wrapped = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		enum enum_field_types t = mysql_fetch_field_direct(probe, i)->type;
+		if (t == MYSQL_TYPE_GEOMETRY || t == MYSQL_TYPE_FLOAT)
+			any_wrapped = true;
+	}
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, "SELECT ");
+	if (!any_wrapped) {
+		buf_putc(&s->sql, '*');
+	} else {
+		for (unsigned i = 0; i < n; i++) {
+			const MYSQL_FIELD *f = mysql_fetch_field_direct(probe, i);
+			if (i > 0)
+				buf_puts(&s->sql, ", ");
+			if (f->type == MYSQL_TYPE_GEOMETRY || f->type == MYSQL_TYPE_FLOAT) {
+				buf_puts(&s->sql,
+				         f->type == MYSQL_TYPE_FLOAT ? "CAST(" : "ST_AsText(");
+				append_ident(&s->sql, f->name, f->name_length);
+				buf_puts(&s->sql,
+				         f->type == MYSQL_TYPE_FLOAT ? " AS DOUBLE) AS " : ") AS ");
+			}
+			append_ident(&s->sql, f->name, f->name_length);
+		}
+	}
+	buf_puts(&s->sql, " FROM ");
+	append_ident(&s->sql, table, strlen(table));
+}
+
+/* Choose each column's converter and precompute its key prefix. */
+static int build_plan(MYSQL_RES *res, MYSQL_RES *probe, const bool *json, struct plan *p,
+                      struct ierr *e)
+{
+	unsigned n = mysql_num_fields(res);
+
+	if (n != mysql_num_fields(probe))
+		return ierr_set(e, IERR_SOURCE, "mysql: column count changed while reading");
+	p->n = n;
+	p->cols = calloc(n ? n : 1, sizeof(*p->cols));
+	if (p->cols == NULL)
+		return ierr_set(e, IERR_INTERNAL, "mysql: out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		const MYSQL_FIELD *f = mysql_fetch_field_direct(res, i);
+		struct column *c = &p->cols[i];
+
+		if (mysql_fetch_field_direct(probe, i)->type == MYSQL_TYPE_FLOAT)
+			c->conv = CONV_FLOAT; /* selected as CAST(col AS DOUBLE) */
+		else
+			c->conv = conv_for(f, json[i]);
+		c->key_off = p->keys.len;
+		buf_putc(&p->keys, i == 0 ? '{' : ',');
+		json_key(&p->keys, f->name, f->name_length);
+		c->key_len = p->keys.len - c->key_off;
+	}
+	return 0;
+}
+
+static void plan_free(struct plan *p)
+{
+	free(p->cols);
+	buf_free(&p->keys);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- value converters ------------------------------------------------------------ */
+
+/* Fixed-width decimal digits; -1 when any is not a digit. */
+static int digits(const char *p, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* ".ffffff" (1..6 digits) at p[0..n) -> microseconds; n == 0 -> 0. */
+static int fraction_usec(const char *p, size_t n)
+{
+	int usec = 0;
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	if (p[0] != '.' || n > 7)
+		return -1;
+	for (i = 1; i < n; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		usec = usec * 10 + (p[i] - '0');
+	}
+	for (; i < 7; i++)
+		usec *= 10;
+	return usec;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return days[m - 1];
+}
+
+enum date_kind { DATE_OK, DATE_INVALID, DATE_RAW };
+
+/* "YYYY-MM-DD": zero dates and zero-in-date / impossible dates are invalid
+ * (null, counted); year 0 with a real month and day is written as the
+ * server's text (TYPES.md: dates outside 1..9999). */
+static enum date_kind parse_date(const char *p, size_t n, int *y, int *m, int *d)
+{
+	if (n < 10 || p[4] != '-' || p[7] != '-')
+		return DATE_RAW;
+	*y = digits(p, 4);
+	*m = digits(p + 5, 2);
+	*d = digits(p + 8, 2);
+	if (*y < 0 || *m < 0 || *d < 0)
+		return DATE_RAW;
+	if (*m < 1 || *m > 12 || *d < 1 || *d > days_in_month(*y, *m))
+		return DATE_INVALID;
+	if (*y == 0)
+		return DATE_RAW;
+	return DATE_OK;
+}
+
+static void put_date(struct buf *b, const char *p, size_t n, struct lossy *st)
+{
+	int y, m, d;
+
+	switch (parse_date(p, n, &y, &m, &d)) {
+	case DATE_OK:
+		if (n == 10) {
+			json_date(b, y, m, d);
+			return;
+		}
+		break;
+	case DATE_INVALID:
+		st->invalid_dates++;
+		json_null(b);
+		return;
+	case DATE_RAW:
+		break;
+	}
+	json_string(b, p, n, st);
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff]" */
+static void put_datetime(struct buf *b, const char *p, size_t n, bool utc, struct lossy *st)
+{
+	int y, m, d, hh, mi, ss, usec;
+
+	switch (parse_date(p, n, &y, &m, &d)) {
+	case DATE_OK:
+		if (n < 19 || p[10] != ' ' || p[13] != ':' || p[16] != ':')
+			break;
+		hh = digits(p + 11, 2);
+		mi = digits(p + 14, 2);
+		ss = digits(p + 17, 2);
+		usec = fraction_usec(p + 19, n - 19);
+		if (hh < 0 || mi < 0 || ss < 0 || usec < 0)
+			break;
+		json_datetime(b, y, m, d, hh, mi, ss, usec, utc);
+		return;
+	case DATE_INVALID:
+		st->invalid_dates++;
+		json_null(b);
+		return;
+	case DATE_RAW:
+		break;
+	}
+	json_string(b, p, n, st);
+}
+
+/* "[-]H+:MM:SS[.ffffff]", hours up to 838. */
+static void put_time(struct buf *b, const char *p, size_t n, struct lossy *st)
+{
+	const char *q = p, *end = p + n;
+	bool neg = false;
+	unsigned hours = 0;
+	int mi, ss, usec;
+
+	if (q < end && *q == '-') {
+		neg = true;
+		q++;
+	}
+	if (q >= end || *q < '0' || *q > '9')
+		goto raw;
+	while (q < end && *q >= '0' && *q <= '9' && hours < 100000)
+		hours = hours * 10 + (unsigned)(*q++ - '0');
+	if (end - q < 6 || q[0] != ':' || q[3] != ':')
+		goto raw;
+	mi = digits(q + 1, 2);
+	ss = digits(q + 4, 2);
+	usec = fraction_usec(q + 6, (size_t)(end - q - 6));
+	if (mi < 0 || ss < 0 || usec < 0)
+		goto raw;
+	json_time(b, neg, hours, mi, ss, usec);
+	return;
+raw:
+	json_string(b, p, n, st);
+}
+
+/* Integers: the text is exact; parse it so ZEROFILL's leading zeros go. */
+static void put_int(struct buf *b, const char *p, size_t n, bool is_unsigned, struct lossy *st)
+{
+	size_t i = 0;
+	uint64_t v = 0;
+	bool neg = false;
+
+	if (n > 0 && p[0] == '-') {
+		neg = true;
+		i = 1;
+	}
+	if (i == n)
+		goto raw;
+	for (; i < n; i++) {
+		unsigned dgt = (unsigned)(p[i] - '0');
+		if (dgt > 9 || v > (UINT64_MAX - dgt) / 10)
+			goto raw;
+		v = v * 10 + dgt;
+	}
+	if (is_unsigned && !neg) {
+		json_uint64(b, v);
+		return;
+	}
+	if (neg) {
+		if (v > (uint64_t)INT64_MAX + 1)
+			goto raw;
+		json_int64(b, v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v);
+		return;
+	}
+	if (v > INT64_MAX)
+		goto raw;
+	json_int64(b, (int64_t)v);
+	return;
+raw:
+	/* Never produced by a server; keep the line valid JSON. */
+	json_decimal(b, p, n, DECIMAL_EXACT, st);
+}
+
+static void put_real(struct buf *b, const char *p, size_t n, bool single, struct lossy *st)
+{
+	char tmp[128];
+	char *end;
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		json_decimal(b, p, n, DECIMAL_EXACT, st);
+		return;
+	}
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	errno = 0;
+	if (single) {
+		float f = strtof(tmp, &end);
+		if (*end == '\0') {
+			json_float(b, f, st);
+			return;
+		}
+	} else {
+		double d = strtod(tmp, &end);
+		if (*end == '\0') {
+			json_double(b, d, st);
+			return;
+		}
+	}
+	json_decimal(b, p, n, DECIMAL_EXACT, st);
+}
+
+/* BIT(n): big-endian bytes in the text protocol. */
+static void put_bit(struct buf *b, const char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	json_uint64(b, v);
+}
+
+static void put_json(struct buf *b, const char *p, size_t n, struct lossy *st)
+{
+	struct ierr ignored;
+
+	if (json_reemit(b, p, n, st, &ignored) != 0)
+		json_string(b, p, n, st);
+}
+
+static void put_value(struct buf *b, enum conv conv, const char *p, size_t n,
+                      const struct norm_opts *opts, struct lossy *st)
+{
+	switch (conv) {
+	case CONV_NULL:
+		json_null(b);
+		break;
+	case CONV_INT:
+		put_int(b, p, n, false, st);
+		break;
+	case CONV_UINT:
+		put_int(b, p, n, true, st);
+		break;
+	case CONV_FLOAT:
+		put_real(b, p, n, true, st);
+		break;
+	case CONV_DOUBLE:
+		put_real(b, p, n, false, st);
+		break;
+	case CONV_DECIMAL:
+		json_decimal(b, p, n, opts->decimal, st);
+		break;
+	case CONV_BIT:
+		put_bit(b, p, n);
+		break;
+	case CONV_DATE:
+		put_date(b, p, n, st);
+		break;
+	case CONV_DATETIME:
+		put_datetime(b, p, n, false, st);
+		break;
+	case CONV_TIMESTAMP:
+		put_datetime(b, p, n, true, st);
+		break;
+	case CONV_TIME:
+		put_time(b, p, n, st);
+		break;
+	case CONV_STRING:
+		json_string(b, p, n, st);
+		break;
+	case CONV_BINARY:
+		json_binary(b, p, n, opts->binary, st);
+		break;
+	case CONV_JSON:
+		put_json(b, p, n, st);
+		break;
+	}
+}
+
+/* ---- read_table ------------------------------------------------------------------ */
+
+/* Stream the rows of the started query into w. */
+static int stream_rows(struct source *s, const char *table, MYSQL_RES *res, const struct plan *p,
+                       struct table_writer *w, struct ierr *e)
+{
+	const struct norm_opts *opts = table_writer_opts(w);
+	struct lossy *st = table_writer_lossy(w);
+	MYSQL_ROW row;
+
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		unsigned long *lens = mysql_fetch_lengths(res);
+		struct buf *b = table_writer_row_begin(w);
+
+		for (unsigned i = 0; i < p->n; i++) {
+			const struct column *c = &p->cols[i];
+			buf_append(b, p->keys.data + c->key_off, c->key_len);
+			if (row[i] == NULL)
+				json_null(b);
+			else
+				put_value(b, c->conv, row[i], lens[i], opts, st);
+		}
+		if (p->n == 0)
+			buf_putc(b, '{');
+		buf_putc(b, '}');
+		if (table_writer_row_end(w, e) != 0) {
+			/* Stop the server's stream now: mysql_free_result() would
+			 * otherwise read every remaining row. The run is over. */
+			mariadb_cancel(s->conn);
+			s->broken = true;
+			return -1;
+		}
+	}
+	/* With mysql_use_result, a lost or killed connection ends the loop too. */
+	if (mysql_errno(s->conn) != 0)
+		return fail_conn(s, table, e);
+	return 0;
+}
+
+static int msrc_read_table(struct source *s, const char *table, struct table_writer *w,
+                           struct ierr *e)
+{
+	struct plan p = {0};
+	MYSQL_RES *probe, *res;
+	bool *json;
+	unsigned n;
+	int rc = -1;
+
+	if (s->broken)
+		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": connection was cancelled",
+		                s->label, table);
+	probe = probe_columns(s, table, e);
+	if (probe == NULL)
+		return -1;
+	n = mysql_num_fields(probe);
+	json = calloc(n ? n : 1, sizeof(bool));
+	if (json == NULL) {
+		mysql_free_result(probe);
+		return ierr_set(e, IERR_INTERNAL, "mysql: out of memory");
+	}
+	if (find_json_columns(s, table, probe, json, e) != 0)
+		goto out;
+	build_select(s, table, probe);
+	if (exec(s, s->sql.data, s->sql.len, table, e) != 0)
+		goto out;
+	res = mysql_use_result(s->conn);
+	if (res == NULL) {
+		fail_conn(s, table, e);
+		goto out;
+	}
+	if (build_plan(res, probe, json, &p, e) == 0)
+		rc = stream_rows(s, table, res, &p, w, e);
+	mysql_free_result(res);
+out:
+	plan_free(&p);
+	free(json);
+	mysql_free_result(probe);
+	return rc;
+}
+
+const struct source_ops source_mysql = {
+    .db_type = "mysql",
+    .open = msrc_open,
+    .list_tables = msrc_list_tables,
+    .begin_snapshot = msrc_begin_snapshot,
+    .read_table = msrc_read_table,
+    .close = msrc_close,
+};

@@ -1,0 +1,865 @@
+/*
+ * src_postgres.c - the PostgreSQL source driver (libpq).
+ *
+ * One connection per run, opened with PQconnectdbParams (POSTGRES_DSN, when
+ * set, is expanded as the first dbname so its own keys win over the defaults
+ * listed before it; client_encoding=UTF8 is placed after it and always wins).
+ * The session is fixed so no value depends on the server's or loader's
+ * settings: TimeZone UTC, DateStyle ISO, IntervalStyle iso_8601 (intervals are
+ * ISO 8601 durations as TYPES.md wants), bytea_output hex, extra_float_digits 3
+ * (shortest exact floats, which pg_text.c re-parses and rewrites in the
+ * ECMAScript form). begin_snapshot() opens one REPEATABLE READ READ ONLY
+ * transaction and takes its snapshot at once; every table is read in it.
+ *
+ * Discovery: relkind r and p (views and populated materialized views with
+ * INCLUDE_VIEWS) in the POSTGRES_SCHEMAS schemas; a partition whose parent is
+ * itself listed is skipped (the parent's rows include it), and plain tables are
+ * read with ONLY so rows of inheritance children are not read twice. The S3
+ * name is `table` in public and `schema.table` elsewhere; two tables that would
+ * get the same name fail discovery rather than mix their rows.
+ *
+ * Rows: `COPY (SELECT * FROM [ONLY] "schema"."table") TO STDOUT` in text
+ * format. COPY streams the table as fast as the server can produce it while
+ * the client converts (no per-batch round trips as with a cursor, no per-row
+ * PGresult as with single-row mode), and libpq holds one row at a time, so
+ * memory is bounded by the largest row whatever the table size. Column types
+ * come from `SELECT * ... LIMIT 0` in the same transaction; each type OID is
+ * mapped once to a pg_text.c converter (non-builtin types, domains and their
+ * arrays through pg_type, cached for the run).
+ *
+ * SOURCE_QUERY_TIMEOUT is an idle timeout: the server must send something at
+ * least that often (the client polls the socket), and it is the server's
+ * lock_timeout. A long table that keeps streaming is never cut off, as with
+ * the MySQL driver. SIGTERM/SIGINT interrupt a wait at once.
+ *
+ * Errors come back as IERR_SOURCE "postgresql <host>:<port>/<db>: table "t":
+ * <first line of the server/libpq message>", scrubbed of registered secrets
+ * (the password inside POSTGRES_DSN is registered too).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "config.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "pg_text.h"
+#include "source.h"
+#include "util.h"
+#include "writer.h"
+
+struct pg_table {
+	char *name; /* as in S3: "t" or "schema.t" */
+	char *schema;
+	char *rel;
+	char relkind;
+};
+
+struct type_ent {
+	Oid oid;
+	struct pg_col col;
+};
+
+struct source {
+	PGconn *conn;
+	char label[512]; /* "host:port/db", for messages */
+	bool include_views;
+	bool broken; /* a read failed mid-stream: the transaction is unusable */
+	bool listed;
+	int timeout_ms; /* SOURCE_QUERY_TIMEOUT; -1 = none */
+	char *schemas;  /* POSTGRES_SCHEMAS as a text[] literal */
+	struct pg_table *tables;
+	size_t ntables;
+	struct type_ent *types;
+	size_t ntypes, captypes;
+	struct buf sql;
+};
+
+/* ---- errors ------------------------------------------------------------------ */
+
+/* The first line of a libpq/server message, trailing blanks removed. */
+static void first_line(char *out, size_t n, const char *msg)
+{
+	size_t len;
+
+	if (msg == NULL || msg[0] == '\0')
+		msg = "unknown error";
+	len = strcspn(msg, "\n");
+	while (len > 0 && (msg[len - 1] == ' ' || msg[len - 1] == '\r'))
+		len--;
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, msg, len);
+	out[len] = '\0';
+}
+
+/* Fill *e from a failed result (res may be NULL: the connection's message). */
+static int fail_res(struct source *s, const PGresult *res, const char *table, struct ierr *e)
+{
+	const char *prim = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char msg[600];
+
+	if (prim != NULL && prim[0] != '\0')
+		first_line(msg, sizeof(msg), prim);
+	else if (res != NULL && PQresultErrorMessage(res)[0] != '\0')
+		first_line(msg, sizeof(msg), PQresultErrorMessage(res));
+	else
+		first_line(msg, sizeof(msg), PQerrorMessage(s->conn));
+	if (table != NULL)
+		ierr_set(e, IERR_SOURCE, "postgresql %s: table \"%s\": %s", s->label, table, msg);
+	else
+		ierr_set(e, IERR_SOURCE, "postgresql %s: %s", s->label, msg);
+	if (e != NULL)
+		log_scrub(e->msg, sizeof(e->msg));
+	return -1;
+}
+
+static int fail_msg(struct source *s, const char *table, struct ierr *e, const char *msg)
+{
+	if (table != NULL)
+		return ierr_set(e, IERR_SOURCE, "postgresql %s: table \"%s\": %s", s->label, table,
+		                msg);
+	return ierr_set(e, IERR_SOURCE, "postgresql %s: %s", s->label, msg);
+}
+
+/* ---- waiting on the server ------------------------------------------------------ */
+
+/* Wait until the socket is readable, at most the idle timeout. A timeout or a
+ * stop request cancels the running statement and marks the connection broken. */
+static int wait_readable(struct source *s, const char *table, struct ierr *e)
+{
+	struct pollfd p = {.fd = PQsocket(s->conn), .events = POLLIN};
+	char msg[128];
+	int r;
+
+	if (p.fd < 0)
+		return fail_res(s, NULL, table, e);
+	for (;;) {
+		r = poll(&p, 1, s->timeout_ms);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return ierr_errno(e, errno, "postgresql %s: poll", s->label);
+		if (r < 0 && !ingesta_stop_requested)
+			continue;
+		s->broken = true;
+		if (r < 0)
+			return ierr_set(e, IERR_INTERRUPTED, "postgresql %s: interrupted",
+			                s->label);
+		snprintf(msg, sizeof(msg),
+		         "no data from the server for %d s (SOURCE_QUERY_TIMEOUT)",
+		         s->timeout_ms / 1000);
+		return fail_msg(s, table, e, msg);
+	}
+}
+
+/* Read until libpq has a whole result (or COPY data) ready. */
+static int wait_result(struct source *s, const char *table, struct ierr *e)
+{
+	while (PQisBusy(s->conn)) {
+		if (wait_readable(s, table, e) != 0)
+			return -1;
+		if (!PQconsumeInput(s->conn))
+			return fail_res(s, NULL, table, e);
+	}
+	return 0;
+}
+
+/* Run sql (several statements when params is NULL and nparams 0) and return
+ * its last result, which must have status `want` (PGRES_COPY_OUT returns as
+ * soon as the COPY starts). NULL with *e set otherwise. */
+static PGresult *query(struct source *s, const char *sql, int nparams, const char *const *params,
+                       ExecStatusType want, const char *table, struct ierr *e)
+{
+	PGresult *keep = NULL;
+	PGresult *r;
+	int sent;
+
+	if (nparams == 0)
+		sent = PQsendQuery(s->conn, sql);
+	else
+		sent = PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!sent) {
+		fail_res(s, NULL, table, e);
+		return NULL;
+	}
+	for (;;) {
+		if (wait_result(s, table, e) != 0) {
+			PQclear(keep);
+			return NULL;
+		}
+		r = PQgetResult(s->conn);
+		if (r == NULL)
+			break;
+		if (PQresultStatus(r) == PGRES_COPY_OUT && want == PGRES_COPY_OUT) {
+			PQclear(keep);
+			return r;
+		}
+		/* The first error wins; otherwise the last result. */
+		if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+		} else {
+			PQclear(keep);
+			keep = r;
+		}
+	}
+	if (keep == NULL || PQresultStatus(keep) != want) {
+		fail_res(s, keep, table, e);
+		PQclear(keep);
+		return NULL;
+	}
+	return keep;
+}
+
+static int command(struct source *s, const char *sql, const char *table, struct ierr *e)
+{
+	PGresult *r = query(s, sql, 0, NULL, PGRES_COMMAND_OK, table, e);
+
+	PQclear(r);
+	return r ? 0 : -1;
+}
+
+/* ---- open / close --------------------------------------------------------------- */
+
+/* POSTGRES_SCHEMAS "public, other" -> the text[] literal {"public","other"}. */
+static char *schemas_literal(const char *list)
+{
+	struct buf b = {0};
+	const char *p = list;
+	bool first = true;
+
+	buf_putc(&b, '{');
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		const char *q = p;
+		size_t m = n;
+
+		while (m > 0 && (*q == ' ' || *q == '\t')) {
+			q++;
+			m--;
+		}
+		while (m > 0 && (q[m - 1] == ' ' || q[m - 1] == '\t'))
+			m--;
+		if (m > 0) {
+			if (!first)
+				buf_putc(&b, ',');
+			first = false;
+			buf_putc(&b, '"');
+			for (size_t i = 0; i < m; i++) {
+				if (q[i] == '"' || q[i] == '\\')
+					buf_putc(&b, '\\');
+				buf_putc(&b, q[i]);
+			}
+			buf_putc(&b, '"');
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	buf_putc(&b, '}');
+	buf_cstr(&b);
+	return b.data;
+}
+
+/* The DSN's password (if any) joins the registered secrets; a DSN libpq cannot
+ * parse is reported without libpq's message, which quotes the text. */
+static int check_dsn(const char *dsn, struct ierr *e)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+
+	if (opts == NULL) {
+		PQfreemem(err);
+		return ierr_set(e, IERR_CONFIG,
+		                "POSTGRES_DSN: not a valid libpq connection string or URI");
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
+			log_add_secret(o->val);
+	}
+	PQconninfoFree(opts);
+	return 0;
+}
+
+static void set_label(struct source *s, const struct config *cfg)
+{
+	const char *host = PQhost(s->conn);
+	const char *port = PQport(s->conn);
+	const char *db = PQdb(s->conn);
+
+	if (host == NULL || host[0] == '\0')
+		host = config_str(cfg, "POSTGRES_HOST");
+	if (port == NULL || port[0] == '\0')
+		port = config_str(cfg, "POSTGRES_PORT");
+	if (db == NULL)
+		db = config_str(cfg, "POSTGRES_DB");
+	snprintf(s->label, sizeof(s->label), "%s:%s/%s", host, port, db);
+	log_scrub(s->label, sizeof(s->label));
+}
+
+static int setup_session(struct source *s, int64_t timeout_s, struct ierr *e)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+	         "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+	         "SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; "
+	         "SET bytea_output = 'hex'; SET statement_timeout = 0; "
+	         "SET lock_timeout = '%llds'; SET idle_in_transaction_session_timeout = 0",
+	         (long long)timeout_s);
+	return command(s, sql, NULL, e);
+}
+
+static void pg_close(struct source *s);
+
+static struct source *pg_open(const struct config *cfg, struct ierr *e)
+{
+	const char *kw[16];
+	const char *val[16];
+	char timeout[32];
+	const char *dsn = config_str(cfg, "POSTGRES_DSN");
+	int64_t qt = config_int(cfg, "SOURCE_QUERY_TIMEOUT");
+	struct source *s;
+	int n = 0;
+
+	if (dsn[0] != '\0' && check_dsn(dsn, e) != 0)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+		return NULL;
+	}
+	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
+	s->timeout_ms = qt > 0 && qt < 2000000 ? (int)qt * 1000 : -1;
+	s->schemas = schemas_literal(config_str(cfg, "POSTGRES_SCHEMAS"));
+	snprintf(timeout, sizeof(timeout), "%lld",
+	         (long long)config_int(cfg, "SOURCE_CONNECT_TIMEOUT"));
+
+#define KV(k, v)                                                                                   \
+	do {                                                                                       \
+		kw[n] = (k);                                                                       \
+		val[n] = (v);                                                                      \
+		n++;                                                                               \
+	} while (0)
+	/* Before dbname: a DSN may override these. */
+	KV("application_name", "ingesta");
+	KV("connect_timeout", timeout);
+	if (dsn[0] != '\0') {
+		if (config_is_set(cfg, "POSTGRES_SSLMODE"))
+			KV("sslmode", config_str(cfg, "POSTGRES_SSLMODE"));
+		if (config_str(cfg, "POSTGRES_SSLROOTCERT")[0] != '\0')
+			KV("sslrootcert", config_str(cfg, "POSTGRES_SSLROOTCERT"));
+		KV("dbname", dsn);
+	} else {
+		KV("host", config_str(cfg, "POSTGRES_HOST"));
+		KV("port", config_str(cfg, "POSTGRES_PORT"));
+		if (config_str(cfg, "POSTGRES_USER")[0] != '\0')
+			KV("user", config_str(cfg, "POSTGRES_USER"));
+		if (config_str(cfg, "POSTGRES_PASSWORD")[0] != '\0')
+			KV("password", config_str(cfg, "POSTGRES_PASSWORD"));
+		if (config_str(cfg, "POSTGRES_DB")[0] != '\0')
+			KV("dbname", config_str(cfg, "POSTGRES_DB"));
+		KV("sslmode", config_str(cfg, "POSTGRES_SSLMODE"));
+		if (config_str(cfg, "POSTGRES_SSLROOTCERT")[0] != '\0')
+			KV("sslrootcert", config_str(cfg, "POSTGRES_SSLROOTCERT"));
+	}
+	/* After dbname: nothing may change these. */
+	KV("client_encoding", "UTF8");
+	KV(NULL, NULL);
+#undef KV
+
+	/* expand_dbname only for the DSN: a plain database name is never parsed. */
+	s->conn = PQconnectdbParams(kw, val, dsn[0] != '\0');
+	if (s->conn == NULL) {
+		ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+		pg_close(s);
+		return NULL;
+	}
+	set_label(s, cfg);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		fail_res(s, NULL, NULL, e);
+		pg_close(s);
+		return NULL;
+	}
+	if (setup_session(s, qt, e) != 0) {
+		pg_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void pg_close(struct source *s)
+{
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	for (size_t i = 0; i < s->ntables; i++) {
+		free(s->tables[i].name);
+		free(s->tables[i].schema);
+		free(s->tables[i].rel);
+	}
+	free(s->tables);
+	free(s->types);
+	free(s->schemas);
+	buf_free(&s->sql);
+	free(s);
+}
+
+/* ---- discovery and snapshot -------------------------------------------------------- */
+
+static const char list_sql[] = "SELECT n.nspname, c.relname, c.relkind "
+                               "FROM pg_catalog.pg_class c "
+                               "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                               "WHERE n.nspname = ANY ($1::text[]) "
+                               "AND (c.relkind IN ('r', 'p') OR ($2::bool AND (c.relkind = 'v' OR "
+                               "     (c.relkind = 'm' AND c.relispopulated)))) "
+                               "AND NOT (c.relispartition AND EXISTS ("
+                               "     SELECT 1 FROM pg_catalog.pg_inherits i "
+                               "     JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent "
+                               "     JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace "
+                               "     WHERE i.inhrelid = c.oid AND pn.nspname = ANY ($1::text[])))";
+
+static int cmp_table(const void *a, const void *b)
+{
+	return strcmp(((const struct pg_table *)a)->name, ((const struct pg_table *)b)->name);
+}
+
+static char *xstrdup(const char *p)
+{
+	char *d = strdup(p);
+
+	if (d == NULL) {
+		fprintf(stderr, "ingesta: out of memory\n");
+		abort();
+	}
+	return d;
+}
+
+static int load_tables(struct source *s, struct ierr *e)
+{
+	const char *params[2] = {s->schemas, s->include_views ? "true" : "false"};
+	PGresult *r = query(s, list_sql, 2, params, PGRES_TUPLES_OK, NULL, e);
+	int nrows;
+
+	if (r == NULL)
+		return ierr_prefix(e, "listing tables");
+	nrows = PQntuples(r);
+	s->tables = calloc((size_t)nrows + 1, sizeof(*s->tables));
+	if (s->tables == NULL) {
+		PQclear(r);
+		return ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+	}
+	for (int i = 0; i < nrows; i++) {
+		struct pg_table *t = &s->tables[s->ntables++];
+		const char *nsp = PQgetvalue(r, i, 0);
+		const char *rel = PQgetvalue(r, i, 1);
+		struct buf name = {0};
+
+		if (strcmp(nsp, "public") != 0) {
+			buf_puts(&name, nsp);
+			buf_putc(&name, '.');
+		}
+		buf_puts(&name, rel);
+		buf_cstr(&name);
+		t->name = name.data;
+		t->schema = xstrdup(nsp);
+		t->rel = xstrdup(rel);
+		t->relkind = PQgetvalue(r, i, 2)[0];
+	}
+	PQclear(r);
+	qsort(s->tables, s->ntables, sizeof(*s->tables), cmp_table);
+	for (size_t i = 1; i < s->ntables; i++) {
+		if (strcmp(s->tables[i - 1].name, s->tables[i].name) == 0)
+			return ierr_set(e, IERR_SOURCE,
+			                "postgresql %s: two tables would both be named \"%s\" in "
+			                "S3 (schema \"%s\" and schema \"%s\"); rename one or "
+			                "narrow POSTGRES_SCHEMAS",
+			                s->label, s->tables[i].name, s->tables[i - 1].schema,
+			                s->tables[i].schema);
+	}
+	s->listed = true;
+	return 0;
+}
+
+static int pg_list_tables(struct source *s, struct strlist *out, struct ierr *e)
+{
+	if (!s->listed && load_tables(s, e) != 0)
+		return -1;
+	for (size_t i = 0; i < s->ntables; i++)
+		strlist_push(out, s->tables[i].name);
+	return 0;
+}
+
+static int pg_begin_snapshot(struct source *s, struct ierr *e)
+{
+	/* The snapshot is taken by the first statement, so take it now. */
+	PGresult *r = query(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1", 0, NULL,
+	                    PGRES_TUPLES_OK, NULL, e);
+
+	if (r == NULL)
+		return ierr_prefix(e, "starting the snapshot");
+	PQclear(r);
+	return 0;
+}
+
+/* ---- column types ------------------------------------------------------------------ */
+
+/* Builtin type OIDs (pg_type.dat); anything else is looked up in pg_type. */
+static const struct {
+	Oid oid;
+	enum pg_conv conv;
+} builtin_types[] = {
+    {16, PGC_BOOL},        {17, PGC_BYTEA},         {18, PGC_STRING},   {19, PGC_STRING},
+    {20, PGC_INT},         {21, PGC_INT},           {23, PGC_INT},      {25, PGC_STRING},
+    {26, PGC_INT},         {114, PGC_JSON},         {700, PGC_FLOAT4},  {701, PGC_FLOAT8},
+    {1042, PGC_STRING},    {1043, PGC_STRING},      {1082, PGC_DATE},   {1083, PGC_TIME},
+    {1114, PGC_TIMESTAMP}, {1184, PGC_TIMESTAMPTZ}, {1186, PGC_STRING}, {1266, PGC_TIMETZ},
+    {1700, PGC_NUMERIC},   {2950, PGC_STRING},      {3802, PGC_JSON},
+};
+
+static const struct {
+	Oid oid;
+	Oid elem;
+} builtin_arrays[] = {
+    {1000, 16},   {1001, 17},   {1002, 18},   {1003, 19},   {1016, 20},   {1005, 21},
+    {1007, 23},   {1009, 25},   {1028, 26},   {199, 114},   {1021, 700},  {1022, 701},
+    {1014, 1042}, {1015, 1043}, {1182, 1082}, {1183, 1083}, {1115, 1114}, {1185, 1184},
+    {1187, 1186}, {1270, 1266}, {1231, 1700}, {2951, 2950}, {3807, 3802},
+};
+
+static bool builtin_scalar(Oid oid, enum pg_conv *conv)
+{
+	for (size_t i = 0; i < sizeof(builtin_types) / sizeof(builtin_types[0]); i++) {
+		if (builtin_types[i].oid == oid) {
+			*conv = builtin_types[i].conv;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void cache_type(struct source *s, Oid oid, const struct pg_col *col)
+{
+	if (s->ntypes == s->captypes) {
+		size_t cap = s->captypes ? 2 * s->captypes : 16;
+		struct type_ent *t = realloc(s->types, cap * sizeof(*t));
+
+		if (t == NULL) {
+			fprintf(stderr, "ingesta: out of memory\n");
+			abort();
+		}
+		s->types = t;
+		s->captypes = cap;
+	}
+	s->types[s->ntypes].oid = oid;
+	s->types[s->ntypes].col = *col;
+	s->ntypes++;
+}
+
+static const struct pg_col *cached_type(const struct source *s, Oid oid)
+{
+	for (size_t i = 0; i < s->ntypes; i++) {
+		if (s->types[i].oid == oid)
+			return &s->types[i].col;
+	}
+	return NULL;
+}
+
+/* The rule for a type: builtins directly; others through pg_type, following
+ * domains to their base type and arrays to their element type (whose typdelim
+ * separates the elements). Depth-limited against catalog cycles. */
+static int resolve_type(struct source *s, Oid oid, int depth, const char *table, struct pg_col *out,
+                        struct ierr *e)
+{
+	static const char type_sql[] = "SELECT typtype, typelem, typdelim, typbasetype, "
+	                               "typcategory, typlen FROM pg_catalog.pg_type "
+	                               "WHERE oid = $1";
+	const struct pg_col *hit = cached_type(s, oid);
+	struct pg_col col = {PGC_STRING, PGC_STRING, ','};
+	char oidtext[16];
+	const char *param = oidtext;
+	PGresult *r;
+
+	if (hit != NULL) {
+		*out = *hit;
+		return 0;
+	}
+	if (builtin_scalar(oid, &col.conv)) {
+		*out = col;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(builtin_arrays) / sizeof(builtin_arrays[0]); i++) {
+		if (builtin_arrays[i].oid == oid) {
+			col.conv = PGC_ARRAY;
+			builtin_scalar(builtin_arrays[i].elem, &col.elem);
+			*out = col;
+			return 0;
+		}
+	}
+	if (depth > 8) {
+		*out = col;
+		return 0;
+	}
+	snprintf(oidtext, sizeof(oidtext), "%u", oid);
+	r = query(s, type_sql, 1, &param, PGRES_TUPLES_OK, table, e);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1) {
+		char typtype = PQgetvalue(r, 0, 0)[0];
+		Oid elem = (Oid)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+		Oid base = (Oid)strtoul(PQgetvalue(r, 0, 3), NULL, 10);
+		char category = PQgetvalue(r, 0, 4)[0];
+		int typlen = atoi(PQgetvalue(r, 0, 5));
+		struct pg_col sub;
+
+		if (typtype == 'd' && base != 0) {
+			if (resolve_type(s, base, depth + 1, table, &col, e) != 0) {
+				PQclear(r);
+				return -1;
+			}
+		} else if (category == 'A' && elem != 0 && typlen == -1) {
+			if (resolve_type(s, elem, depth + 1, table, &sub, e) != 0) {
+				PQclear(r);
+				return -1;
+			}
+			col.conv = PGC_ARRAY;
+			col.elem = sub.conv == PGC_ARRAY ? PGC_STRING : sub.conv;
+			col.delim = sub.delim;
+		} else {
+			col.delim = PQgetvalue(r, 0, 2)[0];
+		}
+	}
+	PQclear(r);
+	if (col.delim == '\0' || col.delim == '"' || col.delim == '{' || col.delim == '}')
+		col.delim = ',';
+	cache_type(s, oid, &col);
+	*out = col;
+	return 0;
+}
+
+/* ---- read_table ---------------------------------------------------------------------- */
+
+struct plan {
+	struct pg_col *cols;
+	char **names;
+	size_t *key_off; /* into keys: `{"name":` or `,"name":` */
+	size_t *key_len;
+	struct pg_field *fields;
+	size_t n;
+	struct buf keys;
+};
+
+static void plan_free(struct plan *p)
+{
+	for (size_t i = 0; p->names != NULL && i < p->n; i++)
+		free(p->names[i]);
+	free(p->names);
+	free(p->cols);
+	free(p->key_off);
+	free(p->key_len);
+	free(p->fields);
+	buf_free(&p->keys);
+}
+
+static const struct pg_table *find_table(const struct source *s, const char *name)
+{
+	struct pg_table key = {.name = (char *)name};
+
+	if (s->ntables == 0)
+		return NULL;
+	return bsearch(&key, s->tables, s->ntables, sizeof(*s->tables), cmp_table);
+}
+
+/* `SELECT * FROM [ONLY] "schema"."rel"` into s->sql. */
+static int build_select(struct source *s, const struct pg_table *t, const char *table,
+                        struct ierr *e)
+{
+	char *nsp = PQescapeIdentifier(s->conn, t->schema, strlen(t->schema));
+	char *rel = PQescapeIdentifier(s->conn, t->rel, strlen(t->rel));
+
+	if (nsp == NULL || rel == NULL) {
+		PQfreemem(nsp);
+		PQfreemem(rel);
+		return fail_res(s, NULL, table, e);
+	}
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, "SELECT * FROM ");
+	if (t->relkind == 'r')
+		buf_puts(&s->sql, "ONLY ");
+	buf_puts(&s->sql, nsp);
+	buf_putc(&s->sql, '.');
+	buf_puts(&s->sql, rel);
+	buf_cstr(&s->sql);
+	PQfreemem(nsp);
+	PQfreemem(rel);
+	return 0;
+}
+
+static int build_plan(struct source *s, const PGresult *probe, const char *table, struct plan *p,
+                      struct ierr *e)
+{
+	size_t n = (size_t)PQnfields(probe);
+
+	p->n = n;
+	p->cols = calloc(n + 1, sizeof(*p->cols));
+	p->names = calloc(n + 1, sizeof(*p->names));
+	p->key_off = calloc(n + 1, sizeof(size_t));
+	p->key_len = calloc(n + 1, sizeof(size_t));
+	p->fields = calloc(n + 1, sizeof(*p->fields));
+	if (p->cols == NULL || p->names == NULL || p->key_off == NULL || p->key_len == NULL ||
+	    p->fields == NULL)
+		return ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *name = PQfname(probe, (int)i);
+
+		p->names[i] = xstrdup(name);
+		if (resolve_type(s, PQftype(probe, (int)i), 0, table, &p->cols[i], e) != 0)
+			return -1;
+		p->key_off[i] = p->keys.len;
+		buf_putc(&p->keys, i == 0 ? '{' : ',');
+		json_key(&p->keys, name, strlen(name));
+		p->key_len[i] = p->keys.len - p->key_off[i];
+	}
+	return 0;
+}
+
+static int emit_row(const struct plan *p, char *line, size_t len, struct pg_text_ctx *cx,
+                    struct buf *b, struct ierr *e)
+{
+	if (pg_copy_split(line, len, p->fields, p->n) != 0)
+		return ierr_set(e, IERR_SOURCE, "COPY row with an unexpected number of fields");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct pg_field *f = &p->fields[i];
+
+		buf_append(b, p->keys.data + p->key_off[i], p->key_len[i]);
+		if (f->p == NULL) {
+			json_null(b);
+		} else if (pg_text_value(b, &p->cols[i], f->p, f->n, cx, e) != 0) {
+			return ierr_prefix(e, "column \"%s\"", p->names[i]);
+		}
+	}
+	if (p->n == 0)
+		buf_putc(b, '{');
+	buf_putc(b, '}');
+	return 0;
+}
+
+static int copy_rows(struct source *s, const char *table, const struct plan *p,
+                     struct table_writer *w, struct ierr *e)
+{
+	const struct norm_opts *opts = table_writer_opts(w);
+	struct pg_text_ctx cx = {
+	    .lossy = table_writer_lossy(w), .decimal = opts->decimal, .binary = opts->binary};
+	PGresult *r;
+	int rc = 0;
+
+	for (;;) {
+		char *line = NULL;
+		int n = PQgetCopyData(s->conn, &line, 1);
+
+		if (n > 0) {
+			struct buf *b = table_writer_row_begin(w);
+			struct ierr conv;
+
+			rc = emit_row(p, line, (size_t)n, &cx, b, &conv);
+			PQfreemem(line);
+			if (rc != 0) {
+				fail_msg(s, table, e, conv.msg);
+				break;
+			}
+			rc = table_writer_row_end(w, e);
+			if (rc != 0)
+				break;
+			continue;
+		}
+		if (n == 0) {
+			rc = wait_readable(s, table, e);
+			if (rc == 0 && !PQconsumeInput(s->conn))
+				rc = fail_res(s, NULL, table, e);
+			if (rc != 0)
+				break;
+			continue;
+		}
+		/* -1: the COPY is over (its final result says how); -2: failed. */
+		if (wait_result(s, table, e) != 0) {
+			rc = -1;
+			break;
+		}
+		r = PQgetResult(s->conn);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			rc = fail_res(s, r, table, e);
+			s->broken = true;
+		}
+		PQclear(r);
+		while (rc == 0 && (r = PQgetResult(s->conn)) != NULL)
+			PQclear(r);
+		break;
+	}
+	if (rc != 0)
+		s->broken = true; /* mid-COPY: the connection cannot be reused */
+	pg_text_ctx_free(&cx);
+	return rc;
+}
+
+static int pg_read_table(struct source *s, const char *table, struct table_writer *w,
+                         struct ierr *e)
+{
+	const struct pg_table *t;
+	struct plan p = {0};
+	struct buf stmt = {0};
+	PGresult *r;
+	int rc = -1;
+
+	if (s->broken)
+		return fail_msg(s, table, e, "connection unusable after an earlier failure");
+	if (!s->listed && load_tables(s, e) != 0)
+		return -1;
+	t = find_table(s, table);
+	if (t == NULL)
+		return fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
+	if (build_select(s, t, table, e) != 0)
+		return -1;
+	/* The column types, without rows; the lock it takes is held until the
+	 * snapshot ends, so the COPY below sees the same columns. */
+	buf_append(&stmt, s->sql.data, s->sql.len);
+	buf_puts(&stmt, " LIMIT 0");
+	r = query(s, buf_cstr(&stmt), 0, NULL, PGRES_TUPLES_OK, table, e);
+	if (r == NULL)
+		goto out;
+	rc = build_plan(s, r, table, &p, e);
+	PQclear(r);
+	if (rc != 0)
+		goto out;
+	rc = -1;
+	buf_reset(&stmt);
+	buf_puts(&stmt, "COPY (");
+	buf_append(&stmt, s->sql.data, s->sql.len);
+	buf_puts(&stmt, ") TO STDOUT");
+	r = query(s, buf_cstr(&stmt), 0, NULL, PGRES_COPY_OUT, table, e);
+	if (r == NULL)
+		goto out;
+	PQclear(r);
+	rc = copy_rows(s, table, &p, w, e);
+out:
+	buf_free(&stmt);
+	plan_free(&p);
+	return rc;
+}
+
+const struct source_ops source_postgres = {
+    .db_type = "postgresql",
+    .open = pg_open,
+    .list_tables = pg_list_tables,
+    .begin_snapshot = pg_begin_snapshot,
+    .read_table = pg_read_table,
+    .close = pg_close,
+};

@@ -1,0 +1,449 @@
+/*
+ * writer.c - rows in, sealed spool segments out (contract in writer.h).
+ *
+ * Rows are batched into a small input buffer and fed to a streaming zstd
+ * context; every compressed byte is hashed (SHA-256 and MD5, what S3 will be
+ * asked to verify) as it is written, so sealing never re-reads a file. A
+ * segment ends at SEGMENT_MAX_BYTES of NDJSON or SEGMENT_MAX_ROWS rows: the
+ * frame is finished, the file fsynced, and spool_segment_seal() renames and
+ * records it. Nothing of a table is visible to the uploader before
+ * table_writer_commit() commits its partition.
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "failpoint.h"
+#include "log.h"
+#include "spool.h"
+#include "util.h"
+
+#define BATCH_BYTES (128 * 1024)
+#define QUOTA_CHECK_BYTES (4 * 1024 * 1024)
+
+struct segment_file {
+	int fd;
+	char tmp_path[4096];
+	ZSTD_CCtx *zc;
+	EVP_MD_CTX *sha;
+	EVP_MD_CTX *md5;
+	uint64_t rows;
+	uint64_t raw_bytes;
+	uint64_t bytes;
+	struct buf out; /* compressed output staging */
+};
+
+struct table_writer {
+	/* memory mode when sp == NULL: rows kept in batch, or written to stream */
+	struct spool *sp;
+	FILE *stream;
+	const struct spool_run *run;
+	struct segment_settings set;
+	struct norm_opts opts;
+	struct lossy lossy;
+	char table[512];
+	int64_t partition_id;
+
+	struct buf row;   /* the row being built by the driver */
+	struct buf batch; /* NDJSON waiting to be compressed / the memory output */
+	struct segment_file seg;
+	bool seg_open;
+	int segments;
+	uint64_t file_counter;
+
+	uint64_t rows;      /* whole table */
+	uint64_t raw_bytes; /* whole table, NDJSON */
+	uint64_t bytes;     /* whole table, sealed segment bytes */
+	uint64_t since_quota_check;
+	int64_t started_ms;
+	int64_t last_progress_ms;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+void json_key(struct buf *b, const char *name, size_t n)
+{
+	struct lossy ignored = {0};
+
+	json_string(b, name, n, &ignored);
+	buf_putc(b, ':');
+}
+
+static void hex_digest(EVP_MD_CTX *ctx, char *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	static const char hex[] = "0123456789abcdef";
+
+	EVP_DigestFinal_ex(ctx, md, &len);
+	for (unsigned int i = 0; i < len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int seg_write_out(struct table_writer *w, const void *p, size_t n, struct ierr *e)
+{
+	struct segment_file *s = &w->seg;
+
+	EVP_DigestUpdate(s->sha, p, n);
+	EVP_DigestUpdate(s->md5, p, n);
+	if (write_all(s->fd, p, n) != 0)
+		return ierr_errno(e, errno, "spool %s: write %s", spool_dir(w->sp), s->tmp_path);
+	s->bytes += n;
+	w->since_quota_check += n;
+	return 0;
+}
+
+static int quota_check(struct table_writer *w, struct ierr *e)
+{
+	int64_t used;
+	bool warned = false;
+
+	if (w->set.quota_bytes <= 0)
+		return 0;
+	for (;;) {
+		used = spool_bytes_used(w->sp) + (int64_t)(w->seg_open ? w->seg.bytes : 0);
+		if (used <= w->set.quota_bytes)
+			return 0;
+		if (!w->set.wait_when_full)
+			return ierr_set(e, IERR_NOSPACE,
+					"spool %s is full: %" PRId64 " bytes used, quota "
+					"SPOOL_MAX_BYTES=%" PRId64 " (table \"%s\" not committed; "
+					"let the uploader drain the spool or raise the quota)",
+					spool_dir(w->sp), used, w->set.quota_bytes, w->table);
+		if (!warned) {
+			log_event(LOG_WARNING, "spool full, waiting for the uploader to free space",
+				  "spool", spool_dir(w->sp), "table", w->table, NULL);
+			warned = true;
+		}
+		for (int i = 0; i < 20 && !ingesta_stop_requested; i++)
+			usleep(250000);
+		if (ingesta_stop_requested)
+			return ierr_set(e, IERR_INTERRUPTED, "interrupted while waiting for space");
+	}
+}
+
+static int seg_open(struct table_writer *w, struct ierr *e)
+{
+	struct segment_file *s = &w->seg;
+
+	if (quota_check(w, e) != 0)
+		return -1;
+	memset(s, 0, sizeof(*s));
+	spool_tmp_path(w->sp, w->run, w->partition_id, ++w->file_counter, s->tmp_path, sizeof(s->tmp_path));
+	s->fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (s->fd < 0)
+		return ierr_errno(e, errno, "spool %s: create %s", spool_dir(w->sp), s->tmp_path);
+	s->sha = EVP_MD_CTX_new();
+	s->md5 = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(s->md5, EVP_md5(), NULL);
+	if (w->set.compress) {
+		s->zc = ZSTD_createCCtx();
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_compressionLevel, w->set.zstd_level);
+		ZSTD_CCtx_setParameter(s->zc, ZSTD_c_checksumFlag, 1);
+	}
+	w->seg_open = true;
+	return 0;
+}
+
+static void seg_discard(struct table_writer *w)
+{
+	struct segment_file *s = &w->seg;
+
+	if (!w->seg_open)
+		return;
+	close(s->fd);
+	unlink(s->tmp_path);
+	EVP_MD_CTX_free(s->sha);
+	EVP_MD_CTX_free(s->md5);
+	ZSTD_freeCCtx(s->zc);
+	buf_free(&s->out);
+	w->seg_open = false;
+}
+
+/* Compress (or copy) the batch into the segment file. */
+static int seg_feed(struct table_writer *w, bool end, struct ierr *e)
+{
+	struct segment_file *s = &w->seg;
+
+	if (!w->set.compress) {
+		if (w->batch.len && seg_write_out(w, w->batch.data, w->batch.len, e) != 0)
+			return -1;
+		w->batch.len = 0;
+		return 0;
+	}
+	{
+		ZSTD_inBuffer in = {w->batch.data, w->batch.len, 0};
+		size_t outcap = ZSTD_CStreamOutSize();
+		size_t rem;
+
+		buf_reserve(&s->out, outcap);
+		do {
+			ZSTD_outBuffer out = {s->out.data, outcap, 0};
+
+			rem = ZSTD_compressStream2(s->zc, &out, &in,
+						   end ? ZSTD_e_end : ZSTD_e_continue);
+			if (ZSTD_isError(rem))
+				return ierr_set(e, IERR_INTERNAL, "zstd: %s",
+						ZSTD_getErrorName(rem));
+			if (out.pos && seg_write_out(w, out.dst, out.pos, e) != 0)
+				return -1;
+		} while (end ? rem != 0 : in.pos < in.size);
+	}
+	w->batch.len = 0;
+	return 0;
+}
+
+static void format_key(struct table_writer *w, int seq, char *out, size_t n)
+{
+	struct buf k = {0};
+	time_t t = (time_t)(w->run->started_at / 1000);
+	struct tm tm;
+	const char *p = w->set.key_template;
+	char num[32];
+
+	gmtime_r(&t, &tm);
+	if (w->set.key_prefix && *w->set.key_prefix) {
+		size_t pl = strlen(w->set.key_prefix);
+
+		while (pl > 0 && w->set.key_prefix[pl - 1] == '/')
+			pl--;
+		buf_append(&k, w->set.key_prefix, pl);
+		buf_putc(&k, '/');
+	}
+	while (*p) {
+		const char *close = *p == '{' ? strchr(p, '}') : NULL;
+
+		if (close == NULL) {
+			buf_putc(&k, *p++);
+			continue;
+		}
+		size_t len = (size_t)(close - p - 1);
+		const char *name = p + 1;
+
+		if (len == 5 && strncmp(name, "table", 5) == 0) {
+			/* A '/' in a table name would invent a directory level. */
+			for (const char *c = w->table; *c; c++)
+				buf_putc(&k, *c == '/' ? '_' : *c);
+		} else if (len == 4 && strncmp(name, "year", 4) == 0) {
+			buf_printf(&k, "%04d", tm.tm_year + 1900);
+		} else if (len == 5 && strncmp(name, "month", 5) == 0) {
+			buf_printf(&k, "%02d", tm.tm_mon + 1);
+		} else if (len == 3 && strncmp(name, "day", 3) == 0) {
+			buf_printf(&k, "%02d", tm.tm_mday);
+		} else if (len == 6 && strncmp(name, "run_id", 6) == 0) {
+			buf_puts(&k, w->run->run_id);
+		} else if (len == 3 && strncmp(name, "seq", 3) == 0) {
+			snprintf(num, sizeof(num), "%05d", seq);
+			buf_puts(&k, num);
+		} else if (len == 3 && strncmp(name, "ext", 3) == 0) {
+			buf_puts(&k, w->set.compress ? ".json.zst" : ".json");
+		} else if (len == 6 && strncmp(name, "source", 6) == 0) {
+			buf_puts(&k, w->set.source);
+		} else {
+			buf_append(&k, p, len + 2);
+		}
+		p = close + 1;
+	}
+	snprintf(out, n, "%s", buf_cstr(&k));
+	buf_free(&k);
+}
+
+static int seg_seal(struct table_writer *w, struct ierr *e)
+{
+	struct segment_file *s = &w->seg;
+	struct segment_info info;
+	char key[1024];
+	int rc;
+
+	if (seg_feed(w, true, e) != 0)
+		return -1;
+	FAILPOINT("seal.before_fsync");
+	if (fsync(s->fd) != 0)
+		return ierr_errno(e, errno, "spool %s: fsync %s", spool_dir(w->sp), s->tmp_path);
+	close(s->fd);
+	s->fd = -1;
+	memset(&info, 0, sizeof(info));
+	info.rows = s->rows;
+	info.raw_bytes = s->raw_bytes;
+	info.bytes = s->bytes;
+	info.ext = w->set.compress ? ".json.zst" : ".json";
+	hex_digest(s->sha, info.sha256);
+	hex_digest(s->md5, info.md5);
+	w->segments++;
+	format_key(w, w->segments, key, sizeof(key));
+	rc = spool_segment_seal(w->sp, w->run, w->partition_id, w->table, w->segments,
+				s->tmp_path, &info, key, e);
+	EVP_MD_CTX_free(s->sha);
+	EVP_MD_CTX_free(s->md5);
+	ZSTD_freeCCtx(s->zc);
+	buf_free(&s->out);
+	w->seg_open = false;
+	if (rc != 0) {
+		unlink(s->tmp_path);
+		return -1;
+	}
+	w->bytes += info.bytes;
+	return 0;
+}
+
+static void progress(struct table_writer *w, bool final)
+{
+	int64_t now = monotonic_ms();
+	double secs;
+
+	if (!w->set.progress || (!final && now - w->last_progress_ms < 1000))
+		return;
+	w->last_progress_ms = now;
+	secs = (double)(now - w->started_ms) / 1000.0;
+	fprintf(stderr, "\r\033[K%s: %" PRIu64 " rows, %.0f rows/s%s", w->table, w->rows,
+		secs > 0 ? (double)w->rows / secs : 0.0, final ? "\n" : "");
+}
+
+/* --------------------------------------------------------------- API */
+
+struct buf *table_writer_row_begin(struct table_writer *w)
+{
+	w->row.len = 0;
+	return &w->row;
+}
+
+int table_writer_row_end(struct table_writer *w, struct ierr *e)
+{
+	buf_putc(&w->row, '\n');
+	w->rows++;
+	w->raw_bytes += w->row.len;
+	if (w->sp == NULL) {
+		if (w->stream == NULL) {
+			buf_append(&w->batch, w->row.data, w->row.len);
+		} else if (fwrite(w->row.data, 1, w->row.len, w->stream) != w->row.len) {
+			return ierr_errno(e, errno, "write rows to output");
+		}
+		return 0;
+	}
+	if (ingesta_stop_requested)
+		return ierr_set(e, IERR_INTERRUPTED, "table \"%s\": stopped by signal", w->table);
+	if (!w->seg_open && seg_open(w, e) != 0)
+		return -1;
+	buf_append(&w->batch, w->row.data, w->row.len);
+	w->seg.rows++;
+	w->seg.raw_bytes += w->row.len;
+	if (w->batch.len >= BATCH_BYTES && seg_feed(w, false, e) != 0)
+		return -1;
+	if (w->seg.raw_bytes >= w->set.max_bytes || w->seg.rows >= w->set.max_rows) {
+		if (seg_seal(w, e) != 0)
+			return -1;
+	} else if (w->since_quota_check >= QUOTA_CHECK_BYTES) {
+		w->since_quota_check = 0;
+		if (quota_check(w, e) != 0)
+			return -1;
+	}
+	if ((w->rows & 1023) == 0)
+		progress(w, false);
+	return 0;
+}
+
+struct lossy *table_writer_lossy(struct table_writer *w)
+{
+	return &w->lossy;
+}
+
+const struct norm_opts *table_writer_opts(const struct table_writer *w)
+{
+	return &w->opts;
+}
+
+struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool_run *run,
+					    const char *table, const struct norm_opts *opts,
+					    const struct segment_settings *set, struct ierr *e)
+{
+	struct table_writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		ierr_set(e, IERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	w->sp = sp;
+	w->run = run;
+	w->set = *set;
+	w->opts = *opts;
+	snprintf(w->table, sizeof(w->table), "%s", table);
+	w->started_ms = monotonic_ms();
+	w->partition_id = spool_partition_begin(sp, run, table, e);
+	if (w->partition_id < 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+int table_writer_commit(struct table_writer *w, struct ierr *e)
+{
+	if (w->seg_open && seg_seal(w, e) != 0)
+		return -1;
+	progress(w, true);
+	return spool_partition_complete(w->sp, w->partition_id, w->rows, w->raw_bytes, w->bytes,
+					w->segments, &w->lossy, e);
+}
+
+uint64_t table_writer_bytes(const struct table_writer *w)
+{
+	return w->bytes;
+}
+
+int table_writer_segments(const struct table_writer *w)
+{
+	return w->segments;
+}
+
+struct table_writer *table_writer_new_memory(const struct norm_opts *opts)
+{
+	struct table_writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->opts = *opts;
+	return w;
+}
+
+struct table_writer *table_writer_new_stream(const struct norm_opts *opts, FILE *out)
+{
+	struct table_writer *w = table_writer_new_memory(opts);
+
+	if (w)
+		w->stream = out;
+	return w;
+}
+
+const struct buf *table_writer_memory_output(const struct table_writer *w)
+{
+	return &w->batch;
+}
+
+uint64_t table_writer_rows(const struct table_writer *w)
+{
+	return w->rows;
+}
+
+void table_writer_free(struct table_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->sp)
+		seg_discard(w);
+	buf_free(&w->row);
+	buf_free(&w->batch);
+	free(w);
+}

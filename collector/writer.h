@@ -1,0 +1,84 @@
+/*
+ * writer.h - the table writer: rows in, sealed spool segments out.
+ *
+ * A driver appends one JSON object per row to the buffer it gets from
+ * table_writer_row_begin() and calls table_writer_row_end(). The writer adds the
+ * newline, feeds the bytes through zstd (or not) into a temporary segment file
+ * while computing SHA-256 and MD5 of the bytes that will be uploaded, and rolls
+ * to a new segment at SEGMENT_MAX_BYTES / SEGMENT_MAX_ROWS. Each full segment is
+ * sealed into the spool (fsync, rename, fsync dir, DB row) as state `pending`;
+ * the partition becomes visible to the uploader only when the collector commits
+ * the whole table (spool.h, spool_partition_complete).
+ *
+ * row_end() returns -1 (with *e set) when the run must stop: SIGTERM/SIGINT
+ * (IERR_INTERRUPTED), spool quota or disk full (IERR_NOSPACE), I/O errors.
+ */
+#ifndef INGESTA_WRITER_H
+#define INGESTA_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
+#include "err.h"
+#include "json.h"
+
+struct table_writer;
+
+/* Normalization options every driver honours (from DECIMAL_MODE, BINARY_MODE). */
+struct norm_opts {
+	enum decimal_mode decimal;
+	enum binary_mode binary;
+};
+
+/* The row buffer, empty; valid until row_end. */
+struct buf *table_writer_row_begin(struct table_writer *w);
+int table_writer_row_end(struct table_writer *w, struct ierr *e);
+
+/* Lossy-conversion counters for this table (increment through json.h). */
+struct lossy *table_writer_lossy(struct table_writer *w);
+const struct norm_opts *table_writer_opts(const struct table_writer *w);
+
+/* Append the JSON key `"name":` (escaped) to b; drivers precompute these once
+ * per table into a buf and copy them per row. */
+void json_key(struct buf *b, const char *name, size_t n);
+
+/* ---- for collector.c: a writer that seals segments into the spool ---- */
+struct spool;
+struct spool_run;
+
+struct segment_settings {
+	const char *key_template; /* with {table} {year} {month} {day} {run_id} {seq} {ext} {source} */
+	const char *key_prefix;   /* S3_PREFIX, may be "" */
+	const char *source;
+	bool compress;            /* zstd or plain */
+	int zstd_level;
+	uint64_t max_bytes;       /* uncompressed bytes per segment */
+	uint64_t max_rows;
+	int64_t quota_bytes;      /* 0 = none */
+	bool wait_when_full;
+	bool progress;            /* progress line on stderr */
+};
+
+/* Start a table: opens its partition. Returns NULL with *e on error. */
+struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool_run *run,
+					    const char *table, const struct norm_opts *opts,
+					    const struct segment_settings *set, struct ierr *e);
+/* Seal the last segment and commit the partition (the table becomes visible
+ * to the uploader). On error nothing of the table is committed. */
+int table_writer_commit(struct table_writer *w, struct ierr *e);
+uint64_t table_writer_bytes(const struct table_writer *w);
+int table_writer_segments(const struct table_writer *w);
+
+/* A writer that keeps every row in memory instead of the spool: for unit tests
+ * and `ingesta extract` (which prints the NDJSON to stdout). */
+struct table_writer *table_writer_new_memory(const struct norm_opts *opts);
+/* The NDJSON written so far (each row ends with '\n'). */
+const struct buf *table_writer_memory_output(const struct table_writer *w);
+/* Same, but each row goes straight to `out` (memory stays bounded). */
+struct table_writer *table_writer_new_stream(const struct norm_opts *opts, FILE *out);
+uint64_t table_writer_rows(const struct table_writer *w);
+void table_writer_free(struct table_writer *w);
+
+#endif

@@ -1,0 +1,353 @@
+/*
+ * main.c - the `ingesta` command: parse the command line, load the
+ * configuration, set up logging and signals, and dispatch to a subcommand.
+ *
+ * Every subcommand returns one of the exit codes in err.h; this is the only
+ * place that turns an error struct into a message on stderr and an exit code.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "config.h"
+#include "demo.h"
+#include "err.h"
+#include "ingesta_build.h"
+#include "log.h"
+#include "spool.h"
+#include "status.h"
+#include "uploader.h"
+#include "util.h"
+
+struct cli {
+	const char *command;
+	const char *config_path;
+	const char *overrides[128];
+	int noverrides;
+	bool json;
+	bool once;
+	bool check;
+	const char *tables[64];
+	int ntables;
+};
+
+static const char usage_text[] =
+	"usage: ingesta COMMAND [--config FILE] [--set KEY=VALUE]... [options]\n"
+	"\n"
+	"commands:\n"
+	"  collect   extract every table of one source into the spool\n"
+	"            [--interval SECONDS] repeat (INGESTION_INTERVAL)\n"
+	"  upload    ship completed partitions from the spool to S3 or file://\n"
+	"            [--once] drain the spool and exit (exit 5 if anything is left failed)\n"
+	"  status    what the spool holds, what is stuck and why [--json]\n"
+	"  extract   print the NDJSON of the source to stdout, no spool [--table NAME]...\n"
+	"  demo      the whole pipeline on a bundled SQLite database -> ./demo-bucket\n"
+	"  help-config  print the configuration reference (Markdown)\n"
+	"  version   print the version\n"
+	"\n"
+	"Configuration: KEY=VALUE file (--config), then the environment, then --set.\n"
+	"Exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 source, 4 spool,\n"
+	"5 uploads left failed, 6 check failed, 7 interrupted. See README.md.\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	ingesta_stop_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int exit_code_for(const struct ierr *e)
+{
+	switch (e->code) {
+	case IERR_CONFIG:
+		return EXIT_USAGE;
+	case IERR_SOURCE:
+		return EXIT_SOURCE;
+	case IERR_SPOOL:
+	case IERR_NOSPACE:
+	case IERR_IO:
+		return EXIT_SPOOL;
+	case IERR_INTERRUPTED:
+		return EXIT_INTERRUPTED;
+	default:
+		return EXIT_FAILURE_GENERIC;
+	}
+}
+
+static int fail(const char *command, struct ierr *e)
+{
+	char msg[sizeof(e->msg)];
+
+	snprintf(msg, sizeof(msg), "%s", e->msg);
+	log_scrub(msg, sizeof(msg));
+	fprintf(stderr, "ingesta %s: %s\n", command, msg);
+	return exit_code_for(e);
+}
+
+static int parse_args(int argc, char **argv, struct cli *c)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},	   {"once", no_argument, NULL, 'o'},
+		{"check", no_argument, NULL, 'k'},	   {"interval", required_argument, NULL, 'i'},
+		{"table", required_argument, NULL, 't'},   {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	static char interval[64];
+	int ch;
+
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			c->config_path = optarg;
+			break;
+		case 's':
+			if (c->noverrides < 126)
+				c->overrides[c->noverrides++] = optarg;
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		case 'o':
+			c->once = true;
+			break;
+		case 'k':
+			c->check = true;
+			break;
+		case 'i':
+			snprintf(interval, sizeof(interval), "INGESTION_INTERVAL=%s", optarg);
+			if (c->noverrides < 126)
+				c->overrides[c->noverrides++] = interval;
+			break;
+		case 't':
+			if (c->ntables < 63)
+				c->tables[c->ntables++] = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ingesta %s: unexpected argument \"%s\"\n", c->command,
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static struct config *load(struct cli *c, struct ierr *e)
+{
+	struct config *cfg = config_load(c->config_path, c->overrides, e);
+	int level;
+
+	if (cfg == NULL)
+		return NULL;
+	level = log_level_parse(config_str(cfg, "LOG_LEVEL"));
+	log_setup(level < 0 ? LOG_INFO : (enum log_level)level,
+		  strcmp(config_str(cfg, "LOG_FORMAT"), "json") == 0, config_str(cfg, "LOG_FILE"));
+	if (config_bool(cfg, "S3_INSECURE_SKIP_VERIFY"))
+		log_event(LOG_WARNING,
+			  "S3_INSECURE_SKIP_VERIFY=true: TLS certificates are NOT verified", NULL);
+	return cfg;
+}
+
+static void summary_line(const struct collect_summary *s)
+{
+	char line[1400];
+
+	snprintf(line, sizeof(line), "extraction complete: %d tables, %llu rows -> %s",
+		 s->tables, (unsigned long long)s->rows, s->bucket);
+	log_event(LOG_INFO, line, "run", s->run_id, NULL);
+}
+
+static int cmd_collect(struct config *cfg)
+{
+	int64_t interval_ms = config_int(cfg, "INGESTION_INTERVAL");
+	struct collect_summary sum;
+	struct ierr e = {0};
+	int rc = EXIT_OK;
+
+	for (;;) {
+		if (collector_run(cfg, &sum, &e) == 0) {
+			summary_line(&sum);
+			rc = EXIT_OK;
+		} else {
+			rc = fail("collect", &e);
+			log_event(LOG_ERROR, "extraction failed", "error", e.msg, NULL);
+			if (interval_ms == 0 || e.code == IERR_CONFIG || ingesta_stop_requested)
+				return rc;
+		}
+		if (interval_ms == 0)
+			return rc;
+		for (int64_t waited = 0; waited < interval_ms && !ingesta_stop_requested;
+		     waited += 200)
+			usleep(200000);
+		if (ingesta_stop_requested)
+			return EXIT_OK;
+	}
+}
+
+static int cmd_upload(struct config *cfg, const struct cli *c)
+{
+	int64_t failed = 0;
+	struct ierr e = {0};
+
+	if (uploader_run(cfg, c->once, &failed, &e) != 0)
+		return fail("upload", &e);
+	if (c->once && failed > 0) {
+		fprintf(stderr, "ingesta upload: %lld segment(s) failed; see `ingesta status`\n",
+			(long long)failed);
+		return EXIT_UPLOAD;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_status(struct config *cfg, const struct cli *c)
+{
+	struct ierr e = {0};
+	struct spool *sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, &e);
+	struct status_opts o = {.json = c->json, .quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES")};
+	int rc;
+
+	if (sp == NULL)
+		return fail("status", &e);
+	rc = status_print(sp, &o, stdout, &e);
+	spool_close(sp);
+	return rc == 0 ? EXIT_OK : fail("status", &e);
+}
+
+static int cmd_extract(struct config *cfg, const struct cli *c)
+{
+	struct ierr e = {0};
+
+	c->tables[c->ntables] == NULL ? (void)0 : (void)0;
+	if (collector_extract(cfg, c->ntables ? c->tables : NULL, stdout, &e) != 0)
+		return fail("extract", &e);
+	return EXIT_OK;
+}
+
+static int cmd_demo(struct cli *c)
+{
+	char cwd[PATH_MAX], src[PATH_MAX + 32], spool[PATH_MAX + 32], bucket[PATH_MAX + 40];
+	char bucket_dir[PATH_MAX + 32];
+	const char *sets[8];
+	struct config *cfg;
+	struct ierr e = {0};
+	struct collect_summary sum;
+	int64_t failed = 0, t0 = monotonic_ms();
+	int n = 0;
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return EXIT_FAILURE_GENERIC;
+	snprintf(src, sizeof(src), "SQLITE_PATH=%s/demo-source.db", cwd);
+	snprintf(spool, sizeof(spool), "SPOOL_DIR=%s/demo-spool", cwd);
+	snprintf(bucket_dir, sizeof(bucket_dir), "%s/demo-bucket", cwd);
+	snprintf(bucket, sizeof(bucket), "S3_BUCKET=file://%s", bucket_dir);
+	sets[n++] = "DB_TYPE=sqlite";
+	sets[n++] = src;
+	sets[n++] = spool;
+	sets[n++] = bucket;
+	sets[n++] = "SOURCE_NAME=demo-ms1";
+	for (int i = 0; i < c->noverrides && n < 7; i++)
+		sets[n++] = c->overrides[i];
+	sets[n] = NULL;
+	cfg = config_parse_text(NULL, "demo", sets, false, &e);
+	if (cfg == NULL)
+		return fail("demo", &e);
+	log_setup(LOG_INFO, false, NULL);
+	printf("ingesta demo: SQLite source %s/demo-source.db -> spool %s/demo-spool -> %s\n\n",
+	       cwd, cwd, bucket + strlen("S3_BUCKET="));
+	if (demo_make_source(src + strlen("SQLITE_PATH="), &e) != 0 ||
+	    collector_run(cfg, &sum, &e) != 0) {
+		config_free(cfg);
+		return fail("demo", &e);
+	}
+	summary_line(&sum);
+	if (uploader_run(cfg, true, &failed, &e) != 0) {
+		config_free(cfg);
+		return fail("demo", &e);
+	}
+	printf("\n%s/\n", bucket_dir);
+	demo_print_tree(bucket_dir, 1, stdout);
+	printf("\n");
+	fflush(stdout);
+	{
+		struct cli sc = {.json = false};
+
+		cmd_status(cfg, &sc);
+	}
+	printf("\ndemo finished in %.2f s\n", (double)(monotonic_ms() - t0) / 1000.0);
+	config_free(cfg);
+	return failed ? EXIT_UPLOAD : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c;
+	struct config *cfg;
+	struct ierr e = {0};
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage_text, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	c.command = argv[1];
+	if (strcmp(c.command, "version") == 0 || strcmp(c.command, "--version") == 0) {
+		printf("ingesta %s\n", INGESTA_VERSION);
+		return EXIT_OK;
+	}
+	if (strcmp(c.command, "help-config") == 0) {
+		config_print_reference();
+		return EXIT_OK;
+	}
+	if (parse_args(argc, argv, &c) != 0) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	install_signals();
+	if (strcmp(c.command, "demo") == 0)
+		return cmd_demo(&c);
+
+	cfg = load(&c, &e);
+	if (cfg == NULL)
+		return fail(c.command, &e);
+	if (strcmp(c.command, "collect") == 0)
+		rc = cmd_collect(cfg);
+	else if (strcmp(c.command, "upload") == 0)
+		rc = cmd_upload(cfg, &c);
+	else if (strcmp(c.command, "status") == 0)
+		rc = cmd_status(cfg, &c);
+	else if (strcmp(c.command, "extract") == 0)
+		rc = cmd_extract(cfg, &c);
+	else {
+		fprintf(stderr, "ingesta: unknown command \"%s\"\n\n%s", c.command, usage_text);
+		rc = EXIT_USAGE;
+	}
+	config_free(cfg);
+	if (ingesta_stop_requested && rc == EXIT_OK && strcmp(c.command, "collect") != 0)
+		rc = EXIT_OK;
+	return rc;
+}

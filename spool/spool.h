@@ -1,0 +1,170 @@
+/*
+ * spool.h - the on-disk spool: segment files plus their SQLite index.
+ *
+ * The spool is the only thing collectors and the uploader share. Layout:
+ *   <dir>/spool.db      the index (WAL mode, busy timeout; schema/ migrations)
+ *   <dir>/tmp/          segments being written: <run-id>.<partition>-<n>.tmp
+ *   <dir>/data/         sealed segment files:    <run-id>.<partition>-<n>.json[.zst]
+ *   <dir>/locks/        run-<run-id>.lock (held by a live collector), uploader.lock
+ *   <dir>/.wakeup       touched after each partition commit / replay (inotify)
+ * Every directory is 0700 and every file 0600.
+ *
+ * Contract (DESIGN.md "The spool contract"):
+ * - A segment file is renamed into data/ and its directory fsynced before its
+ *   row exists; a row therefore always has its file (until retention deletes it).
+ * - Rows of an open partition are `pending`; spool_partition_complete() flips
+ *   them all to `sealed` in one transaction. The uploader sees only `sealed`.
+ * - A collector holds an flock on locks/run-<id>.lock for its whole run; a run
+ *   whose lock can be taken is dead, and recovery deletes its open partitions,
+ *   temporary files and unrecorded files. Nothing else is ever deleted by
+ *   recovery: committed, not-yet-uploaded segments are untouchable.
+ * - The uploader holds locks/uploader.lock; while it holds it, any `uploading`
+ *   row it did not claim itself was left by a dead uploader and goes back to
+ *   `sealed` (multipart progress kept).
+ *
+ * Threads: a struct spool is one SQLite connection; use one per thread.
+ * All functions may block on disk I/O and on the SQLite busy timeout (30 s).
+ * Errors: -1 with *e filled (IERR_NOSPACE for a full disk or the quota).
+ */
+#ifndef INGESTA_SPOOL_H
+#define INGESTA_SPOOL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "json.h"
+
+struct spool;
+
+enum spool_role { SPOOL_ROLE_COLLECTOR, SPOOL_ROLE_UPLOADER, SPOOL_ROLE_OPERATOR };
+
+/* Open (creating if needed, migrating if older) the spool at dir. A spool made
+ * by a newer ingesta is refused. The operator role opens without recovery. */
+struct spool *spool_open(const char *dir, enum spool_role role, struct ierr *e);
+void spool_close(struct spool *sp);
+sqlite3 *spool_db(struct spool *sp);
+const char *spool_dir(const struct spool *sp);
+
+/* Repair what crashes leave (see above). Returns the number of repairs made,
+ * or -1. Called by spool_open for collector and uploader roles. */
+int spool_recover(struct spool *sp, struct ierr *e);
+
+/* ---- collector side ---- */
+
+struct spool_run {
+	char run_id[64];
+	int64_t started_at; /* ms */
+	int lock_fd;
+};
+
+/* Create a run: takes its lock, inserts the row. */
+int spool_run_begin(struct spool *sp, const char *source, const char *db_type,
+		    const char *bucket, struct spool_run *run, struct ierr *e);
+/* state: "complete" or "failed"; error may be NULL. Releases the lock. */
+int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, int tables,
+		  uint64_t rows, const char *error, struct ierr *e);
+
+int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
+			      struct ierr *e);
+
+/* Absolute path of the n-th temporary segment file of a partition:
+ * tmp/<run-id>.<partition>-<n>.tmp (sealed as data/<run-id>.<partition>-<n><ext>). */
+void spool_tmp_path(const struct spool *sp, const struct spool_run *run, int64_t partition_id,
+		    uint64_t n, char *out, size_t size);
+
+struct segment_info {
+	uint64_t rows;
+	uint64_t raw_bytes;
+	uint64_t bytes;
+	char sha256[65];
+	char md5[33];
+	const char *ext; /* ".json.zst" or ".json" */
+};
+
+/* Seal a finished temporary file (already fsynced by the writer): rename into
+ * data/, fsync data/, insert the `pending` row with its deterministic key. */
+int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t partition_id,
+		       const char *table, int seq, const char *tmp_path,
+		       const struct segment_info *info, const char *key, struct ierr *e);
+
+/* Mark the partition complete and its segments sealed, in one transaction. */
+int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
+			     uint64_t raw_bytes, uint64_t bytes, int segments,
+			     const struct lossy *lossy, struct ierr *e);
+
+/* Bytes the spool holds on disk (segments not yet deleted). */
+int64_t spool_bytes_used(struct spool *sp);
+
+/* Touch .wakeup so an uploader's inotify watch fires. */
+void spool_wakeup(const struct spool *sp);
+
+/* ---- uploader side ---- */
+
+/* Take locks/uploader.lock; fails when another uploader runs on this spool. */
+int spool_uploader_lock(struct spool *sp, struct ierr *e);
+
+struct segment {
+	int64_t id;
+	int64_t partition_id;
+	char run_id[64];
+	char source[128];
+	char table[512];
+	char path[4096]; /* absolute */
+	char bucket[1024];
+	char key[1024];
+	uint64_t rows;
+	uint64_t bytes;
+	char sha256[65];
+	char md5[33];
+	int attempts;
+	char upload_id[512];
+};
+
+/* Claim the next due `sealed` segment (-> `uploading`, attempts+1).
+ * Returns 1 and fills *out, 0 when none is due, -1 on error. */
+int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e);
+/* Earliest next_attempt_at of sealed segments, or -1 when none. */
+int64_t spool_next_due(struct spool *sp);
+/* Counts of segments that are sealed/uploading (work left). */
+int64_t spool_count_state(struct spool *sp, const char *state);
+
+int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct ierr *e);
+/* Back to `sealed` with a backoff; `failed` instead when permanent or out of
+ * attempts. code/msg describe the error (no secrets). */
+int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_attempt_at,
+		     int max_attempts, const char *code, const char *msg, struct ierr *e);
+int spool_mark_quarantined(struct spool *sp, int64_t id, const char *msg, struct ierr *e);
+
+/* Multipart progress. */
+int spool_set_upload_id(struct spool *sp, int64_t id, const char *upload_id, struct ierr *e);
+int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size,
+		    const char *etag, struct ierr *e);
+
+/* Partitions complete and fully uploaded but without their manifest yet. */
+struct manifest_job {
+	int64_t partition_id;
+	char run_id[64];
+	char bucket[1024];
+	char key[1024];    /* of the manifest */
+	char *json;        /* the manifest document (owned; free()) */
+};
+/* Returns 1 with *job filled, 0 when none, -1 on error. */
+int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e);
+int spool_manifest_written(struct spool *sp, int64_t partition_id, struct ierr *e);
+
+/* Delete files of uploaded segments older than retention_ms; returns count. */
+int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e);
+
+/* Put failed (and quarantined whose file verifies again) segments back to
+ * `sealed`; ids NULL = all failed. Returns the number re-queued. */
+int spool_replay(struct spool *sp, const int64_t *ids, int nids, struct ierr *e);
+
+/* Counter helpers for status/metrics. */
+void spool_counter_add(struct spool *sp, const char *name, int64_t delta);
+
+/* Run fn inside BEGIN IMMEDIATE .. COMMIT with retries on SQLITE_BUSY. */
+int spool_exec(struct spool *sp, const char *sql, struct ierr *e);
+
+#endif

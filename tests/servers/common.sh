@@ -1,0 +1,125 @@
+# shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source this file
+# Shared helpers for the test-server scripts in tests/servers/.
+# Sourced, not executed.
+
+# Where compiled tools live (outside the repo) and where servers keep their data.
+INGESTA_TEST_CACHE="${INGESTA_TEST_CACHE:-${HOME:-/root}/.cache/ingesta-test}"
+INGESTA_TEST_RUN="${INGESTA_TEST_RUN:-/tmp/ingesta-test-run}"
+INGESTA_TEST_BIN="$INGESTA_TEST_CACHE/bin"
+export INGESTA_TEST_CACHE INGESTA_TEST_RUN INGESTA_TEST_BIN
+
+# Fixed loopback ports (none of them a default one).
+MARIADB_PORT=13306
+POSTGRES_PORT=15432
+FERRETDB_PORT=27018
+MINIO_PORT=19000
+MINIO_CONSOLE_PORT=19001
+TOXIPROXY_PORT=18474
+
+TEST_HOST=127.0.0.1
+TEST_USER=ingesta
+TEST_PASSWORD=ingesta-test-pw
+TEST_DB=ingesta_test
+MINIO_ROOT_USER_VALUE=ingesta-minio
+MINIO_ROOT_PASSWORD_VALUE=ingesta-minio-secret
+
+ALL_SERVERS=(mariadb postgres ferretdb minio toxiproxy)
+
+SERVERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export SERVERS_DIR
+
+log() { printf '%s: %s\n' "${SCRIPT_NAME:-servers}" "$*" >&2; }
+die() { printf '%s: error: %s\n' "${SCRIPT_NAME:-servers}" "$*" >&2; exit 1; }
+
+# find_go: the machine's Go (>= 1.22); Debian's golang-go (1.19) is too old.
+find_go() {
+    local cand
+    for cand in "${GO:-}" /usr/local/go/bin/go "$(command -v go 2>/dev/null || true)"; do
+        [[ -n "$cand" && -x "$cand" ]] || continue
+        if go_is_new_enough "$cand"; then
+            printf '%s\n' "$cand"
+            return 0
+        fi
+    done
+    return 1
+}
+
+go_is_new_enough() {
+    local v major minor
+    v="$("$1" env GOVERSION 2>/dev/null)" || return 1   # e.g. go1.26.8
+    v="${v#go}"
+    major="${v%%.*}"
+    minor="${v#*.}"
+    minor="${minor%%.*}"
+    [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+    (( major > 1 || (major == 1 && minor >= 22) ))
+}
+
+# is_known_server NAME
+is_known_server() {
+    local s
+    for s in "${ALL_SERVERS[@]}"; do
+        [[ "$s" == "$1" ]] && return 0
+    done
+    return 1
+}
+
+
+# server_log NAME -> the server's log file.
+server_log() {
+    printf '%s/%s/%s.log\n' "$INGESTA_TEST_RUN" "$1" "$1"
+}
+
+# server_exe NAME -> basename of the executable a live server of NAME runs.
+server_exe() {
+    case "$1" in
+        mariadb) echo mariadbd ;;
+        postgres) echo postgres ;;
+        ferretdb) echo ferretdb ;;
+        minio) echo minio ;;
+        toxiproxy) echo toxiproxy-server ;;
+        *) return 1 ;;
+    esac
+}
+
+# pid_is NAME PID: PID is a live process running NAME's executable (so a stale
+# PID file never makes us signal an unrelated process).
+pid_is() {
+    local exe
+    [[ "$2" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$2" 2>/dev/null || return 1
+    exe="$(readlink "/proc/$2/exe" 2>/dev/null)" || return 1
+    exe="${exe% (deleted)}"
+    [[ "${exe##*/}" == "$(server_exe "$1")" ]]
+}
+
+# server_pid NAME -> PID of our running server NAME, from $INGESTA_TEST_RUN/NAME.pid,
+# else from the server's own PID file (MariaDB, PostgreSQL), which then
+# restores ours. Fails if it is not running.
+server_pid() {
+    local name="$1" pidfile="$INGESTA_TEST_RUN/$1.pid" pid="" own=""
+    [[ -f "$pidfile" ]] && pid="$(tr -dc '0-9' <"$pidfile")"
+    if pid_is "$name" "$pid"; then
+        printf '%s\n' "$pid"
+        return 0
+    fi
+    case "$name" in
+        mariadb) own="$INGESTA_TEST_RUN/mariadb/mariadbd.pid" ;;
+        postgres) own="$INGESTA_TEST_RUN/postgres/data/postmaster.pid" ;;
+    esac
+    [[ -n "$own" && -f "$own" ]] || return 1
+    pid="$(head -n 1 "$own" | tr -dc '0-9')"
+    pid_is "$name" "$pid" || return 1
+    printf '%s\n' "$pid" >"$pidfile"
+    printf '%s\n' "$pid"
+}
+
+# pid_alive PIDFILE -> prints the PID and succeeds if that process exists.
+pid_alive() {
+    local pid
+    [[ -f "$1" ]] || return 1
+    pid="$(tr -dc '0-9' <"$1")"
+    [[ -n "$pid" ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    printf '%s\n' "$pid"
+}

@@ -1,0 +1,261 @@
+/*
+ * target_file.c - the file:// target: the S3 key layout in a local directory.
+ *
+ * Each object is copied to "<key>.tmp-<random>" beside its final name while
+ * its SHA-256 is recomputed, fsynced, then published with
+ * renameat2(RENAME_NOREPLACE) and the directory fsynced. RENAME_NOREPLACE is
+ * the local equivalent of S3's If-None-Match: *: an existing key is never
+ * overwritten, and an existing key with identical bytes counts as success.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "target.h"
+#include "util.h"
+
+struct file_target {
+	struct target base;
+	char root[4096];
+};
+
+static void to_hex(const unsigned char *md, unsigned int len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (unsigned int i = 0; i < len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+/* SHA-256 of a whole file; -1 when it cannot be read. */
+static int file_sha256(const char *path, char out[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	EVP_MD_CTX *ctx;
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	close(fd);
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	if (n < 0)
+		return -1;
+	to_hex(md, len, out);
+	return 0;
+}
+
+/* mkdir -p for the bucket tree (ordinary modes: the bucket is for readers). */
+static int make_parents(const char *path, struct ierr *e)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return ierr_errno(e, errno, "mkdir %s", tmp);
+		*p = '/';
+	}
+	return 0;
+}
+
+/* Publish tmp as dest without replacing; on EEXIST compare contents. */
+static int publish(const char *tmp, const char *dest, const char *sha, struct put_result *res,
+		   struct ierr *e)
+{
+	char dir[4096], existing[65];
+
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) != 0) {
+		int err = errno;
+
+		unlink(tmp);
+		if (err != EEXIST) {
+			snprintf(res->code, sizeof(res->code), "%s",
+				 err == ENOSPC ? "ENOSPC" : "EIO");
+			ierr_errno(e, err, "file target: rename to %s", dest);
+			e->code = IERR_TRANSIENT;
+			return -1;
+		}
+		if (file_sha256(dest, existing) == 0 && strcmp(existing, sha) == 0) {
+			res->already_present = true;
+			return 0;
+		}
+		snprintf(res->code, sizeof(res->code), "Conflict");
+		return ierr_set(e, IERR_PERMANENT,
+				"file target: %s already exists with different content "
+				"(sha256 %.12s..., ours %.12s...); not overwritten",
+				dest, existing, sha);
+	}
+	dir_of(dest, dir, sizeof(dir));
+	if (fsync_dir(dir, e) != 0) {
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	return 0;
+}
+
+static int file_put_segment(struct target *t, struct spool *sp, const struct segment *seg,
+			    struct put_result *res, struct ierr *e)
+{
+	struct file_target *ft = (struct file_target *)t;
+	char dest[8192], tmp[8300], rnd[9], sha[65];
+	unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int in, out;
+	ssize_t n;
+	EVP_MD_CTX *ctx;
+
+	(void)sp;
+	snprintf(dest, sizeof(dest), "%s/%s", ft->root, seg->key);
+	if (make_parents(dest, e) != 0) {
+		snprintf(res->code, sizeof(res->code), "EIO");
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	in = open(seg->path, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		snprintf(res->code, sizeof(res->code), "ChecksumMismatch");
+		res->quarantine = true;
+		return ierr_errno(e, errno, "spool file %s", seg->path);
+	}
+	random_hex(rnd, 8);
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%s", dest, rnd);
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0) {
+		int err = errno;
+
+		close(in);
+		snprintf(res->code, sizeof(res->code), err == ENOSPC ? "ENOSPC" : "EIO");
+		ierr_errno(e, err, "file target: create %s", tmp);
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		if (write_all(out, buf, (size_t)n) != 0) {
+			n = -2;
+			break;
+		}
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	close(in);
+	if (n < 0 || fsync(out) != 0) {
+		int err = errno;
+
+		close(out);
+		unlink(tmp);
+		snprintf(res->code, sizeof(res->code), err == ENOSPC ? "ENOSPC" : "EIO");
+		ierr_errno(e, err, "file target: write %s", tmp);
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	close(out);
+	to_hex(md, mdlen, sha);
+	if (strcmp(sha, seg->sha256) != 0) {
+		unlink(tmp);
+		snprintf(res->code, sizeof(res->code), "ChecksumMismatch");
+		res->quarantine = true;
+		return ierr_set(e, IERR_PERMANENT,
+				"spool file %s no longer matches its recorded sha256 "
+				"(%.12s... != %.12s...): quarantined",
+				seg->path, sha, seg->sha256);
+	}
+	FAILPOINT("upload.file.before_publish");
+	if (publish(tmp, dest, sha, res, e) != 0)
+		return -1;
+	snprintf(res->etag, sizeof(res->etag), "%s", seg->md5);
+	return 0;
+}
+
+static int file_put_bytes(struct target *t, const char *key, const void *data, size_t n,
+			  struct put_result *res, struct ierr *e)
+{
+	struct file_target *ft = (struct file_target *)t;
+	char dest[8192];
+
+	memset(res, 0, sizeof(*res));
+	snprintf(dest, sizeof(dest), "%s/%s", ft->root, key);
+	if (make_parents(dest, e) != 0 || write_file_atomic(dest, data, n, e) != 0) {
+		snprintf(res->code, sizeof(res->code), "EIO");
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	chmod(dest, 0644);
+	return 0;
+}
+
+static void file_free(struct target *t)
+{
+	free(t);
+}
+
+static const struct target_ops file_ops = {
+	.scheme = "file",
+	.put_segment = file_put_segment,
+	.put_bytes = file_put_bytes,
+	.free = file_free,
+};
+
+struct target *target_file_open(const char *bucket, struct ierr *e)
+{
+	struct file_target *ft;
+	const char *path = bucket + strlen("file://");
+
+	if (*path != '/') {
+		ierr_set(e, IERR_CONFIG, "S3_BUCKET: \"%s\": a file:// bucket needs an absolute "
+			 "path (file:///srv/lake/raw)", bucket);
+		return NULL;
+	}
+	ft = calloc(1, sizeof(*ft));
+	if (ft == NULL)
+		return NULL;
+	ft->base.ops = &file_ops;
+	snprintf(ft->base.bucket, sizeof(ft->base.bucket), "%s", bucket);
+	snprintf(ft->root, sizeof(ft->root), "%s", path);
+	{
+		size_t l = strlen(ft->root);
+
+		while (l > 1 && ft->root[l - 1] == '/')
+			ft->root[--l] = '\0';
+	}
+	if (mkdir(ft->root, 0755) != 0 && errno != EEXIST) {
+		ierr_errno(e, errno, "file target %s", ft->root);
+		free(ft);
+		return NULL;
+	}
+	return &ft->base;
+}
+
+#pragma weak target_s3_open
+
+struct target *target_open(const char *bucket, const struct config *cfg, struct ierr *e)
+{
+	if (strncmp(bucket, "file://", 7) == 0)
+		return target_file_open(bucket, e);
+	if (target_s3_open == NULL) {
+		ierr_set(e, IERR_CONFIG, "bucket %s: S3 support is not built in", bucket);
+		return NULL;
+	}
+	return target_s3_open(bucket, cfg, e);
+}

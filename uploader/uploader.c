@@ -1,0 +1,325 @@
+/*
+ * uploader.c - the upload loop (contract in uploader.h).
+ *
+ * Concurrency is a pool of worker threads per pass, each with its own spool
+ * connection: a worker claims a segment (one transaction), uploads it without
+ * holding any DB lock, and records the outcome (one transaction). Targets are
+ * shared by all workers and are thread-safe. A pass ends when no segment is
+ * due; the main thread then writes manifests, applies retention and sleeps.
+ */
+#include "uploader.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "log.h"
+#include "spool.h"
+#include "target.h"
+#include "util.h"
+
+#define MAX_TARGETS 16
+
+struct uploader {
+	const struct config *cfg;
+	pthread_mutex_t lock; /* guards targets */
+	struct target *targets[MAX_TARGETS];
+	int ntargets;
+	int max_attempts;
+	int64_t retry_base_ms;
+	int64_t retry_cap_ms;
+	int64_t uploads;
+	int64_t errors;
+	char fatal[1024]; /* a worker's error that must stop the uploader */
+};
+
+static struct target *get_target(struct uploader *u, const char *bucket, struct ierr *e)
+{
+	struct target *t = NULL;
+
+	pthread_mutex_lock(&u->lock);
+	for (int i = 0; i < u->ntargets; i++) {
+		if (strcmp(u->targets[i]->bucket, bucket) == 0)
+			t = u->targets[i];
+	}
+	if (t == NULL && u->ntargets < MAX_TARGETS) {
+		t = target_open(bucket, u->cfg, e);
+		if (t)
+			u->targets[u->ntargets++] = t;
+	} else if (t == NULL) {
+		ierr_set(e, IERR_CONFIG, "too many distinct buckets in one spool (max %d)",
+			 MAX_TARGETS);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return t;
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]. */
+static int64_t backoff_ms(const struct uploader *u, int attempt)
+{
+	int64_t ceiling = u->retry_base_ms;
+	uint64_t r = 0;
+
+	for (int i = 1; i < attempt && ceiling < u->retry_cap_ms; i++)
+		ceiling *= 2;
+	if (ceiling > u->retry_cap_ms)
+		ceiling = u->retry_cap_ms;
+	if (ceiling <= 0)
+		return 0;
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (uint64_t)rand();
+	return (int64_t)(r % (uint64_t)(ceiling + 1));
+}
+
+static void record_outcome(struct uploader *u, struct spool *sp, const struct segment *seg,
+			   int rc, const struct put_result *res, struct ierr *err)
+{
+	struct ierr e2;
+	char attempts[16], size[32];
+
+	snprintf(attempts, sizeof(attempts), "%d", seg->attempts);
+	snprintf(size, sizeof(size), "%" PRIu64, seg->bytes);
+	if (rc == 0) {
+		if (spool_mark_uploaded(sp, seg->id, res->etag, &e2) != 0) {
+			/* The object is there; the row stays `uploading` and the next
+			 * start HEADs/compares and marks it. Nothing is lost. */
+			log_event(LOG_ERROR, "could not record upload", "key", seg->key, "error",
+				  e2.msg, NULL);
+			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
+			return;
+		}
+		spool_counter_add(sp, "uploads_total", 1);
+		spool_counter_add(sp, "uploaded_bytes_total", (int64_t)seg->bytes);
+		log_event(LOG_INFO, res->already_present ? "segment already present, recorded"
+							 : "segment uploaded",
+			  "bucket", seg->bucket, "key", seg->key, "bytes", size, "attempt", attempts,
+			  NULL);
+		return;
+	}
+	{
+		char counter[128];
+
+		snprintf(counter, sizeof(counter), "errors_total:%s",
+			 res->code[0] ? res->code : "unknown");
+		spool_counter_add(sp, counter, 1);
+	}
+	if (res->quarantine) {
+		spool_mark_quarantined(sp, seg->id, err->msg, &e2);
+		log_event(LOG_ERROR, "segment quarantined", "key", seg->key, "error", err->msg,
+			  NULL);
+		return;
+	}
+	{
+		bool permanent = err->code != IERR_TRANSIENT;
+		int64_t next = now_ms() + backoff_ms(u, seg->attempts);
+		bool last = permanent || seg->attempts >= u->max_attempts;
+
+		if (spool_mark_retry(sp, seg->id, permanent, next, u->max_attempts, res->code,
+				     err->msg, &e2) != 0) {
+			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
+			return;
+		}
+		log_event(last ? LOG_ERROR : LOG_WARNING,
+			  last ? "upload failed (replay with `ingesta replay`)"
+			       : "upload error, will retry",
+			  "key", seg->key, "code", res->code, "attempt", attempts, "error",
+			  err->msg, NULL);
+	}
+}
+
+struct worker_arg {
+	struct uploader *u;
+	pthread_t thread;
+};
+
+static void *worker(void *p)
+{
+	struct worker_arg *wa = p;
+	struct uploader *u = wa->u;
+	struct ierr e;
+	struct spool *sp = spool_open(config_str(u->cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, &e);
+
+	if (sp == NULL) {
+		snprintf(u->fatal, sizeof(u->fatal), "%s", e.msg);
+		return NULL;
+	}
+	while (!ingesta_stop_requested && u->fatal[0] == '\0') {
+		struct segment seg;
+		struct put_result res;
+		struct target *t;
+		int rc = spool_claim_next(sp, &seg, &e);
+
+		if (rc <= 0) {
+			if (rc < 0)
+				snprintf(u->fatal, sizeof(u->fatal), "%s", e.msg);
+			break;
+		}
+		memset(&res, 0, sizeof(res));
+		ierr_clear(&e);
+		t = get_target(u, seg.bucket, &e);
+		if (t == NULL) {
+			snprintf(res.code, sizeof(res.code), "Config");
+			e.code = IERR_PERMANENT;
+			rc = -1;
+		} else {
+			FAILPOINT("upload.before_put");
+			rc = t->ops->put_segment(t, sp, &seg, &res, &e);
+			if (rc == 0)
+				FAILPOINT("upload.after_put");
+		}
+		record_outcome(u, sp, &seg, rc == 0 ? 0 : -1, &res, &e);
+	}
+	spool_close(sp);
+	return NULL;
+}
+
+static int run_pass(struct uploader *u, int nworkers)
+{
+	struct worker_arg wa[64];
+
+	for (int i = 0; i < nworkers; i++) {
+		wa[i].u = u;
+		if (pthread_create(&wa[i].thread, NULL, worker, &wa[i]) != 0) {
+			nworkers = i;
+			break;
+		}
+	}
+	for (int i = 0; i < nworkers; i++)
+		pthread_join(wa[i].thread, NULL);
+	return u->fatal[0] ? -1 : 0;
+}
+
+static void write_manifests(struct uploader *u, struct spool *sp)
+{
+	struct manifest_job job;
+	struct ierr e;
+
+	while (!ingesta_stop_requested && spool_next_manifest(sp, &job, &e) == 1) {
+		struct put_result res;
+		struct target *t = get_target(u, job.bucket, &e);
+
+		if (t == NULL || t->ops->put_bytes(t, job.key, job.json, strlen(job.json), &res,
+						   &e) != 0) {
+			log_event(LOG_WARNING, "manifest not written yet", "key", job.key, "error",
+				  e.msg, NULL);
+			free(job.json);
+			return; /* retried on the next pass */
+		}
+		free(job.json);
+		FAILPOINT("manifest.before_record");
+		if (spool_manifest_written(sp, job.partition_id, &e) != 0)
+			return;
+		log_event(LOG_INFO, "partition manifest written", "bucket", job.bucket, "key",
+			  job.key, NULL);
+	}
+}
+
+/* Sleep until the wake-up file changes or timeout_ms passes (at most 1 s, so
+ * signals are noticed). Returns true when inotify fired. */
+static bool wait_for_work(int ino, int64_t timeout_ms)
+{
+	struct pollfd pfd = {.fd = ino, .events = POLLIN};
+	char buf[4096] __attribute__((aligned(8)));
+	bool woke = false;
+
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	if (timeout_ms > 1000)
+		timeout_ms = 1000;
+	if (ino < 0) {
+		usleep((useconds_t)timeout_ms * 1000);
+		return false;
+	}
+	if (poll(&pfd, 1, (int)timeout_ms) > 0) {
+		/* Drain; IN_Q_OVERFLOW needs nothing special: every pass rescans the DB. */
+		while (read(ino, buf, sizeof(buf)) > 0)
+			woke = true;
+	}
+	return woke;
+}
+
+int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, struct ierr *e)
+{
+	struct uploader u;
+	struct spool *sp;
+	int ino = -1;
+	int rc = 0;
+	int64_t rescan_ms = config_int(cfg, "RESCAN_INTERVAL");
+	int64_t retention_ms = config_int(cfg, "RETENTION");
+	int nworkers = (int)config_int(cfg, "UPLOAD_CONCURRENCY");
+	int64_t last_scan = 0;
+	bool work = true;
+
+	memset(&u, 0, sizeof(u));
+	pthread_mutex_init(&u.lock, NULL);
+	u.cfg = cfg;
+	u.max_attempts = (int)config_int(cfg, "MAX_ATTEMPTS");
+	u.retry_base_ms = config_int(cfg, "RETRY_BASE");
+	u.retry_cap_ms = config_int(cfg, "RETRY_CAP");
+	*failed_left = 0;
+
+	sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_UPLOADER, e);
+	if (sp == NULL)
+		return -1;
+	if (spool_uploader_lock(sp, e) != 0) {
+		spool_close(sp);
+		return -1;
+	}
+	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ino >= 0) {
+		if (inotify_add_watch(ino, config_str(cfg, "SPOOL_DIR"),
+				      IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+			close(ino);
+			ino = -1;
+		}
+	}
+	log_event(LOG_INFO, "uploader started", "spool", config_str(cfg, "SPOOL_DIR"), "mode",
+		  once ? "once" : "daemon", NULL);
+
+	while (!ingesta_stop_requested) {
+		int64_t due, wait;
+
+		if (work) {
+			if (run_pass(&u, nworkers) != 0) {
+				rc = ierr_set(e, IERR_SPOOL, "uploader stopped: %s", u.fatal);
+				break;
+			}
+			write_manifests(&u, sp);
+			if (spool_apply_retention(sp, retention_ms, e) < 0)
+				log_event(LOG_WARNING, "retention", "error", e->msg, NULL);
+			last_scan = monotonic_ms();
+		}
+		due = spool_next_due(sp);
+		if (once && due < 0 && spool_count_state(sp, "uploading") == 0)
+			break;
+		wait = rescan_ms - (monotonic_ms() - last_scan);
+		if (due >= 0 && due - now_ms() < wait)
+			wait = due - now_ms();
+		work = wait_for_work(ino, wait);
+		if (monotonic_ms() - last_scan >= rescan_ms || (due >= 0 && due <= now_ms()))
+			work = true;
+		if (work) {
+			/* Collectors that died since the last pass leave work to undo. */
+			struct ierr e2;
+
+			spool_recover(sp, &e2);
+		}
+	}
+	*failed_left = spool_count_state(sp, "failed") + spool_count_state(sp, "quarantined");
+	if (ino >= 0)
+		close(ino);
+	for (int i = 0; i < u.ntargets; i++)
+		u.targets[i]->ops->free(u.targets[i]);
+	spool_close(sp);
+	pthread_mutex_destroy(&u.lock);
+	log_event(LOG_INFO, "uploader stopped", NULL);
+	return rc;
+}
