@@ -96,14 +96,14 @@ static void write_date(struct buf *b, int64_t ms)
 	else
 		buf_printf(b, "\"%c%06" PRId64, year < 0 ? '-' : '+', year < 0 ? -year : year);
 	buf_printf(b, "-%02d-%02dT%02d:%02d:%02d", month, day, (int)(rem / 3600),
-		   (int)(rem / 60 % 60), (int)(rem % 60));
+	           (int)(rem / 60 % 60), (int)(rem % 60));
 	if (msec != 0)
 		buf_printf(b, ".%03d000", msec);
 	buf_puts(b, "Z\"");
 }
 
 static void write_binary(struct buf *b, const bson_iter_t *it, const struct norm_opts *o,
-			 struct lossy *st)
+                         struct lossy *st)
 {
 	bson_subtype_t subtype;
 	uint32_t len = 0;
@@ -133,7 +133,7 @@ static void write_dbpointer(struct buf *b, const bson_iter_t *it, struct lossy *
 /* Every non-container value. Returns -1 only for a type libbson let through
  * that BSON does not define (cannot happen with libbson's own iterator). */
 static int write_scalar(struct buf *b, const bson_iter_t *it, const struct norm_opts *o,
-			struct lossy *st)
+                        struct lossy *st)
 {
 	uint32_t len = 0;
 	const char *s;
@@ -240,8 +240,7 @@ static struct frame *grow(struct frame *stack, struct frame *inline_frames, size
 	return p;
 }
 
-static int fail(struct buf *b, size_t start, struct ierr *e, const char *top_key,
-		const char *what)
+static int fail(struct buf *b, size_t start, struct ierr *e, const char *top_key, const char *what)
 {
 	b->len = start;
 	if (top_key != NULL)
@@ -250,7 +249,7 @@ static int fail(struct buf *b, size_t start, struct ierr *e, const char *top_key
 }
 
 int bson_to_json(struct buf *b, const bson_t *doc, const struct norm_opts *o, struct lossy *st,
-		 struct ierr *e)
+                 struct ierr *e)
 {
 	struct frame inline_frames[INLINE_FRAMES];
 	struct frame *stack = inline_frames;
@@ -303,7 +302,7 @@ int bson_to_json(struct buf *b, const bson_t *doc, const struct norm_opts *o, st
 		}
 		if (depth >= BSON_JSON_MAX_DEPTH) {
 			rc = fail(b, start, e, top_key,
-				  "nested deeper than " STRINGIFY(BSON_JSON_MAX_DEPTH) " levels");
+			          "nested deeper than " STRINGIFY(BSON_JSON_MAX_DEPTH) " levels");
 			break;
 		}
 		if (depth == cap)

@@ -31,6 +31,6 @@
  * Returns 0, or -1 with *e set (code IERR_SOURCE) when the document is corrupt
  * BSON or nests too deep; b is then left as it was on entry. */
 int bson_to_json(struct buf *b, const bson_t *doc, const struct norm_opts *o, struct lossy *st,
-		 struct ierr *e);
+                 struct ierr *e);
 
 #endif

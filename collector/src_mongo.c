@@ -46,7 +46,7 @@ struct source {
 	mongoc_database_t *db;
 	mongoc_client_session_t *session; /* snapshot session, or NULL */
 	char *dbname;
-	char where[600];     /* "mongodb host:port/db": no credentials */
+	char where[600]; /* "mongodb host:port/db": no credentials */
 	int64_t batch_size;
 	int64_t query_timeout_ms;
 	bool include_views;
@@ -54,8 +54,8 @@ struct source {
 };
 
 /* libmongoc's log lines join ours (scrubbed by log_event); its chatter is debug. */
-static void mongoc_log_to_ingesta(mongoc_log_level_t level, const char *domain,
-				  const char *message, void *user_data)
+static void mongoc_log_to_ingesta(mongoc_log_level_t level, const char *domain, const char *message,
+                                  void *user_data)
 {
 	enum log_level l;
 
@@ -76,8 +76,8 @@ static void mongoc_log_to_ingesta(mongoc_log_level_t level, const char *domain,
 }
 
 /* A source error: "<where>: <ctx>: <libmongoc message>", password-free. */
-static int fail_mongoc(struct source *s, struct ierr *e, const bson_error_t *berr,
-		       const char *fmt, const char *arg)
+static int fail_mongoc(struct source *s, struct ierr *e, const bson_error_t *berr, const char *fmt,
+                       const char *arg)
 {
 	char ctx[512];
 	char cause[sizeof(berr->message) + 1];
@@ -88,9 +88,9 @@ static int fail_mongoc(struct source *s, struct ierr *e, const bson_error_t *ber
 	log_scrub(cause, sizeof(cause));
 	if (strstr(cause, "SnapshotTooOld") || berr->code == 239)
 		return ierr_set(e, IERR_SOURCE,
-				"%s: %s: %s (the run outlived the server's snapshot history: raise "
-				"minSnapshotHistoryWindowInSeconds or set MONGO_SNAPSHOT=false)",
-				s->where, ctx, cause);
+		                "%s: %s: %s (the run outlived the server's snapshot history: raise "
+		                "minSnapshotHistoryWindowInSeconds or set MONGO_SNAPSHOT=false)",
+		                s->where, ctx, cause);
 	return ierr_set(e, IERR_SOURCE, "%s: %s: %s", s->where, ctx, cause);
 }
 
@@ -108,7 +108,8 @@ static int build_host_uri(struct buf *u, const char *host, int64_t port, struct 
 	if (host[0] == '\0')
 		return ierr_set(e, IERR_CONFIG, "MONGO_HOST: empty");
 	if (strncmp(host, "mongodb://", 10) == 0 || strncmp(host, "mongodb+srv://", 14) == 0)
-		return ierr_set(e, IERR_CONFIG, "MONGO_HOST: a URI, not a host; put it in MONGO_URI");
+		return ierr_set(e, IERR_CONFIG,
+		                "MONGO_HOST: a URI, not a host; put it in MONGO_URI");
 	if (host[0] == '/') {
 		for (const char *p = host; *p; p++) {
 			if (host_char_ok(*p))
@@ -129,9 +130,9 @@ static int build_host_uri(struct buf *u, const char *host, int64_t port, struct 
 		for (size_t i = 0; i < n; i++) {
 			if (!strchr("0123456789abcdefABCDEF:.%", host[i]))
 				return ierr_set(e, IERR_CONFIG,
-						"MONGO_HOST: \"%.200s\" is neither a host name nor "
-						"an IPv6 address",
-						host);
+				                "MONGO_HOST: \"%.200s\" is neither a host name nor "
+				                "an IPv6 address",
+				                host);
 		}
 		buf_printf(u, "[%.*s]:%lld/", (int)n, host, (long long)port);
 		return 0;
@@ -139,7 +140,7 @@ static int build_host_uri(struct buf *u, const char *host, int64_t port, struct 
 	for (const char *p = host; *p; p++) {
 		if (!host_char_ok(*p))
 			return ierr_set(e, IERR_CONFIG, "MONGO_HOST: \"%.200s\" is not a host name",
-					host);
+			                host);
 	}
 	buf_printf(u, "%s:%lld/", host, (long long)port);
 	return 0;
@@ -154,15 +155,14 @@ static mongoc_uri_t *make_uri(const struct config *cfg, struct ierr *e)
 	struct buf u = {0};
 
 	if (text[0] != '\0') {
-		static const char *const ignored[] = {"MONGO_HOST",        "MONGO_PORT",
-						      "MONGO_USER",        "MONGO_PASSWORD",
-						      "MONGO_AUTH_SOURCE", "MONGO_TLS",
-						      "MONGO_TLS_CA_FILE"};
+		static const char *const ignored[] = {
+		    "MONGO_HOST",        "MONGO_PORT", "MONGO_USER",       "MONGO_PASSWORD",
+		    "MONGO_AUTH_SOURCE", "MONGO_TLS",  "MONGO_TLS_CA_FILE"};
 
 		for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
 			if (config_is_set(cfg, ignored[i]))
 				log_event(LOG_WARNING, "MONGO_URI is set: key ignored", "key",
-					  ignored[i], NULL);
+				          ignored[i], NULL);
 		}
 		uri = mongoc_uri_new_with_error(text, &berr);
 		if (uri == NULL) {
@@ -193,8 +193,9 @@ static mongoc_uri_t *make_uri(const struct config *cfg, struct ierr *e)
 		    !mongoc_uri_set_password(uri, config_str(cfg, "MONGO_PASSWORD")) ||
 		    !mongoc_uri_set_auth_source(uri, config_str(cfg, "MONGO_AUTH_SOURCE"))) {
 			mongoc_uri_destroy(uri);
-			ierr_set(e, IERR_CONFIG,
-				 "MONGO_USER, MONGO_PASSWORD or MONGO_AUTH_SOURCE: not valid UTF-8");
+			ierr_set(
+			    e, IERR_CONFIG,
+			    "MONGO_USER, MONGO_PASSWORD or MONGO_AUTH_SOURCE: not valid UTF-8");
 			return NULL;
 		}
 	}
@@ -202,7 +203,7 @@ static mongoc_uri_t *make_uri(const struct config *cfg, struct ierr *e)
 		mongoc_uri_set_option_as_bool(uri, MONGOC_URI_TLS, true);
 		if (config_str(cfg, "MONGO_TLS_CA_FILE")[0] != '\0')
 			mongoc_uri_set_option_as_utf8(uri, MONGOC_URI_TLSCAFILE,
-						      config_str(cfg, "MONGO_TLS_CA_FILE"));
+			                              config_str(cfg, "MONGO_TLS_CA_FILE"));
 	}
 	return uri;
 }
@@ -218,8 +219,7 @@ static void describe(struct source *s, const mongoc_uri_t *uri)
 	const mongoc_host_list_t *hosts = mongoc_uri_get_hosts(uri);
 	const char *host = hosts ? hosts->host_and_port : mongoc_uri_get_srv_hostname(uri);
 
-	snprintf(s->where, sizeof(s->where), "mongodb %.256s/%.256s", host ? host : "?",
-		 s->dbname);
+	snprintf(s->where, sizeof(s->where), "mongodb %.256s/%.256s", host ? host : "?", s->dbname);
 }
 
 static void mongo_close(struct source *s)
@@ -275,18 +275,18 @@ static struct source *mongo_open(const struct config *cfg, struct ierr *e)
 	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
 	snap = config_str(cfg, "MONGO_SNAPSHOT");
 	s->snapshot = strcmp(snap, "true") == 0    ? SNAP_ON
-		      : strcmp(snap, "false") == 0 ? SNAP_OFF
-						   : SNAP_AUTO;
+	              : strcmp(snap, "false") == 0 ? SNAP_OFF
+	                                           : SNAP_AUTO;
 	describe(s, uri);
 
 	/* Explicit URI options win over the generic timeout. */
 	if (connect_ms > 0) {
 		if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
 			mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS,
-						       connect_ms);
+			                               connect_ms);
 		if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
 			mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-						       connect_ms);
+			                               connect_ms);
 	}
 	mongoc_uri_set_appname(uri, "ingesta");
 
@@ -393,8 +393,9 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 		s->session = NULL;
 	}
 	if (s->snapshot == SNAP_OFF) {
-		log_event(LOG_INFO, "mongodb: MONGO_SNAPSHOT=false: each collection read by its own cursor",
-			  NULL);
+		log_event(LOG_INFO,
+		          "mongodb: MONGO_SNAPSHOT=false: each collection read by its own cursor",
+		          NULL);
 		return 0;
 	}
 	capable = server_has_snapshot_reads(s, e, &ok);
@@ -402,14 +403,16 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 		return -1;
 	if (!capable) {
 		if (s->snapshot == SNAP_ON)
-			return ierr_set(e, IERR_SOURCE,
-					"%s: MONGO_SNAPSHOT=true but the server has no snapshot reads "
-					"(needs a MongoDB 5.0+ replica set or sharded cluster)",
-					s->where);
-		log_event(LOG_INFO,
-			  "mongodb: server has no snapshot reads (standalone, pre-5.0 or FerretDB): "
-			  "each collection read by its own cursor, no common point in time",
-			  NULL);
+			return ierr_set(
+			    e, IERR_SOURCE,
+			    "%s: MONGO_SNAPSHOT=true but the server has no snapshot reads "
+			    "(needs a MongoDB 5.0+ replica set or sharded cluster)",
+			    s->where);
+		log_event(
+		    LOG_INFO,
+		    "mongodb: server has no snapshot reads (standalone, pre-5.0 or FerretDB): "
+		    "each collection read by its own cursor, no common point in time",
+		    NULL);
 		return 0;
 	}
 	opts = mongoc_session_opts_new();
@@ -419,12 +422,12 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 	if (s->session == NULL)
 		return fail_mongoc(s, e, &berr, "%s", "snapshot session");
 	log_event(LOG_INFO, "mongodb: snapshot session: every collection read at one point in time",
-		  NULL);
+	          NULL);
 	return 0;
 }
 
 static int mongo_read_table(struct source *s, const char *table, struct table_writer *w,
-			    struct ierr *e)
+                            struct ierr *e)
 {
 	const struct norm_opts *nopts = table_writer_opts(w);
 	struct lossy *st = table_writer_lossy(w);
@@ -453,7 +456,7 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 		n++;
 		if (bson_to_json(b, doc, nopts, st, e) != 0) {
 			ierr_prefix(e, "%s: collection \"%.200s\": document %llu", s->where, table,
-				    (unsigned long long)n);
+			            (unsigned long long)n);
 			rc = -1;
 			break;
 		}
@@ -473,10 +476,10 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 }
 
 const struct source_ops source_mongo = {
-	.db_type = "mongodb",
-	.open = mongo_open,
-	.list_tables = mongo_list_tables,
-	.begin_snapshot = mongo_begin_snapshot,
-	.read_table = mongo_read_table,
-	.close = mongo_close,
+    .db_type = "mongodb",
+    .open = mongo_open,
+    .list_tables = mongo_list_tables,
+    .begin_snapshot = mongo_begin_snapshot,
+    .read_table = mongo_read_table,
+    .close = mongo_close,
 };

@@ -11,11 +11,14 @@
  * holds one row at a time, so memory is bounded by the largest row whatever the
  * table size. Each table is read in three steps:
  *   1. `SELECT * FROM t LIMIT 0` gives the column metadata (no rows);
- *   2. the real SELECT: `SELECT *`, or a column list when some column is
- *      GEOMETRY, which is selected as ST_AsText(col) (WKT, a JSON string);
+ *   2. the real SELECT: `SELECT *`, or a column list when the server must
+ *      convert a column: GEOMETRY as ST_AsText(col) (WKT, a JSON string) and
+ *      FLOAT as CAST(col AS DOUBLE) (the text protocol rounds FLOAT to 6
+ *      significant digits; the double of a float is exact);
  *   3. per column a converter is chosen once from MYSQL_FIELD (type, flags,
  *      charset, MariaDB extended metadata) and the `,"col":` key prefix is
  *      precomputed, then every row is converted field by field per TYPES.md.
+ * Invisible columns are left out, as `SELECT *` leaves them out.
  * JSON columns: MySQL sends MYSQL_TYPE_JSON; MariaDB stores JSON as LONGTEXT
  * and, from 10.5 with extended metadata, flags it with format name "json";
  * for older MariaDB the json_valid(`col`) CHECK constraints are looked up in
@@ -30,7 +33,6 @@
  * Errors come back as IERR_SOURCE "mysql <host>:<port>/<db>: table "t": <server
  * message>". The password is never formatted anywhere.
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +40,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <errmsg.h>
 #include <mysql.h>
 
 #include "buf.h"
@@ -54,9 +57,10 @@ struct source {
 	char label[512]; /* "host:port/db", for messages */
 	bool include_views;
 	bool mariadb;
-	bool ext_metadata; /* MariaDB extended type metadata negotiated */
-	bool broken;       /* connection cancelled after an aborted stream */
-	struct buf sql;    /* scratch for building statements */
+	bool ext_metadata;     /* MariaDB extended type metadata negotiated */
+	bool broken;           /* connection cancelled after an aborted stream */
+	int64_t query_timeout; /* seconds, 0 = none */
+	struct buf sql;        /* scratch for building statements */
 };
 
 enum conv {
@@ -74,6 +78,7 @@ enum conv {
 	CONV_STRING,
 	CONV_BINARY,
 	CONV_JSON,
+	CONV_WKB_HEX,
 };
 
 struct column {
@@ -93,12 +98,20 @@ struct plan {
 static int fail_conn(struct source *s, const char *table, struct ierr *e)
 {
 	const char *msg = mysql_error(s->conn);
+	char hint[96] = "";
 
 	if (msg == NULL || msg[0] == '\0')
 		msg = "unknown error";
+	/* A read timeout and a dropped connection look the same (CR_SERVER_LOST). */
+	if (s->query_timeout > 0 && mysql_errno(s->conn) == CR_SERVER_LOST)
+		snprintf(
+		    hint, sizeof(hint),
+		    " (no data within SOURCE_QUERY_TIMEOUT=%llds, or the connection was closed)",
+		    (long long)s->query_timeout);
 	if (table != NULL)
-		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": %s", s->label, table, msg);
-	return ierr_set(e, IERR_SOURCE, "mysql %s: %s", s->label, msg);
+		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": %s%s", s->label, table,
+		                msg, hint);
+	return ierr_set(e, IERR_SOURCE, "mysql %s: %s%s", s->label, msg, hint);
 }
 
 /* ---- SQL text ---------------------------------------------------------------- */
@@ -228,6 +241,7 @@ static struct source *msrc_open(const struct config *cfg, struct ierr *e)
 		return NULL;
 	}
 	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
+	s->query_timeout = query_timeout;
 	snprintf(s->label, sizeof(s->label), "%s:%u/%s", host, port, db);
 	s->conn = mysql_init(NULL);
 	if (s->conn == NULL) {
@@ -404,8 +418,8 @@ static enum conv conv_for(const MYSQL_FIELD *f, bool json)
 	case MYSQL_TYPE_JSON:
 		return CONV_JSON;
 	case MYSQL_TYPE_GEOMETRY:
-		/* Only when not selected through ST_AsText: the WKB, lossless. */
-		return CONV_BINARY;
+		/* Only if it ever arrives without ST_AsText: the WKB in hex. */
+		return CONV_WKB_HEX;
 	default:
 		break;
 	}
@@ -759,7 +773,6 @@ static void put_real(struct buf *b, const char *p, size_t n, bool single, struct
 	}
 	memcpy(tmp, p, n);
 	tmp[n] = '\0';
-	errno = 0;
 	if (single) {
 		float f = strtof(tmp, &end);
 		if (*end == '\0') {
@@ -839,6 +852,9 @@ static void put_value(struct buf *b, enum conv conv, const char *p, size_t n,
 		break;
 	case CONV_JSON:
 		put_json(b, p, n, st);
+		break;
+	case CONV_WKB_HEX:
+		json_binary(b, p, n, BINARY_HEX, st);
 		break;
 	}
 }

@@ -37,6 +37,7 @@
  * (the password inside POSTGRES_DSN is registered too).
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -155,8 +156,8 @@ static int wait_readable(struct source *s, const char *table, struct ierr *e)
 			return ierr_set(e, IERR_INTERRUPTED, "postgresql %s: interrupted",
 			                s->label);
 		snprintf(msg, sizeof(msg),
-		         "no data from the server for %d s (SOURCE_QUERY_TIMEOUT)",
-		         s->timeout_ms / 1000);
+		         "no data from the server for %.1f s (SOURCE_QUERY_TIMEOUT)",
+		         s->timeout_ms / 1000.0);
 		return fail_msg(s, table, e, msg);
 	}
 }
@@ -274,8 +275,13 @@ static char *schemas_literal(const char *list)
 static int check_dsn(const char *dsn, struct ierr *e)
 {
 	char *err = NULL;
-	PQconninfoOption *opts = PQconninfoParse(dsn, &err);
+	PQconninfoOption *opts;
 
+	/* libpq's own rule: a database name unless it has '=' or a URI prefix. */
+	if (strchr(dsn, '=') == NULL && strncmp(dsn, "postgresql://", 13) != 0 &&
+	    strncmp(dsn, "postgres://", 11) != 0)
+		return 0;
+	opts = PQconninfoParse(dsn, &err);
 	if (opts == NULL) {
 		PQfreemem(err);
 		return ierr_set(e, IERR_CONFIG,
@@ -305,7 +311,7 @@ static void set_label(struct source *s, const struct config *cfg)
 	log_scrub(s->label, sizeof(s->label));
 }
 
-static int setup_session(struct source *s, int64_t timeout_s, struct ierr *e)
+static int setup_session(struct source *s, int64_t timeout_ms, struct ierr *e)
 {
 	char sql[512];
 
@@ -313,8 +319,8 @@ static int setup_session(struct source *s, int64_t timeout_s, struct ierr *e)
 	         "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
 	         "SET IntervalStyle = 'iso_8601'; SET extra_float_digits = 3; "
 	         "SET bytea_output = 'hex'; SET statement_timeout = 0; "
-	         "SET lock_timeout = '%llds'; SET idle_in_transaction_session_timeout = 0",
-	         (long long)timeout_s);
+	         "SET lock_timeout = %lld; SET idle_in_transaction_session_timeout = 0",
+	         (long long)timeout_ms);
 	return command(s, sql, NULL, e);
 }
 
@@ -326,7 +332,8 @@ static struct source *pg_open(const struct config *cfg, struct ierr *e)
 	const char *val[16];
 	char timeout[32];
 	const char *dsn = config_str(cfg, "POSTGRES_DSN");
-	int64_t qt = config_int(cfg, "SOURCE_QUERY_TIMEOUT");
+	int64_t qt = config_int(cfg, "SOURCE_QUERY_TIMEOUT"); /* ms, like every duration key */
+	int64_t ct = config_int(cfg, "SOURCE_CONNECT_TIMEOUT");
 	struct source *s;
 	int n = 0;
 
@@ -338,10 +345,10 @@ static struct source *pg_open(const struct config *cfg, struct ierr *e)
 		return NULL;
 	}
 	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
-	s->timeout_ms = qt > 0 && qt < 2000000 ? (int)qt * 1000 : -1;
+	s->timeout_ms = qt <= 0 ? -1 : qt > INT_MAX ? INT_MAX : (int)qt;
 	s->schemas = schemas_literal(config_str(cfg, "POSTGRES_SCHEMAS"));
-	snprintf(timeout, sizeof(timeout), "%lld",
-	         (long long)config_int(cfg, "SOURCE_CONNECT_TIMEOUT"));
+	/* libpq wants whole seconds; 0 waits forever, as SOURCE_CONNECT_TIMEOUT=0 means. */
+	snprintf(timeout, sizeof(timeout), "%lld", (long long)((ct + 999) / 1000));
 
 #define KV(k, v)                                                                                   \
 	do {                                                                                       \

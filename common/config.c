@@ -118,6 +118,9 @@ static const struct key_def keys[] = {
 	{"AWS_EC2_METADATA_SERVICE_ENDPOINT", T_STR, "", NULL, 0, NULL, "EC2 instance metadata endpoint (default http://169.254.169.254)"},
 	{"AWS_EC2_METADATA_DISABLED", T_BOOL, "false", NULL, 0, NULL, "skip EC2 instance metadata in the credentials chain"},
 	{"AWS_EC2_METADATA_V1_FALLBACK", T_BOOL, "false", NULL, 0, NULL, "allow IMDSv1 (no token) when the IMDSv2 token request fails"},
+	{"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", T_ENUM, "IPv4", "IPv4|IPv6", 0, NULL, "instance metadata endpoint family (IPv6: http://[fd00:ec2::254])"},
+	{"AWS_METADATA_SERVICE_TIMEOUT", T_INT, "2", "1..60", 0, NULL, "seconds per instance metadata / container credentials request"},
+	{"AWS_METADATA_SERVICE_NUM_ATTEMPTS", T_INT, "3", "1..10", 0, NULL, "attempts per instance metadata / container credentials request"},
 	/* --- uploader --- */
 	{"UPLOAD_CONCURRENCY", T_INT, "4", "1..64", 0, NULL, "uploads in flight"},
 	{"MULTIPART_THRESHOLD", T_SIZE, "64M", NULL, 0, NULL, "multipart upload above this size"},

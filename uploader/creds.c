@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <pwd.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +201,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
  * *timed_out (if not NULL) tells whether the last failure was a timeout.
  */
 static int http_request(struct creds_provider *p, const char *method, const char *url,
-			const char *const *headers, const char *what, long *status,
-			struct buf *body, bool *timed_out, struct ierr *e)
+                        const char *const *headers, const char *what, long *status,
+                        struct buf *body, bool *timed_out, struct ierr *e)
 {
 	char errbuf[CURL_ERROR_SIZE];
 	struct curl_slist *hl = NULL;
@@ -255,14 +254,14 @@ static int http_request(struct creds_provider *p, const char *method, const char
 	buf_cstr(body);
 	if (rc != CURLE_OK)
 		return ierr_set(e, IERR_TRANSIENT, "%s: %s", what,
-				errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		                errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	return 0;
 }
 
 /* Take AccessKeyId, SecretAccessKey, Token, Expiration from an ECS or IMDS
  * answer. `what` prefixes messages; never quotes the body. */
-static int parse_creds_json(const char *body, const char *what, bool need_code,
-			    struct aws_creds *c, struct ierr *e)
+static int parse_creds_json(const char *body, const char *what, bool need_code, struct aws_creds *c,
+                            struct ierr *e)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(body, 0, &jerr);
@@ -271,7 +270,7 @@ static int parse_creds_json(const char *body, const char *what, bool need_code,
 
 	if (root == NULL) {
 		ierr_set(e, IERR_TRANSIENT, "%s: answer is not JSON (line %d: %s)", what, jerr.line,
-			 jerr.text);
+		         jerr.text);
 		goto out;
 	}
 	if (!json_is_object(root)) {
@@ -281,7 +280,7 @@ static int parse_creds_json(const char *body, const char *what, bool need_code,
 	code = json_string_value(json_object_get(root, "Code"));
 	if (need_code && (code == NULL || strcmp(code, "Success") != 0)) {
 		ierr_set(e, IERR_TRANSIENT, "%s: Code is \"%.60s\", not \"Success\"", what,
-			 code ? code : "(missing)");
+		         code ? code : "(missing)");
 		goto out;
 	}
 	ak = json_string_value(json_object_get(root, "AccessKeyId"));
@@ -289,8 +288,8 @@ static int parse_creds_json(const char *body, const char *what, bool need_code,
 	tok = json_string_value(json_object_get(root, "Token"));
 	exp = json_string_value(json_object_get(root, "Expiration"));
 	if (!one_line(ak) || !one_line(sk)) {
-		ierr_set(e, IERR_TRANSIENT, "%s: answer lacks a valid AccessKeyId or SecretAccessKey",
-			 what);
+		ierr_set(e, IERR_TRANSIENT,
+		         "%s: answer lacks a valid AccessKeyId or SecretAccessKey", what);
 		goto out;
 	}
 	if (tok != NULL && *tok != '\0' && !one_line(tok)) {
@@ -302,7 +301,7 @@ static int parse_creds_json(const char *body, const char *what, bool need_code,
 		c->expiration = parse_iso8601(exp);
 		if (c->expiration == 0) {
 			ierr_set(e, IERR_TRANSIENT, "%s: Expiration \"%.40s\" is not ISO 8601 UTC",
-				 what, exp);
+			         what, exp);
 			goto out;
 		}
 	}
@@ -318,7 +317,7 @@ out:
 /* ---- 1. environment -------------------------------------------------------- */
 
 static enum step try_env(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
-			 struct ierr *e)
+                         struct ierr *e)
 {
 	if (p->env_access_key == NULL && p->env_secret_key == NULL) {
 		buf_puts(tried, "environment (AWS_ACCESS_KEY_ID not set)");
@@ -326,14 +325,15 @@ static enum step try_env(struct creds_provider *p, struct aws_creds *c, struct b
 	}
 	if (p->env_access_key == NULL || p->env_secret_key == NULL) {
 		ierr_set(e, IERR_CONFIG, "AWS credentials: %s is set but %s is not",
-			 p->env_access_key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-			 p->env_access_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+		         p->env_access_key ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+		         p->env_access_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		return STEP_ERROR;
 	}
 	if (!one_line(p->env_access_key) || !one_line(p->env_secret_key) ||
 	    (p->env_session_token && !one_line(p->env_session_token))) {
-		ierr_set(e, IERR_CONFIG, "AWS credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
-					 "AWS_SESSION_TOKEN contains a line break");
+		ierr_set(e, IERR_CONFIG,
+		         "AWS credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
+		         "AWS_SESSION_TOKEN contains a line break");
 		return STEP_ERROR;
 	}
 	memset(c, 0, sizeof(*c));
@@ -388,8 +388,7 @@ static void strip_inline_comment(char *v)
  * may repeat; later values win. An indented line after a key with an empty
  * value is a nested setting ("s3 =\n  max_concurrent_requests = 2") and is
  * ignored. */
-static void ini_profile(char *text, const char *profile, bool config_style,
-			struct profile_keys *k)
+static void ini_profile(char *text, const char *profile, bool config_style, struct profile_keys *k)
 {
 	bool in_section = false, nested = false;
 	char *save = NULL;
@@ -457,8 +456,9 @@ static int read_file(const char *path, const char *key, struct buf *out, struct 
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
 		if (out->len + n > MAX_FILE) {
 			fclose(f);
-			return ierr_set(e, IERR_CONFIG, "AWS credentials: %s %s: larger than %d bytes",
-					key, path, MAX_FILE);
+			return ierr_set(e, IERR_CONFIG,
+			                "AWS credentials: %s %s: larger than %d bytes", key, path,
+			                MAX_FILE);
 		}
 		buf_append(out, chunk, n);
 	}
@@ -475,7 +475,7 @@ static int read_file(const char *path, const char *key, struct buf *out, struct 
 
 /* Look for the profile in one file. 1: section found (keys in *k), 0: not. */
 static int scan_file(const char *path, const char *key, bool config_style, const char *profile,
-		     struct profile_keys *k, struct buf *tried, struct ierr *e)
+                     struct profile_keys *k, struct buf *tried, struct ierr *e)
 {
 	struct buf text = {0};
 	int rc;
@@ -509,7 +509,7 @@ static int scan_file(const char *path, const char *key, bool config_style, const
 }
 
 static enum step try_files(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
-			   struct ierr *e)
+                           struct ierr *e)
 {
 	static const char *const keys[] = {"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"};
 	const char *paths[] = {p->credentials_file, p->config_file};
@@ -535,15 +535,15 @@ static enum step try_files(struct creds_provider *p, struct aws_creds *c, struct
 		}
 		if (k.access_key == NULL || k.secret_key == NULL) {
 			ierr_set(e, IERR_CONFIG, "AWS credentials: %s: profile %s has %s but no %s",
-				 paths[i], p->profile,
-				 k.access_key ? "aws_access_key_id" : "aws_secret_access_key",
-				 k.access_key ? "aws_secret_access_key" : "aws_access_key_id");
+			         paths[i], p->profile,
+			         k.access_key ? "aws_access_key_id" : "aws_secret_access_key",
+			         k.access_key ? "aws_secret_access_key" : "aws_access_key_id");
 			profile_keys_free(&k);
 			return STEP_ERROR;
 		}
 		if (!one_line(k.access_key) || !one_line(k.secret_key)) {
 			ierr_set(e, IERR_CONFIG, "AWS credentials: %s: profile %s: bad key value",
-				 paths[i], p->profile);
+			         paths[i], p->profile);
 			profile_keys_free(&k);
 			return STEP_ERROR;
 		}
@@ -558,14 +558,15 @@ static enum step try_files(struct creds_provider *p, struct aws_creds *c, struct
 	if (p->profile_explicit) {
 		if (!any_section)
 			ierr_set(e, IERR_CONFIG,
-				 "AWS credentials: AWS_PROFILE=%s: no such profile in %s or %s",
-				 p->profile, paths[0] ? paths[0] : "(no HOME)",
-				 paths[1] ? paths[1] : "(no HOME)");
+			         "AWS credentials: AWS_PROFILE=%s: no such profile in %s or %s",
+			         p->profile, paths[0] ? paths[0] : "(no HOME)",
+			         paths[1] ? paths[1] : "(no HOME)");
 		else
-			ierr_set(e, IERR_CONFIG,
-				 "AWS credentials: AWS_PROFILE=%s has no aws_access_key_id "
-				 "(role_arn, sso and credential_process profiles are not supported)",
-				 p->profile);
+			ierr_set(
+			    e, IERR_CONFIG,
+			    "AWS credentials: AWS_PROFILE=%s has no aws_access_key_id "
+			    "(role_arn, sso and credential_process profiles are not supported)",
+			    p->profile);
 		return STEP_ERROR;
 	}
 	return STEP_SKIPPED;
@@ -619,14 +620,16 @@ static int check_full_uri(const char *uri, struct ierr *e)
 		if (allowed_http_host(host))
 			rc = 0;
 		else
-			ierr_set(e, IERR_CONFIG,
-				 "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is only allowed to "
-				 "loopback or 169.254.170.2/169.254.170.23, not to %.100s",
-				 host);
+			ierr_set(
+			    e, IERR_CONFIG,
+			    "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is only allowed to "
+			    "loopback or 169.254.170.2/169.254.170.23, not to %.100s",
+			    host);
 	} else {
-		ierr_set(e, IERR_CONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme %.20s is not "
-					 "http or https",
-			 scheme);
+		ierr_set(e, IERR_CONFIG,
+		         "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme %.20s is not "
+		         "http or https",
+		         scheme);
 	}
 out:
 	curl_free(scheme);
@@ -647,9 +650,10 @@ static char *ecs_auth_token(struct creds_provider *p, struct ierr *e)
 		return xstrdup(p->ecs_token ? p->ecs_token : "");
 	rc = read_file(p->ecs_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &text, e);
 	if (rc == 0)
-		ierr_set(e, IERR_CONFIG, "AWS credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: "
-					 "no such file",
-			 p->ecs_token_file);
+		ierr_set(e, IERR_CONFIG,
+		         "AWS credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: "
+		         "no such file",
+		         p->ecs_token_file);
 	if (rc <= 0) {
 		buf_free(&text);
 		return NULL;
@@ -683,8 +687,8 @@ static int fetch_ecs(struct creds_provider *p, struct aws_creds *c, struct ierr 
 	if (*tok != '\0') {
 		if (strpbrk(tok, "\r\n") != NULL) {
 			ierr_set(e, IERR_CONFIG,
-				 "AWS credentials: the container authorization token contains a "
-				 "line break");
+			         "AWS credentials: the container authorization token contains a "
+			         "line break");
 			goto out;
 		}
 		buf_printf(&hdr, "Authorization: %s", tok);
@@ -694,8 +698,8 @@ static int fetch_ecs(struct creds_provider *p, struct aws_creds *c, struct ierr 
 		goto out;
 	if (status != 200) {
 		ierr_set(e, status >= 500 || status == 429 ? IERR_TRANSIENT : IERR_CONFIG,
-			 "%s: HTTP %ld%s", what, status,
-			 status == 401 || status == 403 ? " (authorization token refused)" : "");
+		         "%s: HTTP %ld%s", what, status,
+		         status == 401 || status == 403 ? " (authorization token refused)" : "");
 		goto out;
 	}
 	if (parse_creds_json(body.data, what, false, c, e) < 0)
@@ -715,7 +719,7 @@ out:
 }
 
 static enum step try_ecs(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
-			 struct ierr *e)
+                         struct ierr *e)
 {
 	if (p->ecs_relative_uri == NULL && p->ecs_full_uri == NULL) {
 		buf_puts(tried, "ecs (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set)");
@@ -736,7 +740,7 @@ static bool role_name_ok(const char *r)
 	for (; *r; r++) {
 		unsigned char ch = (unsigned char)*r;
 
-		if (!(isalnum(ch) || strchr("+=,.@_-", ch)))
+		if (ch >= 0x80 || !(isalnum(ch) || strchr("+=,.@_-", ch)))
 			return false;
 	}
 	return true;
@@ -773,13 +777,14 @@ static int fetch_imds(struct creds_provider *p, struct aws_creds *c, struct ierr
 		v1 = true;
 	} else if (status == 404 || status == 405) {
 		ierr_set(e, IERR_CONFIG,
-			 "%s: HTTP %ld, IMDSv2 not available, and IMDSv1 fallback is off "
-			 "(AWS_EC2_METADATA_V1_FALLBACK=true allows it)",
-			 what, status);
+		         "%s: HTTP %ld, IMDSv2 not available, and IMDSv1 fallback is off "
+		         "(AWS_EC2_METADATA_V1_FALLBACK=true allows it)",
+		         what, status);
 		goto out;
 	} else {
 		ierr_set(e, status >= 500 ? IERR_TRANSIENT : IERR_CONFIG, "%s: HTTP %ld%s", what,
-			 status, status == 403 ? " (instance metadata disabled for this instance)" : "");
+		         status,
+		         status == 403 ? " (instance metadata disabled for this instance)" : "");
 		goto out;
 	}
 	if (v1)
@@ -793,10 +798,10 @@ static int fetch_imds(struct creds_provider *p, struct aws_creds *c, struct ierr
 		goto out;
 	if (status != 200) {
 		ierr_set(e, status >= 500 ? IERR_TRANSIENT : IERR_CONFIG, "%s: HTTP %ld%s", what,
-			 status,
-			 status == 404   ? " (no IAM role attached to the instance)"
-			 : status == 401 ? " (token refused)"
-					 : "");
+		         status,
+		         status == 404   ? " (no IAM role attached to the instance)"
+		         : status == 401 ? " (token refused)"
+		                         : "");
 		goto out;
 	}
 	body.data[strcspn(body.data, "\r\n")] = '\0';
@@ -813,7 +818,7 @@ static int fetch_imds(struct creds_provider *p, struct aws_creds *c, struct ierr
 		goto out;
 	if (status != 200) {
 		ierr_set(e, status >= 500 ? IERR_TRANSIENT : IERR_CONFIG, "%s: HTTP %ld", what,
-			 status);
+		         status);
 		goto out;
 	}
 	if (parse_creds_json(body.data, what, true, c, e) < 0)
@@ -832,7 +837,7 @@ out:
 }
 
 static enum step try_imds(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
-			  struct ierr *e)
+                          struct ierr *e)
 {
 	struct ierr sub = {0};
 
@@ -859,7 +864,7 @@ static enum step try_imds(struct creds_provider *p, struct aws_creds *c, struct 
 static int resolve(struct creds_provider *p, struct ierr *e)
 {
 	enum step (*const steps[])(struct creds_provider *, struct aws_creds *, struct buf *,
-				   struct ierr *) = {try_env, try_files, try_ecs, try_imds};
+	                           struct ierr *) = {try_env, try_files, try_ecs, try_imds};
 	static const enum source sources[] = {SRC_ENV, SRC_FILE, SRC_ECS, SRC_IMDS};
 	struct buf tried = {0};
 	struct aws_creds c;
@@ -913,13 +918,13 @@ static int refresh(struct creds_provider *p, time_t now, struct ierr *e)
 		/* Still valid: keep them, try again soon. */
 		p->refresh_at = now + REFRESH_RETRY_DELAY;
 		log_event(LOG_WARNING, "aws credentials refresh failed; using the current ones",
-			  "source", p->name, "error", sub.msg, NULL);
+		          "source", p->name, "error", sub.msg, NULL);
 		return 0;
 	}
 	if (e != NULL)
 		*e = sub;
 	return ierr_prefix(e, "AWS credentials from %s expired and could not be refreshed",
-			   p->name);
+	                   p->name);
 }
 
 int creds_get(struct creds_provider *p, struct aws_creds *out, struct ierr *e)
@@ -932,7 +937,7 @@ int creds_get(struct creds_provider *p, struct aws_creds *out, struct ierr *e)
 	if (p->source == SRC_NONE)
 		rc = resolve(p, e);
 	else if ((p->refresh_at != 0 && now >= p->refresh_at) ||
-		 (p->cur.expiration != 0 && now >= p->cur.expiration))
+	         (p->cur.expiration != 0 && now >= p->cur.expiration))
 		rc = refresh(p, now, e);
 	if (rc == 0)
 		creds_copy(out, &p->cur);
@@ -968,12 +973,13 @@ static int look_bool(const struct creds_options *o, const char *key, bool *out, 
 	else if (strcasecmp(v, "false") == 0)
 		*out = false;
 	else
-		return ierr_set(e, IERR_CONFIG, "%s: expected true or false, got \"%.40s\"", key, v);
+		return ierr_set(e, IERR_CONFIG, "%s: expected true or false, got \"%.40s\"", key,
+		                v);
 	return 0;
 }
 
 static int look_number(const struct creds_options *o, const char *key, double min, double max,
-		       double *out, struct ierr *e)
+                       double *out, struct ierr *e)
 {
 	const char *v = o->lookup(key, o->lookup_ctx);
 	char *end;
@@ -984,8 +990,8 @@ static int look_number(const struct creds_options *o, const char *key, double mi
 	errno = 0;
 	d = strtod(v, &end);
 	if (errno != 0 || end == v || *end != '\0' || d < min || d > max)
-		return ierr_set(e, IERR_CONFIG, "%s: not a number between %g and %g: \"%.40s\"", key,
-				min, max, v);
+		return ierr_set(e, IERR_CONFIG, "%s: not a number between %g and %g: \"%.40s\"",
+		                key, min, max, v);
 	*out = d;
 	return 1;
 }
@@ -1023,7 +1029,7 @@ static int check_endpoint(const char *key, const char *url, struct ierr *e)
 {
 	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
 		return ierr_set(e, IERR_CONFIG, "%s: \"%.100s\" is not an http:// or https:// URL",
-				key, url);
+		                key, url);
 	if (strpbrk(url, " \t\r\n?#") != NULL)
 		return ierr_set(e, IERR_CONFIG, "%s: \"%.100s\" is not a base URL", key, url);
 	return 0;
@@ -1046,7 +1052,7 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 		p->profile = xstrdup("default");
 	if (strpbrk(p->profile, "[]\r\n") != NULL)
 		return ierr_set(e, IERR_CONFIG, "AWS_PROFILE: \"%.60s\" is not a profile name",
-				p->profile);
+		                p->profile);
 
 	p->ecs_relative_uri = look(o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
 	p->ecs_full_uri = look(o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -1055,7 +1061,7 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	p->ecs_base = xstrdup(o->ecs_relative_base ? o->ecs_relative_base : ECS_DEFAULT_BASE);
 	if (p->ecs_relative_uri != NULL && p->ecs_relative_uri[0] != '/')
 		return ierr_set(e, IERR_CONFIG,
-				"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with '/'");
+		                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with '/'");
 	if (p->ecs_relative_uri == NULL && p->ecs_full_uri != NULL &&
 	    check_full_uri(p->ecs_full_uri, e) < 0)
 		return -1;
@@ -1070,16 +1076,17 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	p->imds_endpoint = look(o, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	mode = look(o, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	if (mode != NULL && strcasecmp(mode, "IPv4") != 0 && strcasecmp(mode, "IPv6") != 0) {
-		ierr_set(e, IERR_CONFIG,
-			 "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: expected IPv4 or IPv6, got \"%.20s\"",
-			 mode);
+		ierr_set(
+		    e, IERR_CONFIG,
+		    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE: expected IPv4 or IPv6, got \"%.20s\"",
+		    mode);
 		free(mode);
 		return -1;
 	}
 	if (p->imds_endpoint == NULL)
-		p->imds_endpoint = xstrdup(mode != NULL && strcasecmp(mode, "IPv6") == 0
-						   ? IMDS_DEFAULT_V6
-						   : IMDS_DEFAULT_V4);
+		p->imds_endpoint =
+		    xstrdup(mode != NULL && strcasecmp(mode, "IPv6") == 0 ? IMDS_DEFAULT_V6
+		                                                          : IMDS_DEFAULT_V4);
 	free(mode);
 	if (check_endpoint("AWS_EC2_METADATA_SERVICE_ENDPOINT", p->imds_endpoint, e) < 0)
 		return -1;

@@ -19,7 +19,6 @@
 #include "sigv4.h"
 
 #include <ctype.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +38,20 @@ struct hdr {
 };
 
 struct qparam {
-	char *name; /* encoded */
+	char *name;  /* encoded */
 	char *value; /* encoded */
 };
 
 /* Headers that intermediaries or HTTP libraries may add, drop or rewrite:
  * signing them would make a correct request fail verification. */
 static const char *const unsigned_headers[] = {
-	"user-agent", "expect", "content-length", "transfer-encoding", "connection",
-	"x-amzn-trace-id", NULL,
+    "user-agent",      "expect", "content-length", "transfer-encoding", "connection",
+    "x-amzn-trace-id", NULL,
 };
 
 /* Produced by sigv4_sign() itself; a caller-supplied copy would conflict. */
 static const char *const reserved_headers[] = {
-	"x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "authorization", NULL,
+    "x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "authorization", NULL,
 };
 
 static bool in_list(const char *const *list, const char *s)
@@ -110,7 +109,7 @@ void sigv4_uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
 		if (isalnum(c) && c < 0x80) {
 			buf_putc(out, (char)c);
 		} else if (c == '-' || c == '.' || c == '_' || c == '~' ||
-			   (c == '/' && keep_slash)) {
+		           (c == '/' && keep_slash)) {
 			buf_putc(out, (char)c);
 		} else {
 			buf_putc(out, '%');
@@ -121,11 +120,11 @@ void sigv4_uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
 }
 
 static int digest(const EVP_MD *md, const void *data, size_t len, unsigned char *out,
-		  unsigned int *outlen, const char *what, struct ierr *e)
+                  unsigned int *outlen, const char *what, struct ierr *e)
 {
 	if (EVP_Digest(data, len, out, outlen, md, NULL) != 1)
 		return ierr_set(e, IERR_INTERNAL, "%s: the crypto library refused the digest",
-				what);
+		                what);
 	return 0;
 }
 
@@ -141,7 +140,7 @@ int sigv4_sha256_hex(const void *data, size_t len, char out[SIGV4_SHA256_HEX_SIZ
 }
 
 int sigv4_sha256_base64(const void *data, size_t len, char out[SIGV4_SHA256_BASE64_SIZE],
-			struct ierr *e)
+                        struct ierr *e)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -152,8 +151,7 @@ int sigv4_sha256_base64(const void *data, size_t len, char out[SIGV4_SHA256_BASE
 	return 0;
 }
 
-int sigv4_md5_base64(const void *data, size_t len, char out[SIGV4_MD5_BASE64_SIZE],
-		     struct ierr *e)
+int sigv4_md5_base64(const void *data, size_t len, char out[SIGV4_MD5_BASE64_SIZE], struct ierr *e)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -182,11 +180,12 @@ int sigv4_hex_to_base64(const char *hex, char *out, size_t outsz, struct ierr *e
 	size_t n = len / 2;
 
 	if (len == 0 || len % 2 != 0 || n > sizeof(bytes))
-		return ierr_set(e, IERR_INTERNAL, "digest \"%.*s\": not a hex digest of 1 to %zu bytes",
-				80, hex, sizeof(bytes));
+		return ierr_set(e, IERR_INTERNAL,
+		                "digest \"%.*s\": not a hex digest of 1 to %zu bytes", 80, hex,
+		                sizeof(bytes));
 	if (outsz < 4 * ((n + 2) / 3) + 1)
 		return ierr_set(e, IERR_INTERNAL, "digest: output buffer of %zu bytes too small",
-				outsz);
+		                outsz);
 	for (size_t i = 0; i < n; i++) {
 		int hi = hexval(hex[2 * i]);
 		int lo = hexval(hex[2 * i + 1]);
@@ -200,14 +199,15 @@ int sigv4_hex_to_base64(const char *hex, char *out, size_t outsz, struct ierr *e
 }
 
 static int hmac(const void *key, size_t keylen, const char *msg, size_t msglen,
-		unsigned char out[32], struct ierr *e)
+                unsigned char out[32], struct ierr *e)
 {
 	unsigned int n = 0;
 
 	if (HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, msglen, out, &n) ==
-		    NULL ||
+	        NULL ||
 	    n != 32)
-		return ierr_set(e, IERR_INTERNAL, "sigv4: HMAC-SHA256 failed in the crypto library");
+		return ierr_set(e, IERR_INTERNAL,
+		                "sigv4: HMAC-SHA256 failed in the crypto library");
 	return 0;
 }
 
@@ -320,7 +320,7 @@ static bool scope_part_ok(const char *s)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (!(isalnum(c) || c == '-' || c == '_' || c == '.'))
+		if (c >= 0x80 || !(isalnum(c) || c == '-' || c == '_' || c == '.'))
 			return false;
 	}
 	return true;
@@ -332,10 +332,10 @@ static int check_request(const struct sigv4_request *r, struct ierr *e)
 		return ierr_set(e, IERR_INTERNAL, "sigv4: missing or bad HTTP method");
 	if (r->path == NULL || r->path[0] != '/')
 		return ierr_set(e, IERR_INTERNAL, "sigv4: path \"%.200s\" must start with '/'",
-				r->path ? r->path : "(null)");
+		                r->path ? r->path : "(null)");
 	if (!scope_part_ok(r->region))
 		return ierr_set(e, IERR_CONFIG, "sigv4: bad region \"%.100s\"",
-				r->region ? r->region : "(null)");
+		                r->region ? r->region : "(null)");
 	if (r->service != NULL && !scope_part_ok(r->service))
 		return ierr_set(e, IERR_INTERNAL, "sigv4: bad service \"%.100s\"", r->service);
 	if (r->access_key == NULL || *r->access_key == '\0' || strpbrk(r->access_key, "/,\r\n "))
@@ -346,15 +346,15 @@ static int check_request(const struct sigv4_request *r, struct ierr *e)
 		return ierr_set(e, IERR_CONFIG, "sigv4: session token contains a line break");
 	if (r->payload_hash != NULL && !payload_hash_ok(r->payload_hash))
 		return ierr_set(e, IERR_INTERNAL,
-				"sigv4: payload hash \"%.80s\" is neither 64 lowercase hex "
-				"digits nor UNSIGNED-PAYLOAD",
-				r->payload_hash);
+		                "sigv4: payload hash \"%.80s\" is neither 64 lowercase hex "
+		                "digits nor UNSIGNED-PAYLOAD",
+		                r->payload_hash);
 	return 0;
 }
 
 /* Collect, validate and sort the headers; add the ones we own. */
 static struct hdr *build_headers(const struct sigv4_request *r, const char *amz_date,
-				 const char *payload_hash, size_t *count, struct ierr *e)
+                                 const char *payload_hash, size_t *count, struct ierr *e)
 {
 	struct hdr *h = calloc(r->nheaders + 3, sizeof(*h));
 	size_t n = 0;
@@ -370,18 +370,19 @@ static struct hdr *build_headers(const struct sigv4_request *r, const char *amz_
 
 		if (name == NULL || !header_name_ok(name)) {
 			ierr_set(e, IERR_INTERNAL, "sigv4: bad header name \"%.100s\"",
-				 name ? name : "(null)");
+			         name ? name : "(null)");
 			goto fail;
 		}
 		if (!header_value_ok(value)) {
-			ierr_set(e, IERR_INTERNAL, "sigv4: header %.100s: value contains a line break",
-				 name);
+			ierr_set(e, IERR_INTERNAL,
+			         "sigv4: header %.100s: value contains a line break", name);
 			goto fail;
 		}
 		add_hdr(h, &n, name, value);
 		if (in_list(reserved_headers, h[n - 1].name)) {
-			ierr_set(e, IERR_INTERNAL, "sigv4: header %s is set by the signer, not the caller",
-				 h[n - 1].name);
+			ierr_set(e, IERR_INTERNAL,
+			         "sigv4: header %s is set by the signer, not the caller",
+			         h[n - 1].name);
 			goto fail;
 		}
 		if (strcmp(h[n - 1].name, "host") == 0) {
@@ -403,7 +404,8 @@ static struct hdr *build_headers(const struct sigv4_request *r, const char *amz_
 	qsort(h, n, sizeof(*h), cmp_hdr);
 	for (size_t i = 1; i < n; i++) {
 		if (strcmp(h[i - 1].name, h[i].name) == 0) {
-			ierr_set(e, IERR_INTERNAL, "sigv4: header %s given more than once", h[i].name);
+			ierr_set(e, IERR_INTERNAL, "sigv4: header %s given more than once",
+			         h[i].name);
 			goto fail;
 		}
 	}
@@ -447,7 +449,7 @@ static void build_query(const struct sigv4_request *r, struct buf *out)
 }
 
 static int signing_key(const struct sigv4_request *r, const char *date, const char *service,
-		       unsigned char key[32], struct ierr *e)
+                       unsigned char key[32], struct ierr *e)
 {
 	struct buf k = {0};
 	unsigned char a[32], b[32];
@@ -484,7 +486,7 @@ int sigv4_sign(const struct sigv4_request *req, struct sigv4_result *out, struct
 	if (gmtime_r(&req->when, &tm) == NULL || tm.tm_year + 1900 < 1970 ||
 	    tm.tm_year + 1900 > 9999)
 		return ierr_set(e, IERR_INTERNAL, "sigv4: signing time %lld out of range",
-				(long long)req->when);
+		                (long long)req->when);
 	strftime(out->amz_date, sizeof(out->amz_date), "%Y%m%dT%H%M%SZ", &tm);
 	memcpy(date, out->amz_date, 8);
 	date[8] = '\0';
@@ -507,7 +509,7 @@ int sigv4_sign(const struct sigv4_request *req, struct sigv4_result *out, struct
 	}
 	buf_cstr(&out->signed_headers);
 	buf_printf(&out->canonical_request, "%s\n%s\n%s\n", req->method, out->canonical_uri.data,
-		   out->canonical_query.data);
+	           out->canonical_query.data);
 	for (size_t i = 0; i < nh; i++) {
 		if (h[i].sign)
 			buf_printf(&out->canonical_request, "%s:%s\n", h[i].name, h[i].canon);
@@ -517,10 +519,10 @@ int sigv4_sign(const struct sigv4_request *req, struct sigv4_result *out, struct
 
 	/* 2. string to sign */
 	if (sigv4_sha256_hex(out->canonical_request.data, out->canonical_request.len, creq_hash,
-			     e) < 0)
+	                     e) < 0)
 		goto fail;
-	buf_printf(&out->string_to_sign, ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s",
-		   out->amz_date, date, req->region, service, creq_hash);
+	buf_printf(&out->string_to_sign, ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date,
+	           date, req->region, service, creq_hash);
 
 	/* 3. and 4. */
 	if (signing_key(req, date, service, key, e) < 0)
@@ -533,9 +535,9 @@ int sigv4_sign(const struct sigv4_request *req, struct sigv4_result *out, struct
 	hex_encode(sig, sizeof(sig), out->signature);
 
 	buf_printf(&out->authorization,
-		   ALGORITHM " Credential=%s/%s/%s/%s/aws4_request,SignedHeaders=%s,Signature=%s",
-		   req->access_key, date, req->region, service, out->signed_headers.data,
-		   out->signature);
+	           ALGORITHM " Credential=%s/%s/%s/%s/aws4_request,SignedHeaders=%s,Signature=%s",
+	           req->access_key, date, req->region, service, out->signed_headers.data,
+	           out->signature);
 	buf_cstr(&out->authorization);
 
 	/* What goes on the wire: every header, then the authorization. */

@@ -123,9 +123,8 @@ void sigv4_uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
  * crypto library refuses (e.g. MD5 in a FIPS-only configuration). */
 int sigv4_sha256_hex(const void *data, size_t len, char out[SIGV4_SHA256_HEX_SIZE], struct ierr *e);
 int sigv4_sha256_base64(const void *data, size_t len, char out[SIGV4_SHA256_BASE64_SIZE],
-			struct ierr *e);
-int sigv4_md5_base64(const void *data, size_t len, char out[SIGV4_MD5_BASE64_SIZE],
-		     struct ierr *e);
+                        struct ierr *e);
+int sigv4_md5_base64(const void *data, size_t len, char out[SIGV4_MD5_BASE64_SIZE], struct ierr *e);
 
 /* Convert a hex digest (as the spool stores them: 32 hex digits for MD5, 64
  * for SHA-256, either case) to base64 (Content-MD5, x-amz-checksum-sha256).

@@ -1,13 +1,16 @@
 /*
  * target_file.c - the file:// target: the S3 key layout in a local directory.
  *
- * Each object is copied to "<key>.tmp-<random>" beside its final name while
- * its SHA-256 is recomputed, fsynced, then published with
- * renameat2(RENAME_NOREPLACE) and the directory fsynced. RENAME_NOREPLACE is
+ * Each object is copied to <root>/.ingesta-tmp/<pid>-<random> while its SHA-256
+ * is recomputed, fsynced, then published with renameat2(RENAME_NOREPLACE) and
+ * the directory fsynced. Temporary files never sit beside real objects (a Glue
+ * crawler would see them); those of dead uploaders are removed at open. RENAME_NOREPLACE is
  * the local equivalent of S3's If-None-Match: *: an existing key is never
  * overwritten, and an existing key with identical bytes counts as success.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@
 struct file_target {
 	struct target base;
 	char root[4096];
+	char tmpdir[4200];
 };
 
 static void to_hex(const unsigned char *md, unsigned int len, char *out)
@@ -116,7 +120,7 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 			    struct put_result *res, struct ierr *e)
 {
 	struct file_target *ft = (struct file_target *)t;
-	char dest[8192], tmp[8300], rnd[9], sha[65];
+	char dest[8192], tmp[4300], rnd[9], sha[65];
 	unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	int in, out;
@@ -137,7 +141,7 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 		return ierr_errno(e, errno, "spool file %s", seg->path);
 	}
 	random_hex(rnd, 8);
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%s", dest, rnd);
+	snprintf(tmp, sizeof(tmp), "%s/%d-%s", ft->tmpdir, (int)getpid(), rnd);
 	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (out < 0) {
 		int err = errno;
@@ -186,6 +190,26 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 		return -1;
 	snprintf(res->etag, sizeof(res->etag), "%s", seg->md5);
 	return 0;
+}
+
+/* Remove temporary files whose uploader process is gone. */
+static void sweep_dead_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[8192];
+		long pid = strtol(de->d_name, NULL, 10);
+
+		if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
 }
 
 static int file_put_bytes(struct target *t, const char *key, const void *data, size_t n,
@@ -239,11 +263,14 @@ struct target *target_file_open(const char *bucket, struct ierr *e)
 		while (l > 1 && ft->root[l - 1] == '/')
 			ft->root[--l] = '\0';
 	}
-	if (mkdir(ft->root, 0755) != 0 && errno != EEXIST) {
+	snprintf(ft->tmpdir, sizeof(ft->tmpdir), "%s/.ingesta-tmp", ft->root);
+	if ((mkdir(ft->root, 0755) != 0 && errno != EEXIST) ||
+	    (mkdir(ft->tmpdir, 0700) != 0 && errno != EEXIST)) {
 		ierr_errno(e, errno, "file target %s", ft->root);
 		free(ft);
 		return NULL;
 	}
+	sweep_dead_tmp(ft->tmpdir);
 	return &ft->base;
 }
 

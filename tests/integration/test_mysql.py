@@ -370,6 +370,31 @@ def test_connect_failures(tmp):
     expect_failure("missing database", p, f"mysql {host}:{port}/{missing}", "Unknown database")
 
 
+def test_tls_and_timeout(tmp):
+    db = new_db("tls")
+    sql(db, "CREATE TABLE t (id INT); INSERT INTO t VALUES (7);"
+            "CREATE VIEW slow AS SELECT SLEEP(3) AS s;")
+    host, port = ENV["MARIADB_HOST"], ENV["MARIADB_PORT"]
+    for mode in ("DISABLED", "PREFERRED"):
+        p = extract(config(db, tmp, MYSQL_SSL_MODE=mode), ["t"])
+        compare(f"MYSQL_SSL_MODE={mode}", p.stdout, lines('{"id":7}'))
+    have_ssl = sql(None, "SELECT @@have_ssl").strip()
+    p = extract(config(db, tmp, MYSQL_SSL_MODE="REQUIRED"), ["t"], check_rc=None)
+    if have_ssl == "YES":
+        T.check(p.returncode == 0, f"MYSQL_SSL_MODE=REQUIRED failed: {p.stderr[-2000:]!r}")
+    else:  # the test server has no TLS: REQUIRED must refuse, not fall back
+        expect_failure("MYSQL_SSL_MODE=REQUIRED", p, f"mysql {host}:{port}/{db}",
+                       "does not support TLS")
+    p = extract(config(db, tmp, MYSQL_SSL_MODE="VERIFY_CA"), ["t"], check_rc=None)
+    expect_failure("VERIFY_CA without CA", p, "MYSQL_SSL_CA")
+
+    t0 = time.monotonic()
+    p = extract(config(db, tmp, SOURCE_QUERY_TIMEOUT=1, INCLUDE_VIEWS="true"), ["slow"],
+                check_rc=None)
+    expect_failure("query timeout", p, 'table "slow"', "SOURCE_QUERY_TIMEOUT=1s")
+    T.check(time.monotonic() - t0 < 2.9, "query timeout: took longer than the query itself")
+
+
 def create_big(db, table, rows):
     have_seq = True
     try:
@@ -514,7 +539,7 @@ def run_all():
     failures = []
     try:
         for case in (test_golden, test_cases, test_floats, test_modes, test_idents, test_views,
-                     test_connect_failures, test_big):
+                     test_connect_failures, test_tls_and_timeout, test_big):
             t0 = time.monotonic()
             try:
                 case(tmp)

@@ -83,7 +83,7 @@ static void check_golden(const char *dir, const char *name, const struct lossy *
 	if (out.len != want_len || memcmp(out.data, expect, want_len) != 0) {
 		test_failures++;
 		fprintf(stderr, "golden %s differs:\n--- got\n%.*s--- want\n%.*s", name,
-			(int)out.len, out.data, (int)want_len, expect);
+		        (int)out.len, out.data, (int)want_len, expect);
 	}
 	CHECK(st.nonfinite == want->nonfinite);
 	CHECK(st.invalid_utf8 == want->invalid_utf8);
@@ -150,13 +150,13 @@ static void test_scalars(void)
 	BSON_APPEND_DECIMAL128(&doc, "d34", &dec);
 
 	CHECK_STR(conv(&doc, &default_opts, &st),
-		  "{\"i32min\":-2147483648,\"i64min\":-9223372036854775808,"
-		  "\"i64max\":9223372036854775807,\"three\":3,\"negzero\":0,\"tiny\":0.000015,"
-		  "\"pinf\":null,\"f\":false,\"n\":null,\"u\":null,\"max\":{\"$maxKey\":1},"
-		  "\"min\":{\"$minKey\":1},\"sym\":\"a symbol\",\"code\":\"function(){return 1}\","
-		  "\"nul\":\"a\\u0000b\\u001f\",\"dnan\":null,\"dninf\":null,\"d1e10\":1E+10,"
-		  "\"d10e9\":1.0E+10,\"dsmall\":-1E-9,"
-		  "\"d34\":1234567890123456789012345678901234}");
+	          "{\"i32min\":-2147483648,\"i64min\":-9223372036854775808,"
+	          "\"i64max\":9223372036854775807,\"three\":3,\"negzero\":0,\"tiny\":0.000015,"
+	          "\"pinf\":null,\"f\":false,\"n\":null,\"u\":null,\"max\":{\"$maxKey\":1},"
+	          "\"min\":{\"$minKey\":1},\"sym\":\"a symbol\",\"code\":\"function(){return 1}\","
+	          "\"nul\":\"a\\u0000b\\u001f\",\"dnan\":null,\"dninf\":null,\"d1e10\":1E+10,"
+	          "\"d10e9\":1.0E+10,\"dsmall\":-1E-9,"
+	          "\"d34\":1234567890123456789012345678901234}");
 	CHECK(st.nonfinite == 3);
 	CHECK(st.invalid_utf8 == 0);
 	bson_destroy(&doc);
@@ -181,7 +181,7 @@ static void test_decimal_modes(void)
 static void test_binary(void)
 {
 	static const uint8_t uuid[16] = {0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8,
-					 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11};
+	                                 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11};
 	static const uint8_t bad[2] = {'a', 0xff};
 	bson_t doc = BSON_INITIALIZER;
 	struct norm_opts hex = {DECIMAL_EXACT, BINARY_HEX};
@@ -196,25 +196,25 @@ static void test_binary(void)
 	bson_append_binary(&doc, "bad", -1, BSON_SUBTYPE_BINARY, bad, 2);
 
 	CHECK_STR(conv(&doc, &hex, &st),
-		  "{\"b0\":\"68656c6c6f\",\"b3\":\"a0eebc999c0b4ef8bb6d6bb9bd380a11\","
-		  "\"b4\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\",\"b4short\":\"a0eebc99\","
-		  "\"b5\":\"6869\",\"bad\":\"61ff\"}");
+	          "{\"b0\":\"68656c6c6f\",\"b3\":\"a0eebc999c0b4ef8bb6d6bb9bd380a11\","
+	          "\"b4\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\",\"b4short\":\"a0eebc99\","
+	          "\"b5\":\"6869\",\"bad\":\"61ff\"}");
 	CHECK(st.invalid_utf8 == 0);
 	CHECK_STR(conv(&doc, &b64, &st),
-		  "{\"b0\":\"aGVsbG8=\",\"b3\":\"oO68mZwLTvi7bWu5vTgKEQ==\","
-		  "\"b4\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\",\"b4short\":\"oO68mQ==\","
-		  "\"b5\":\"aGk=\",\"bad\":\"Yf8=\"}");
+	          "{\"b0\":\"aGVsbG8=\",\"b3\":\"oO68mZwLTvi7bWu5vTgKEQ==\","
+	          "\"b4\":\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\",\"b4short\":\"oO68mQ==\","
+	          "\"b5\":\"aGk=\",\"bad\":\"Yf8=\"}");
 	bson_destroy(&doc);
 
 	/* utf8 mode (the default): subtype 3 is bytes like any other. */
 	bson_init(&doc);
 	bson_append_binary(&doc, "b0", -1, BSON_SUBTYPE_BINARY, (const uint8_t *)"hello", 5);
 	bson_append_binary(&doc, "b3", -1, BSON_SUBTYPE_UUID_DEPRECATED,
-			   (const uint8_t *)"0123456789abcdef", 16);
+	                   (const uint8_t *)"0123456789abcdef", 16);
 	bson_append_binary(&doc, "bad", -1, BSON_SUBTYPE_BINARY, bad, 2);
 	memset(&st, 0, sizeof(st));
 	CHECK_STR(conv(&doc, &default_opts, &st),
-		  "{\"b0\":\"hello\",\"b3\":\"0123456789abcdef\",\"bad\":\"a\xef\xbf\xbd\"}");
+	          "{\"b0\":\"hello\",\"b3\":\"0123456789abcdef\",\"bad\":\"a\xef\xbf\xbd\"}");
 	CHECK(st.invalid_utf8 == 1);
 	bson_destroy(&doc);
 }
@@ -243,18 +243,19 @@ static void test_other_types(void)
 	BSON_APPEND_DATE_TIME(&doc, "dtmax64", INT64_MAX);
 	BSON_APPEND_DATE_TIME(&doc, "dtmin64", INT64_MIN);
 
-	CHECK_STR(conv1(&doc),
-		  "{\"_id\":\"652f1a2b3c4d5e6f70819203\",\"cws\":\"function(){return x}\","
-		  "\"ptr\":{\"$dbPointer\":{\"$ref\":\"db.co\\\"ll\","
-		  "\"$id\":{\"$oid\":\"652f1a2b3c4d5e6f70819203\"}}},"
-		  "\"re\":\"/a\\\"b/c\\\\d/i\",\"renoflags\":\"/^x$/\","
-		  "\"ts\":\"2025-10-05T14:30:00Z\",\"dt\":\"2025-10-05T14:30:00.123000Z\","
-		  "\"dtneg\":\"1969-12-31T23:59:59.999000Z\",\"dtmin\":\"0001-01-01T00:00:00Z\","
-		  "\"dtmax\":\"9999-12-31T23:59:59.999000Z\","
-		  "\"dtlow\":\"0000-12-31T23:59:59.999000Z\",\"dthigh\":\"+010000-01-01T00:00:00Z\","
-		  "\"dtbc\":\"-000001-12-31T00:00:00.001000Z\","
-		  "\"dtmax64\":\"+292278994-08-17T07:12:55.807000Z\","
-		  "\"dtmin64\":\"-292275055-05-16T16:47:04.192000Z\"}");
+	CHECK_STR(
+	    conv1(&doc),
+	    "{\"_id\":\"652f1a2b3c4d5e6f70819203\",\"cws\":\"function(){return x}\","
+	    "\"ptr\":{\"$dbPointer\":{\"$ref\":\"db.co\\\"ll\","
+	    "\"$id\":{\"$oid\":\"652f1a2b3c4d5e6f70819203\"}}},"
+	    "\"re\":\"/a\\\"b/c\\\\d/i\",\"renoflags\":\"/^x$/\","
+	    "\"ts\":\"2025-10-05T14:30:00Z\",\"dt\":\"2025-10-05T14:30:00.123000Z\","
+	    "\"dtneg\":\"1969-12-31T23:59:59.999000Z\",\"dtmin\":\"0001-01-01T00:00:00Z\","
+	    "\"dtmax\":\"9999-12-31T23:59:59.999000Z\","
+	    "\"dtlow\":\"0000-12-31T23:59:59.999000Z\",\"dthigh\":\"+010000-01-01T00:00:00Z\","
+	    "\"dtbc\":\"-000001-12-31T00:00:00.001000Z\","
+	    "\"dtmax64\":\"+292278994-08-17T07:12:55.807000Z\","
+	    "\"dtmin64\":\"-292275055-05-16T16:47:04.192000Z\"}");
 	bson_destroy(&scope);
 	bson_destroy(&doc);
 }
@@ -279,7 +280,7 @@ static void test_keys_and_nesting(void)
 	bson_append_array_end(&child, &inner);
 	bson_append_array_end(&doc, &child);
 	CHECK_STR(conv(&doc, &default_opts, &st),
-		  "{\"q\\\"uo\\\\te\\n\":1,\"bad\xef\xbf\xbd\":2,\"日本\":3,\"arr\":[[1],{},[]]}");
+	          "{\"q\\\"uo\\\\te\\n\":1,\"bad\xef\xbf\xbd\":2,\"日本\":3,\"arr\":[[1],{},[]]}");
 	CHECK(st.invalid_utf8 == 1);
 	bson_destroy(&doc);
 }
@@ -349,21 +350,21 @@ static void test_deep(void)
 static void test_corrupt(void)
 {
 	/* {"s": "ab"} with the string length claiming 100 bytes. */
-	static const uint8_t bad_str[] = {0x0f, 0, 0, 0, BSON_TYPE_UTF8, 's', 0, 100, 0,
-					  0,    0, 'a', 'b', 0,    0};
+	static const uint8_t bad_str[] = {0x0f, 0,   0, 0, BSON_TYPE_UTF8, 's', 0, 100, 0, 0, 0,
+	                                  'a',  'b', 0, 0};
 	/* {"x": 1, <type 0x77> "y": ...}: an undefined type byte after a good field. */
-	static const uint8_t bad_type[] = {0x14, 0, 0, 0, BSON_TYPE_INT32, 'x', 0, 1, 0, 0, 0,
-					   0x77, 'y',  0, 1, 0, 0, 0, 0, 0};
+	static const uint8_t bad_type[] = {
+	    0x14, 0, 0, 0, BSON_TYPE_INT32, 'x', 0, 1, 0, 0, 0, 0x77, 'y', 0, 1, 0, 0, 0, 0, 0};
 	/* {"d": {...}} whose embedded document's length overruns its parent. */
 	static const uint8_t bad_sub[] = {0x0d, 0, 0, 0, BSON_TYPE_DOCUMENT, 'd', 0, 0x40, 0,
-					  0,    0, 0, 0};
+	                                  0,    0, 0, 0};
 	const struct {
 		const uint8_t *p;
 		size_t n;
 	} cases[] = {
-		{bad_str, sizeof(bad_str)},
-		{bad_type, sizeof(bad_type)},
-		{bad_sub, sizeof(bad_sub)},
+	    {bad_str, sizeof(bad_str)},
+	    {bad_type, sizeof(bad_type)},
+	    {bad_sub, sizeof(bad_sub)},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

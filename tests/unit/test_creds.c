@@ -51,7 +51,7 @@ static const char *conf_lookup(const char *key, void *ctx)
 }
 
 static void conf_set(struct conf *c, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void conf_set(struct conf *c, const char *key, const char *fmt, ...)
 {
@@ -289,37 +289,37 @@ static void from_environment(void)
 }
 
 static const char credentials_text[] =
-	"# shared credentials, hand-edited\r\n"
-	"[default]\r\n"
-	"aws_access_key_id = AKIADEFAULT\r\n"
-	"aws_secret_access_key=defaultsecret\r\n"
-	"\n"
-	"  [ prod ]   \n"
-	"; a comment\n"
-	"   aws_access_key_id    =   AKIAPROD    ; trailing comment\n"
-	"AWS_Secret_Access_Key = prod/secret+with=signs # another\n"
-	"aws_session_token = prodtoken\n"
-	"s3 =\n"
-	"    aws_access_key_id = NESTED-NOT-THIS\n"
-	"region = eu-west-1\n"
-	"\n"
-	"[halfway]\n"
-	"aws_access_key_id = AKIAHALF\n"
-	"\n"
-	"[regiononly]\n"
-	"region = us-east-2\n";
+    "# shared credentials, hand-edited\r\n"
+    "[default]\r\n"
+    "aws_access_key_id = AKIADEFAULT\r\n"
+    "aws_secret_access_key=defaultsecret\r\n"
+    "\n"
+    "  [ prod ]   \n"
+    "; a comment\n"
+    "   aws_access_key_id    =   AKIAPROD    ; trailing comment\n"
+    "AWS_Secret_Access_Key = prod/secret+with=signs # another\n"
+    "aws_session_token = prodtoken\n"
+    "s3 =\n"
+    "    aws_access_key_id = NESTED-NOT-THIS\n"
+    "region = eu-west-1\n"
+    "\n"
+    "[halfway]\n"
+    "aws_access_key_id = AKIAHALF\n"
+    "\n"
+    "[regiononly]\n"
+    "region = us-east-2\n";
 
 static const char config_text[] = "[default]\n"
-				  "region = us-east-1\n"
-				  "[profile   cfgonly ]\n"
-				  "aws_access_key_id = AKIACFG\n"
-				  "aws_secret_access_key = cfgsecret\n"
-				  "[cfgbare]\n" /* not a profile in the config file */
-				  "aws_access_key_id = AKIAWRONG\n"
-				  "aws_secret_access_key = wrong\n";
+                                  "region = us-east-1\n"
+                                  "[profile   cfgonly ]\n"
+                                  "aws_access_key_id = AKIACFG\n"
+                                  "aws_secret_access_key = cfgsecret\n"
+                                  "[cfgbare]\n" /* not a profile in the config file */
+                                  "aws_access_key_id = AKIAWRONG\n"
+                                  "aws_secret_access_key = wrong\n";
 
 static void expect_profile(struct conf *c, const char *profile, const char *ak, const char *sk,
-			   const char *tok)
+                           const char *tok)
 {
 	struct creds_provider *p;
 	struct aws_creds k;
@@ -532,7 +532,7 @@ static void from_ecs(void)
 	conf_base(&c);
 	conf_set(&c, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://metadata.example.com/creds");
 	CHECK(creds_provider_new(&(struct creds_options){.lookup = conf_lookup, .lookup_ctx = &c},
-				 &e) == NULL);
+	                         &e) == NULL);
 	CHECK(strstr(e.msg, "AWS_CONTAINER_CREDENTIALS_FULL_URI") != NULL);
 	conf_set(&c, "AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://[::1]:9/creds");
 	p = provider(&c, NULL);
@@ -589,7 +589,7 @@ static void from_imds(void)
 	creds_provider_free(p);
 	conf_set(&c, "AWS_EC2_METADATA_DISABLED", "yes");
 	CHECK(creds_provider_new(&(struct creds_options){.lookup = conf_lookup, .lookup_ctx = &c},
-				 &e) == NULL);
+	                         &e) == NULL);
 	CHECK(strstr(e.msg, "AWS_EC2_METADATA_DISABLED") != NULL);
 	server_stop(&s);
 	conf_clear(&c);
@@ -789,12 +789,12 @@ static void nothing_found(void)
 	conf_clear(&c);
 	conf_set(&c, "AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254");
 	CHECK(creds_provider_new(&(struct creds_options){.lookup = conf_lookup, .lookup_ctx = &c},
-				 &e) == NULL);
+	                         &e) == NULL);
 	CHECK(strstr(e.msg, "AWS_EC2_METADATA_SERVICE_ENDPOINT") != NULL);
 	conf_clear(&c);
 	conf_set(&c, "AWS_METADATA_SERVICE_NUM_ATTEMPTS", "many");
 	CHECK(creds_provider_new(&(struct creds_options){.lookup = conf_lookup, .lookup_ctx = &c},
-				 &e) == NULL);
+	                         &e) == NULL);
 	CHECK(strstr(e.msg, "AWS_METADATA_SERVICE_NUM_ATTEMPTS") != NULL);
 	conf_clear(&c);
 	CHECK(creds_provider_new(&(struct creds_options){0}, &e) == NULL);
@@ -805,7 +805,7 @@ int main(void)
 	struct server probe;
 
 	snprintf(tmpdir, sizeof(tmpdir), "%s/ingesta-test-creds-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(tmpdir) == NULL) {
 		perror("mkdtemp");
 		return 2;
