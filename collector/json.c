@@ -16,47 +16,30 @@
  *
  * - Doubles and floats: the shortest digits that read back to the same value,
  *   the closest one when several have that length, laid out as ECMAScript
- *   Number.prototype.toString (RFC 8785). Three paths, all exact:
- *   1. integers below 2^53 (2^24 for floats) are printed as integers;
- *   2. values with a representation of at most 15 significant digits (6 for
- *      floats) and a decimal exponent within +-22 (+-10) are found with one
- *      multiplication and checked with one division: m and 10^d are exact,
- *      so m / 10^d rounds exactly like strtod("m e-d") (Clinger's fast path).
- *      No two decimals of at most DBL_DIG (FLT_DIG) digits map to the same
- *      normal value, so the one found, trailing zeros stripped, is the
- *      shortest;
- *   3. otherwise glibc's exact "%.*e" is tried at increasing precisions and
- *      checked with strtod/strtof. At a power of two the interval of values
- *      that read back is twice as wide above as below, so when the nearest
- *      p-digit string falls short below, the next p-digit string above is
- *      tried as well. Subnormals, whose precision is lower than DBL_DIG,
- *      start at one digit.
- *   Path 3 costs about a microsecond; real data mostly takes paths 1 and 2.
- *   The fast paths assume IEEE arithmetic without excess precision
- *   (FLT_EVAL_METHOD == 0, round-to-nearest), which is checked at compile time.
+ *   Number.prototype.toString (RFC 8785). Integers below 2^53 (2^24) are
+ *   printed as integers; everything else goes through Schubfach (see below),
+ *   integer arithmetic only, tens of nanoseconds, no libc and no locale. The
+ *   unit test checks it against a simple printf/strtod reference and the
+ *   round-trip, shortest and closest properties on millions of values.
  *
  * - json_reemit() is a validating, non-recursive re-emitter: an explicit bit
  *   stack of at most JSON_MAX_DEPTH levels, so hostile nesting is an error,
  *   never a stack overflow. String and number tokens are copied byte for byte.
  *
- * Limits: numbers assume the C locale's LC_NUMERIC for strtod (ingesta never
- * calls setlocale). Dates are written for years 0..9999 as four digits and otherwise
- * with as many digits as needed (negative years with '-'); callers keep to
- * TYPES.md (years outside 1..9999 in the server's text form).
+ * Limits: needs unsigned __int128 (GCC/Clang on 64-bit targets).
+ * DECIMAL_DOUBLE uses strtod, which assumes the C locale's LC_NUMERIC (ingesta
+ * never calls setlocale). Dates are written for years 0..9999 as four digits
+ * and otherwise with as many digits as needed (negative years with '-');
+ * callers keep to TYPES.md (years outside 1..9999 in the server's text form).
  */
 #include "json.h"
 
-#include <float.h>
-#include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#if FLT_EVAL_METHOD != 0
-#error "json.c: the shortest-float fast paths need FLT_EVAL_METHOD == 0 (SSE2, not x87)"
-#endif
 
 #define JSON_MAX_DEPTH 10000
 
@@ -285,14 +268,249 @@ void json_string(struct buf *b, const char *s, size_t n, struct lossy *st)
 
 /* ---- doubles and floats ------------------------------------------------ */
 
-static const double pow10_tab[23] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+/*
+ * Schubfach (R. Giulietti, "The Schubfach way to render doubles", 2020). For
+ * v = c * 2^q the decimals that read back to v are those in the rounding
+ * interval R = [c - 1/2, c + 1/2] * 2^q (the lower half-gap is 1/4 at a power
+ * of two; endpoints belong to R when c is even). With k = floor(log10(|R|)),
+ * R holds at least one multiple of 10^k and at most one of 10^(k+1): the one
+ * multiple of 10^(k+1), if any, is the shortest; otherwise the closer of
+ * s * 10^k and (s + 1) * 10^k (s = floor(v / 10^k)) that lies in R is.
+ *
+ * v * 10^-k and the ends of R are computed as 4 * c * 2^q * g, where g is
+ * 10^-k rounded up to 126 bits, and rounded to odd; the paper proves that the
+ * comparisons above come out exact. The 617 values of g are computed once, on
+ * first use, with a small big-number routine.
+ *
+ * Unlike the paper (and Java, which want at least two digits), the multiple
+ * of 10^(k+1) is looked for at every magnitude and the smallest subnormals
+ * are not rescaled: ECMAScript wants 5e-324 and, for floats, 1e-45.
+ */
+
+#define POW10_K_MIN (-324) /* floor(log10(2^-1074)) */
+#define POW10_K_MAX 292    /* floor(log10(2^971)) */
+
+struct g126 {
+	uint64_t hi; /* g = hi * 2^63 + lo, 2^125 < g < 2^126 */
+	uint64_t lo;
 };
 
-static const float pow10f_tab[11] = {
-    1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f, 1e8f, 1e9f, 1e10f,
+static struct g126 pow10_g[POW10_K_MAX - POW10_K_MIN + 1]; /* for 10^-k at [k - K_MIN] */
+static pthread_once_t pow10_g_once = PTHREAD_ONCE_INIT;
+
+/* floor(q * log10(2)), floor(log10(3/4 * 2^q)), floor(e * log2(10)); exact
+ * for |q|, |e| < 10^5 at least (checked against exact arithmetic). */
+static inline int flog10_pow2(int q)
+{
+	return (int)(((int64_t)q * 661971961083LL) >> 41);
+}
+
+static inline int flog10_three_quarters_pow2(int q)
+{
+	return (int)(((int64_t)q * 661971961083LL - 274743187321LL) >> 41);
+}
+
+static inline int flog2_pow10(int e)
+{
+	return (int)(((int64_t)e * 913124641741LL) >> 38);
+}
+
+/* Just enough of a big unsigned integer for 5^324 (753 bits). */
+struct bignum {
+	uint32_t w[26]; /* little-endian 32-bit words */
+	int n;
 };
+
+static void big_mul_small(struct bignum *a, uint32_t m)
+{
+	uint64_t carry = 0;
+
+	for (int i = 0; i < a->n; i++) {
+		uint64_t x = (uint64_t)a->w[i] * m + carry;
+
+		a->w[i] = (uint32_t)x;
+		carry = x >> 32;
+	}
+	if (carry)
+		a->w[a->n++] = (uint32_t)carry;
+}
+
+static int big_bitlen(const struct bignum *a)
+{
+	return a->n == 0 ? 0 : 32 * (a->n - 1) + 32 - __builtin_clz(a->w[a->n - 1]);
+}
+
+static int big_bit(const struct bignum *a, int i)
+{
+	return i / 32 < a->n ? (int)(a->w[i / 32] >> (i % 32) & 1) : 0;
+}
+
+static int big_cmp(const struct bignum *a, const struct bignum *b)
+{
+	if (a->n != b->n)
+		return a->n < b->n ? -1 : 1;
+	for (int i = a->n - 1; i >= 0; i--) {
+		if (a->w[i] != b->w[i])
+			return a->w[i] < b->w[i] ? -1 : 1;
+	}
+	return 0;
+}
+
+/* a -= b, a >= b */
+static void big_sub(struct bignum *a, const struct bignum *b)
+{
+	int64_t borrow = 0;
+
+	for (int i = 0; i < a->n; i++) {
+		int64_t x = (int64_t)a->w[i] - (i < b->n ? b->w[i] : 0) - borrow;
+
+		borrow = x < 0;
+		a->w[i] = (uint32_t)(x + (borrow << 32));
+	}
+	while (a->n > 0 && a->w[a->n - 1] == 0)
+		a->n--;
+}
+
+static void big_shl1(struct bignum *a)
+{
+	uint32_t carry = 0;
+
+	for (int i = 0; i < a->n; i++) {
+		uint32_t x = a->w[i];
+
+		a->w[i] = x << 1 | carry;
+		carry = x >> 31;
+	}
+	if (carry)
+		a->w[a->n++] = carry;
+}
+
+static void set_g(struct g126 *g, unsigned __int128 floor_value)
+{
+	unsigned __int128 v = floor_value + 1;
+
+	g->hi = (uint64_t)(v >> 63);
+	g->lo = (uint64_t)v & 0x7fffffffffffffffULL;
+}
+
+/* g(k) = floor(10^-k * 2^(125 - floor(log2(10^-k)))) + 1. */
+static void pow10_g_init(void)
+{
+	struct bignum five = {{1}, 1}, d, r;
+	unsigned __int128 f;
+
+	/* 10^m, m = -k >= 0: 5^m * 2^(m + 125 - e), the top 126 bits of 5^m. */
+	for (int m = 0; m <= -POW10_K_MIN; m++) {
+		int sh = m + 125 - flog2_pow10(m);
+
+		f = 0;
+		if (sh >= 0) {
+			for (int i = five.n - 1; i >= 0; i--)
+				f = f << 32 | five.w[i];
+			f <<= sh;
+		} else {
+			for (int i = 127; i >= 0; i--)
+				f = f << 1 | (unsigned)big_bit(&five, i - sh);
+		}
+		set_g(&pow10_g[-m - POW10_K_MIN], f);
+		big_mul_small(&five, 5);
+	}
+	/* 10^-j: floor(2^x / 5^j), x = 125 - e - j, by binary long division that
+	 * starts where the quotient's leading 1 appears (2^L > 5^j >= 2^(L-1)). */
+	d = (struct bignum){{1}, 1};
+	for (int j = 1; j <= POW10_K_MAX; j++) {
+		int x = 125 - flog2_pow10(-j) - j, len;
+
+		big_mul_small(&d, 5);
+		len = big_bitlen(&d);
+		memset(&r, 0, sizeof(r));
+		r.n = len / 32 + 1;
+		r.w[len / 32] = 1u << len % 32; /* 2^len */
+		big_sub(&r, &d);
+		f = 1;
+		for (int i = len; i < x; i++) {
+			big_shl1(&r);
+			f <<= 1;
+			if (big_cmp(&r, &d) >= 0) {
+				big_sub(&r, &d);
+				f |= 1;
+			}
+		}
+		set_g(&pow10_g[j - POW10_K_MIN], f);
+	}
+}
+
+/* Round to odd of g * cp / 2^127 (doubles). */
+static inline uint64_t round_to_odd_127(const struct g126 *g, uint64_t cp)
+{
+	unsigned __int128 x = (unsigned __int128)g->lo * cp, y = (unsigned __int128)g->hi * cp;
+	uint64_t z = ((uint64_t)y >> 1) + (uint64_t)(x >> 64);
+	uint64_t vbp = (uint64_t)(y >> 64) + (z >> 63);
+
+	return vbp | (((z & 0x7fffffffffffffffULL) + 0x7fffffffffffffffULL) >> 63);
+}
+
+/* Round to odd of g * cp / 2^95 with a 64-bit g (floats). */
+static inline uint64_t round_to_odd_95(uint64_t g, uint64_t cp)
+{
+	uint64_t x1 = (uint64_t)(((unsigned __int128)g * cp) >> 64);
+
+	return x1 >> 31 | (((x1 & 0xffffffffULL) + 0xffffffffULL) >> 32);
+}
+
+/*
+ * The shortest decimal f * 10^*e10 in the rounding interval of c * 2^q
+ * (closest to it when there are two). c_min is the hidden bit (2^52 or 2^23),
+ * q_min the subnormal exponent; single picks the 64-bit g for floats.
+ */
+static uint64_t schubfach(uint64_t c, int q, uint64_t c_min, int q_min, bool single, int *e10)
+{
+	uint64_t out = c & 1; /* the ends of R are excluded when c is odd */
+	uint64_t cb = c << 2, cbr = cb + 2, cbl, vb, vbl, vbr, s, t, sp10, tp10;
+	int64_t cmp;
+	int k, h;
+	bool uin, win;
+
+	if (c != c_min || q == q_min) {
+		cbl = cb - 2;
+		k = flog10_pow2(q);
+	} else {
+		cbl = cb - 1; /* at a power of two the gap below is half as wide */
+		k = flog10_three_quarters_pow2(q);
+	}
+	h = q + flog2_pow10(-k);
+	if (single) {
+		uint64_t g = pow10_g[k - POW10_K_MIN].hi + 1;
+
+		vb = round_to_odd_95(g, cb << (h + 33));
+		vbl = round_to_odd_95(g, cbl << (h + 33));
+		vbr = round_to_odd_95(g, cbr << (h + 33));
+	} else {
+		const struct g126 *g = &pow10_g[k - POW10_K_MIN];
+
+		vb = round_to_odd_127(g, cb << (h + 2));
+		vbl = round_to_odd_127(g, cbl << (h + 2));
+		vbr = round_to_odd_127(g, cbr << (h + 2));
+	}
+	*e10 = k;
+	s = vb >> 2;
+	/* A multiple of 10^(k+1) in R: one digit shorter than any other. */
+	sp10 = s / 10 * 10;
+	tp10 = sp10 + 10;
+	uin = vbl + out <= sp10 << 2;
+	win = (tp10 << 2) + out <= vbr;
+	if (uin != win)
+		return uin ? sp10 : tp10;
+	t = s + 1;
+	uin = vbl + out <= s << 2;
+	win = (t << 2) + out <= vbr;
+	if (uin != win)
+		return uin ? s : t;
+	/* Both in R: the closer one, the even one on a tie. */
+	cmp = (int64_t)(vb - ((s + t) << 1));
+
+	return cmp < 0 || (cmp == 0 && (s & 1) == 0) ? s : t;
+}
 
 /* A positive decimal 0.D * 10^n with k digits D (no trailing zeros). */
 struct shortest {
@@ -301,7 +519,7 @@ struct shortest {
 	int n;
 };
 
-/* Digits of m (> 0), trailing zeros dropped; n = decimal exponent of 0.D. */
+/* D from m * 10^scale (m > 0), trailing zeros dropped. */
 static void shortest_from_int(struct shortest *r, uint64_t m, int scale)
 {
 	char tmp[24];
@@ -313,116 +531,6 @@ static void shortest_from_int(struct shortest *r, uint64_t m, int scale)
 		len--;
 	memcpy(r->dig, p, (size_t)len);
 	r->k = len;
-}
-
-enum fast_result { FAST_FOUND, FAST_NONE, FAST_NOT_APPLICABLE };
-
-/*
- * Path 2 for a (positive, normal): the candidate with 15 significant digits
- * (6 for floats), exact when it reads back. FAST_NONE means no decimal of that
- * many digits reads back to a, so the shortest is longer.
- */
-static enum fast_result shortest_fast(struct shortest *r, double a, bool single)
-{
-	int digits = single ? 6 : 15, maxd = single ? 10 : 22;
-	double lo = pow10_tab[digits - 1], hi = pow10_tab[digits], x = 0;
-	int e2, d;
-	uint64_t m;
-
-	frexp(a, &e2);
-	/* floor(log10(a)) is within one of floor((e2 - 1) * log10(2)). */
-	d = digits - 1 - (int)floor((e2 - 1) * 0.30102999566398120);
-	for (int tries = 0; tries < 3; tries++) {
-		if (d > maxd || d < -maxd)
-			return FAST_NOT_APPLICABLE;
-		x = d >= 0 ? a * pow10_tab[d] : a / pow10_tab[-d];
-		if (x < lo)
-			d++;
-		else if (x >= hi)
-			d--;
-		else
-			break;
-	}
-	if (x < lo || x >= hi)
-		return FAST_NOT_APPLICABLE;
-	m = (uint64_t)(x + 0.5);
-	if (single) {
-		float f = (float)m, af = (float)a;
-
-		if ((d >= 0 ? f / pow10f_tab[d] : f * pow10f_tab[-d]) != af)
-			return FAST_NONE;
-	} else {
-		double f = (double)m;
-
-		if ((d >= 0 ? f / pow10_tab[d] : f * pow10_tab[-d]) != a)
-			return FAST_NONE;
-	}
-	shortest_from_int(r, m, -d);
-	return FAST_FOUND;
-}
-
-static bool reads_back(const char *s, double a, bool single)
-{
-	if (single)
-		return strtof(s, NULL) == (float)a;
-	return strtod(s, NULL) == a;
-}
-
-/* "D.DDDe+XX" from printf into r, trailing zeros dropped. */
-static void shortest_from_sci(struct shortest *r, const char *s)
-{
-	int k = 0;
-
-	/* Whatever the locale's radix character, the digits end at 'e'. */
-	for (; *s != 'e'; s++) {
-		if (*s >= '0' && *s <= '9')
-			r->dig[k++] = *s;
-	}
-	r->n = (int)strtol(s + 1, NULL, 10) + 1;
-	while (k > 1 && r->dig[k - 1] == '0')
-		k--;
-	r->k = k;
-}
-
-/*
- * Path 3 for a (positive, finite, non-zero): nearest p-digit strings for p =
- * first.., and at a power of two also the next p-digit string above.
- */
-static void shortest_slow(struct shortest *r, double a, bool single, bool pow2, int first)
-{
-	int last = single ? 9 : 17;
-	char s[48];
-
-	for (int p = first; p < last; p++) {
-		snprintf(s, sizeof(s), "%.*e", p - 1, a);
-		if (reads_back(s, a, single)) {
-			shortest_from_sci(r, s);
-			return;
-		}
-		if (pow2 && (single ? strtof(s, NULL) < (float)a : strtod(s, NULL) < a)) {
-			struct shortest t;
-			uint64_t m;
-			int e;
-
-			shortest_from_sci(&t, s);
-			m = 0;
-			for (int i = 0; i < p; i++)
-				m = m * 10 + (uint64_t)(i < t.k ? t.dig[i] - '0' : 0);
-			e = t.n - p;
-			if (++m == (uint64_t)pow10_tab[p]) {
-				m /= 10;
-				e++;
-			}
-			snprintf(s, sizeof(s), "%" PRIu64 "e%d", m, e);
-			if (reads_back(s, a, single)) {
-				shortest_from_int(r, m, e);
-				return;
-			}
-		}
-	}
-	/* 17 (9) significant digits always read back. */
-	snprintf(s, sizeof(s), "%.*e", last - 1, a);
-	shortest_from_sci(r, s);
 }
 
 /* ECMAScript Number::toString layout of [-]0.D * 10^n. */
@@ -472,64 +580,62 @@ static size_t ecma_layout(char *out, bool neg, const struct shortest *r)
 	return (size_t)(o - out);
 }
 
-/* Shared by doubles and floats; for floats a holds the float exactly. */
-static size_t format_shortest(char *out, double a, bool neg, bool single, bool pow2)
+/*
+ * Shared by doubles (mant_bits 52, bias 1075) and floats (23, 150): c * 2^q
+ * from the fields, integers below 2^(mant_bits + 1) printed directly.
+ */
+static size_t format_binary(char *out, bool neg, int biased, uint64_t frac, int mant_bits,
+			    int bias, bool single)
 {
+	uint64_t c_min = 1ULL << mant_bits, c, f;
+	int q_min = 1 - bias, q, e10;
 	struct shortest r;
-	int first = single ? FLT_DIG : DBL_DIG;
 
-	if (a == 0) {
+	if (biased == 0 && frac == 0) {
 		memcpy(out, "0", 2);
 		return 1;
 	}
-	if (a < (single ? 16777216.0 : 9007199254740992.0) && a == (double)(uint64_t)a) {
-		shortest_from_int(&r, (uint64_t)a, 0);
+	if (biased == 0) {
+		c = frac;
+		q = q_min;
+	} else {
+		c = c_min | frac;
+		q = biased - bias;
+	}
+	if (q <= 0 && q > -mant_bits - 1 && (c & ((1ULL << -q) - 1)) == 0) {
+		shortest_from_int(&r, c >> -q, 0);
 		return ecma_layout(out, neg, &r);
 	}
-	if (a < (single ? (double)FLT_MIN : DBL_MIN)) {
-		first = 1; /* subnormal: fewer digits than FLT_DIG/DBL_DIG */
-	} else {
-		switch (shortest_fast(&r, a, single)) {
-		case FAST_FOUND:
-			return ecma_layout(out, neg, &r);
-		case FAST_NONE:
-			first++;
-			break;
-		case FAST_NOT_APPLICABLE:
-			break;
-		}
-	}
-	shortest_slow(&r, a, single, pow2, first);
+	pthread_once(&pow10_g_once, pow10_g_init);
+	f = schubfach(c, q, c_min, q_min, single, &e10);
+	shortest_from_int(&r, f, e10);
 	return ecma_layout(out, neg, &r);
 }
 
 size_t json_format_double(char *out, double v)
 {
 	uint64_t bits;
-	bool pow2;
 
-	if (!isfinite(v)) {
+	memcpy(&bits, &v, sizeof(bits));
+	if ((bits >> 52 & 0x7ff) == 0x7ff) {
 		memcpy(out, "null", 5);
 		return 4;
 	}
-	memcpy(&bits, &v, sizeof(bits));
-	/* A normal power of two (not the smallest): the gap below is narrower. */
-	pow2 = (bits & 0x000fffffffffffffULL) == 0 && (bits >> 52 & 0x7ff) > 1;
-	return format_shortest(out, fabs(v), bits >> 63, false, pow2);
+	return format_binary(out, bits >> 63, (int)(bits >> 52 & 0x7ff), bits & ((1ULL << 52) - 1),
+			     52, 1075, false);
 }
 
 size_t json_format_float(char *out, float v)
 {
 	uint32_t bits;
-	bool pow2;
 
-	if (!isfinite(v)) {
+	memcpy(&bits, &v, sizeof(bits));
+	if ((bits >> 23 & 0xff) == 0xff) {
 		memcpy(out, "null", 5);
 		return 4;
 	}
-	memcpy(&bits, &v, sizeof(bits));
-	pow2 = (bits & 0x007fffff) == 0 && (bits >> 23 & 0xff) > 1;
-	return format_shortest(out, fabs((double)v), bits >> 31, true, pow2);
+	return format_binary(out, bits >> 31, (int)(bits >> 23 & 0xff), bits & ((1u << 23) - 1), 23,
+			     150, true);
 }
 
 void json_double(struct buf *b, double v, struct lossy *st)

@@ -548,13 +548,16 @@ static void build_select(struct source *s, const char *table, MYSQL_RES *probe)
 }
 
 /* Choose each column's converter and precompute its key prefix. */
-static int build_plan(MYSQL_RES *res, MYSQL_RES *probe, const bool *json, struct plan *p,
-                      struct ierr *e)
+static int build_plan(struct source *s, const char *table, MYSQL_RES *res, MYSQL_RES *probe,
+                      const bool *json, struct plan *p, struct ierr *e)
 {
 	unsigned n = mysql_num_fields(res);
 
+	/* Cannot happen inside the snapshot (the probe holds the metadata lock). */
 	if (n != mysql_num_fields(probe))
-		return ierr_set(e, IERR_SOURCE, "mysql: column count changed while reading");
+		return ierr_set(e, IERR_SOURCE,
+		                "mysql %s: table \"%s\": columns changed while reading", s->label,
+		                table);
 	p->n = n;
 	p->cols = calloc(n ? n : 1, sizeof(*p->cols));
 	if (p->cols == NULL)
@@ -929,7 +932,7 @@ static int msrc_read_table(struct source *s, const char *table, struct table_wri
 		fail_conn(s, table, e);
 		goto out;
 	}
-	if (build_plan(res, probe, json, &p, e) == 0)
+	if (build_plan(s, table, res, probe, json, &p, e) == 0)
 		rc = stream_rows(s, table, res, &p, w, e);
 	mysql_free_result(res);
 out:

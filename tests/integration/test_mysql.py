@@ -31,7 +31,6 @@ import re
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
