@@ -45,11 +45,6 @@ void strlist_free(struct strlist *l)
 
 /* ------------------------------------------------------------ sources */
 
-/* Drivers land one by one; until all are linked a missing one is NULL. */
-#pragma weak source_mysql
-#pragma weak source_postgres
-#pragma weak source_mongo
-
 static const struct source_ops *const all_sources[] = {
 	&source_sqlite,
 	&source_mysql,
@@ -68,7 +63,7 @@ const struct source_ops *source_lookup(const char *db_type)
 			db_type = aliases[i].canonical;
 	}
 	for (size_t i = 0; i < sizeof(all_sources) / sizeof(all_sources[0]); i++) {
-		if (all_sources[i] && strcmp(all_sources[i]->db_type, db_type) == 0)
+		if (strcmp(all_sources[i]->db_type, db_type) == 0)
 			return all_sources[i];
 	}
 	return NULL;
