@@ -584,8 +584,8 @@ static size_t ecma_layout(char *out, bool neg, const struct shortest *r)
  * Shared by doubles (mant_bits 52, bias 1075) and floats (23, 150): c * 2^q
  * from the fields, integers below 2^(mant_bits + 1) printed directly.
  */
-static size_t format_binary(char *out, bool neg, int biased, uint64_t frac, int mant_bits,
-			    int bias, bool single)
+static size_t format_binary(char *out, bool neg, int biased, uint64_t frac, int mant_bits, int bias,
+                            bool single)
 {
 	uint64_t c_min = 1ULL << mant_bits, c, f;
 	int q_min = 1 - bias, q, e10;
@@ -622,7 +622,7 @@ size_t json_format_double(char *out, double v)
 		return 4;
 	}
 	return format_binary(out, bits >> 63, (int)(bits >> 52 & 0x7ff), bits & ((1ULL << 52) - 1),
-			     52, 1075, false);
+	                     52, 1075, false);
 }
 
 size_t json_format_float(char *out, float v)
@@ -635,7 +635,7 @@ size_t json_format_float(char *out, float v)
 		return 4;
 	}
 	return format_binary(out, bits >> 31, (int)(bits >> 23 & 0xff), bits & ((1u << 23) - 1), 23,
-			     150, true);
+	                     150, true);
 }
 
 void json_double(struct buf *b, double v, struct lossy *st)

@@ -57,7 +57,8 @@ spawn() {
     shift 2
     rm -f "$pidfile"
     # shellcheck disable=SC2016 # $$ and $@ expand in the inner shell
-    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+    # 9>&-: the server must not inherit start.sh's lock.
+    setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
     local i
     for ((i = 0; i < 50; i++)); do
         [[ -s "$pidfile" ]] && return 0
@@ -239,7 +240,7 @@ start_postgres() {
     # shellcheck disable=SC2094 # pg_ctl appends to the log; so do we, on error
     as_postgres "$PG_BIN/pg_ctl" -D "$POSTGRES_DATA" -l "$logfile" -w -t "$START_TIMEOUT" \
         -o "-p $POSTGRES_PORT -k $POSTGRES_DIR -c listen_addresses=$TEST_HOST -c max_connections=200" \
-        start >/dev/null 2>>"$logfile" \
+        start >/dev/null 2>>"$logfile" 9>&- \
         || fail_with_log postgres "$logfile" "pg_ctl start failed"
     head -n 1 "$POSTGRES_DATA/postmaster.pid" >"$pidfile"
     wait_ready postgres "$pidfile" "$logfile" check_postgres
@@ -356,6 +357,12 @@ write_env() {
         printf '# for tests of the credentials chain.\n'
         kv INGESTA_TEST_RUN "$INGESTA_TEST_RUN"
         kv INGESTA_TEST_BIN "$INGESTA_TEST_BIN"
+        kv INGESTA_TEST_MARIADB_PORT "$MARIADB_PORT"
+        kv INGESTA_TEST_POSTGRES_PORT "$POSTGRES_PORT"
+        kv INGESTA_TEST_FERRETDB_PORT "$FERRETDB_PORT"
+        kv INGESTA_TEST_MINIO_PORT "$MINIO_PORT"
+        kv INGESTA_TEST_MINIO_CONSOLE_PORT "$MINIO_CONSOLE_PORT"
+        kv INGESTA_TEST_TOXIPROXY_PORT "$TOXIPROXY_PORT"
         # shellcheck disable=SC2016 # a literal hint for the reader
         printf '\n# MariaDB (mariadb client: --no-defaults -h $MARIADB_HOST -P $MARIADB_PORT)\n'
         kv MARIADB_HOST "$TEST_HOST"
@@ -420,9 +427,13 @@ main() {
 
     mkdir -p "$INGESTA_TEST_RUN"
     chmod 0755 "$INGESTA_TEST_RUN"
-    # One start.sh at a time per run directory.
-    exec 9>"$INGESTA_TEST_RUN/.start.lock"
-    flock -w 600 9 || die "another start.sh holds $INGESTA_TEST_RUN/.start.lock"
+    # One start.sh at a time per run directory (children never inherit fd 9).
+    local lock="$INGESTA_TEST_RUN/start.lock"
+    exec 9>>"$lock"
+    if ! flock -n 9; then
+        log "waiting for another start.sh (lock $lock)"
+        flock -w 900 9 || die "another start.sh still holds $lock after 900 s"
+    fi
 
     local start=$SECONDS
     local -A done_=()
