@@ -46,10 +46,10 @@ void strlist_free(struct strlist *l)
 /* ------------------------------------------------------------ sources */
 
 static const struct source_ops *const all_sources[] = {
-	&source_sqlite,
-	&source_mysql,
-	&source_postgres,
-	&source_mongo,
+    &source_sqlite,
+    &source_mysql,
+    &source_postgres,
+    &source_mongo,
 };
 
 const struct source_ops *source_lookup(const char *db_type)
@@ -76,7 +76,7 @@ static const struct source_ops *configured_source(const struct config *cfg, stru
 
 	if (*t == '\0') {
 		ierr_set(e, IERR_CONFIG,
-			 "DB_TYPE: not set (one of mysql, postgresql, mongodb, sqlite)");
+		         "DB_TYPE: not set (one of mysql, postgresql, mongodb, sqlite)");
 		return NULL;
 	}
 	ops = source_lookup(t);
@@ -94,16 +94,16 @@ const char *collector_bucket(const struct config *cfg, struct ierr *e)
 		return b;
 	ops = source_lookup(config_str(cfg, "DB_TYPE"));
 	if (ops) {
-		const char *key = strcmp(ops->db_type, "mysql") == 0	  ? "S3_BUCKET_MS1"
-				  : strcmp(ops->db_type, "postgresql") == 0 ? "S3_BUCKET_MS2"
-				  : strcmp(ops->db_type, "mongodb") == 0    ? "S3_BUCKET_MS3"
-									    : NULL;
+		const char *key = strcmp(ops->db_type, "mysql") == 0        ? "S3_BUCKET_MS1"
+		                  : strcmp(ops->db_type, "postgresql") == 0 ? "S3_BUCKET_MS2"
+		                  : strcmp(ops->db_type, "mongodb") == 0    ? "S3_BUCKET_MS3"
+		                                                            : NULL;
 
 		if (key && *config_str(cfg, key))
 			return config_str(cfg, key);
 	}
 	ierr_set(e, IERR_CONFIG,
-		 "S3_BUCKET: not set (an S3 bucket name, or file:///path for a local directory)");
+	         "S3_BUCKET: not set (an S3 bucket name, or file:///path for a local directory)");
 	return NULL;
 }
 
@@ -113,18 +113,17 @@ static void norm_opts_from(const struct config *cfg, struct norm_opts *o)
 	const char *b = config_str(cfg, "BINARY_MODE");
 
 	o->decimal = strcmp(d, "double") == 0   ? DECIMAL_DOUBLE
-		     : strcmp(d, "string") == 0 ? DECIMAL_STRING
-						: DECIMAL_EXACT;
+	             : strcmp(d, "string") == 0 ? DECIMAL_STRING
+	                                        : DECIMAL_EXACT;
 	o->binary = strcmp(b, "base64") == 0 ? BINARY_BASE64
-		    : strcmp(b, "hex") == 0  ? BINARY_HEX
-					     : BINARY_UTF8;
+	            : strcmp(b, "hex") == 0  ? BINARY_HEX
+	                                     : BINARY_UTF8;
 }
 
 /* Tables to extract: discovery filtered by INCLUDE_TABLES / EXCLUDE_TABLES, or
  * the explicit list (which must exist). */
-static int select_tables(const struct config *cfg, const struct source_ops *ops,
-			 struct source *src, const char *const *only, struct strlist *out,
-			 struct ierr *e)
+static int select_tables(const struct config *cfg, const struct source_ops *ops, struct source *src,
+                         const char *const *only, struct strlist *out, struct ierr *e)
 {
 	struct strlist all = {0};
 	const char *inc = config_str(cfg, "INCLUDE_TABLES");
@@ -143,7 +142,7 @@ static int select_tables(const struct config *cfg, const struct source_ops *ops,
 			if (!found) {
 				strlist_free(&all);
 				return ierr_set(e, IERR_SOURCE, "%s: table \"%s\" not found",
-						ops->db_type, *only);
+				                ops->db_type, *only);
 			}
 			strlist_push(out, *only);
 		}
@@ -161,8 +160,7 @@ static int select_tables(const struct config *cfg, const struct source_ops *ops,
 	return 0;
 }
 
-static void settings_from(const struct config *cfg, const char *source,
-			  struct segment_settings *s)
+static void settings_from(const struct config *cfg, const char *source, struct segment_settings *s)
 {
 	const char *tmpl = config_str(cfg, "S3_KEY_TEMPLATE");
 	const char *p = config_str(cfg, "PROGRESS");
@@ -170,8 +168,8 @@ static void settings_from(const struct config *cfg, const char *source,
 	memset(s, 0, sizeof(*s));
 	if (*tmpl == '\0')
 		tmpl = config_bool(cfg, "ENABLE_PARTITIONING")
-			       ? "{table}/year={year}/month={month}/day={day}/{run_id}-{seq}{ext}"
-			       : "{table}/{run_id}-{seq}{ext}";
+		           ? "{table}/year={year}/month={month}/day={day}/{run_id}-{seq}{ext}"
+		           : "{table}/{run_id}-{seq}{ext}";
 	s->key_template = tmpl;
 	s->key_prefix = config_str(cfg, "S3_PREFIX");
 	s->source = source;
@@ -200,8 +198,8 @@ static void log_table(const char *table, const struct table_writer *w, int n, si
 	snprintf(idt, sizeof(idt), "%" PRIu64, l->invalid_dates);
 	snprintf(inf, sizeof(inf), "%" PRIu64, l->infinite_dates);
 	log_event(LOG_INFO, "table committed", "table", table, "n", pos, "rows", rows, "bytes",
-		  bytes, "segments", segs, "nonfinite_to_null", nf, "invalid_utf8", iu,
-		  "invalid_dates", idt, "infinite_dates", inf, NULL);
+	          bytes, "segments", segs, "nonfinite_to_null", nf, "invalid_utf8", iu,
+	          "invalid_dates", idt, "infinite_dates", inf, NULL);
 }
 
 int collector_run(const struct config *cfg, struct collect_summary *sum, struct ierr *e)
@@ -222,8 +220,8 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	if (bucket == NULL)
 		return -1;
 	snprintf(sum->bucket, sizeof(sum->bucket), "%s", bucket);
-	source_name = *config_str(cfg, "SOURCE_NAME") ? config_str(cfg, "SOURCE_NAME")
-						       : ops->db_type;
+	source_name =
+	    *config_str(cfg, "SOURCE_NAME") ? config_str(cfg, "SOURCE_NAME") : ops->db_type;
 	norm_opts_from(cfg, &opts);
 	settings_from(cfg, source_name, &set);
 
@@ -242,10 +240,10 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	run_started = true;
 	snprintf(sum->run_id, sizeof(sum->run_id), "%s", run.run_id);
 	log_event(LOG_INFO, "extraction started", "source", source_name, "run", run.run_id,
-		  "bucket", bucket, NULL);
+	          "bucket", bucket, NULL);
 	for (size_t i = 0; i < tables.len; i++) {
 		struct table_writer *w =
-			table_writer_new_spool(sp, &run, tables.items[i], &opts, &set, e);
+		    table_writer_new_spool(sp, &run, tables.items[i], &opts, &set, e);
 
 		if (w == NULL)
 			goto out;
@@ -267,8 +265,9 @@ out:
 	if (run_started) {
 		struct ierr e2;
 
-		if (spool_run_end(sp, &run, rc == 0 ? "complete" : "failed", sum->tables,
-				  sum->rows, rc == 0 ? NULL : e->msg, &e2) != 0 && rc == 0) {
+		if (spool_run_end(sp, &run, rc == 0 ? "complete" : "failed", sum->tables, sum->rows,
+		                  rc == 0 ? NULL : e->msg, &e2) != 0 &&
+		    rc == 0) {
 			*e = e2;
 			rc = -1;
 		}
@@ -280,8 +279,7 @@ out:
 	return rc;
 }
 
-int collector_extract(const struct config *cfg, const char *const *only, FILE *out,
-		      struct ierr *e)
+int collector_extract(const struct config *cfg, const char *const *only, FILE *out, struct ierr *e)
 {
 	const struct source_ops *ops = configured_source(cfg, e);
 	struct source *src;
@@ -295,8 +293,7 @@ int collector_extract(const struct config *cfg, const char *const *only, FILE *o
 	src = ops->open(cfg, e);
 	if (src == NULL)
 		return -1;
-	if (select_tables(cfg, ops, src, only, &tables, e) != 0 ||
-	    ops->begin_snapshot(src, e) != 0)
+	if (select_tables(cfg, ops, src, only, &tables, e) != 0 || ops->begin_snapshot(src, e) != 0)
 		goto done;
 	for (size_t i = 0; i < tables.len; i++) {
 		struct table_writer *w = table_writer_new_stream(&opts, out);

@@ -34,6 +34,6 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 /* Print the NDJSON of the selected tables (all when tables is NULL/empty) to
  * out, without touching any spool: for checks and debugging. */
 int collector_extract(const struct config *cfg, const char *const *tables, FILE *out,
-		      struct ierr *e);
+                      struct ierr *e);
 
 #endif

@@ -234,6 +234,10 @@ void json_string(struct buf *b, const char *s, size_t n, struct lossy *st)
 	size_t i = 0, run = 0, len, bad;
 	bool replaced = false;
 
+	if (n == 0) {
+		buf_append(b, "\"\"", 2);
+		return;
+	}
 	buf_reserve(b, n + 2);
 	b->data[b->len++] = '"';
 	for (;;) {
@@ -282,9 +286,12 @@ void json_string(struct buf *b, const char *s, size_t n, struct lossy *st)
  * comparisons above come out exact. The 617 values of g are computed once, on
  * first use, with a small big-number routine.
  *
- * Unlike the paper (and Java, which want at least two digits), the multiple
- * of 10^(k+1) is looked for at every magnitude and the smallest subnormals
- * are not rescaled: ECMAScript wants 5e-324 and, for floats, 1e-45.
+ * The paper (and Java's Double.toString, which follow it) want at least two
+ * digits, so they skip the 10^(k+1) test when s < 100 and compute the
+ * smallest subnormals (c < 3, c < 8 for floats) as 10c * 10^-1. ECMAScript
+ * wants the shortest, 5e-324 and (for floats) 1e-45, so here the test is made
+ * at every magnitude and no value is rescaled; the unit test covers these
+ * values one by one.
  */
 
 #define POW10_K_MIN (-324) /* floor(log10(2^-1074)) */
@@ -298,8 +305,9 @@ struct g126 {
 static struct g126 pow10_g[POW10_K_MAX - POW10_K_MIN + 1]; /* for 10^-k at [k - K_MIN] */
 static pthread_once_t pow10_g_once = PTHREAD_ONCE_INIT;
 
-/* floor(q * log10(2)), floor(log10(3/4 * 2^q)), floor(e * log2(10)); exact
- * for |q|, |e| < 10^5 at least (checked against exact arithmetic). */
+/* floor(q * log10(2)), floor(log10(3/4 * 2^q)), floor(e * log2(10)); checked
+ * against exact arithmetic for q in -1200..1100 and e in -400..400, more than
+ * the exponents of doubles need. */
 static inline int flog10_pow2(int q)
 {
 	return (int)(((int64_t)q * 661971961083LL) >> 41);

@@ -46,7 +46,7 @@ struct source_ops {
 	 *   if (table_writer_row_end(w, e) != 0) return -1;
 	 * Memory must stay bounded whatever the table size. */
 	int (*read_table)(struct source *s, const char *table, struct table_writer *w,
-			  struct ierr *e);
+	                  struct ierr *e);
 	void (*close)(struct source *s);
 };
 

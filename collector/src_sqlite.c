@@ -34,7 +34,7 @@ static struct source *sqlite_open(const struct config *cfg, struct ierr *e)
 	s->views = config_bool(cfg, "INCLUDE_VIEWS");
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
 		ierr_set(e, IERR_SOURCE, "sqlite %s: cannot open: %s", path,
-			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		sqlite3_close(s->db);
 		free(s);
 		return NULL;
@@ -46,21 +46,22 @@ static struct source *sqlite_open(const struct config *cfg, struct ierr *e)
 static int sqlite_list_tables(struct source *s, struct strlist *out, struct ierr *e)
 {
 	sqlite3_stmt *st = NULL;
-	const char *sql = s->views ? "SELECT name FROM sqlite_schema WHERE type IN ('table','view') "
-				     "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-				   : "SELECT name FROM sqlite_schema WHERE type='table' "
-				     "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
+	const char *sql = s->views
+	                      ? "SELECT name FROM sqlite_schema WHERE type IN ('table','view') "
+	                        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+	                      : "SELECT name FROM sqlite_schema WHERE type='table' "
+	                        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name";
 	int rc;
 
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return ierr_set(e, IERR_SOURCE, "sqlite %s: listing tables: %s", s->path,
-				sqlite3_errmsg(s->db));
+		                sqlite3_errmsg(s->db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		strlist_push(out, (const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return ierr_set(e, IERR_SOURCE, "sqlite %s: listing tables: %s", s->path,
-				sqlite3_errmsg(s->db));
+		                sqlite3_errmsg(s->db));
 	return 0;
 }
 
@@ -70,12 +71,12 @@ static int sqlite_begin_snapshot(struct source *s, struct ierr *e)
 	if (sqlite3_exec(s->db, "BEGIN; SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return ierr_set(e, IERR_SOURCE, "sqlite %s: begin snapshot: %s", s->path,
-				sqlite3_errmsg(s->db));
+		                sqlite3_errmsg(s->db));
 	return 0;
 }
 
 static int sqlite_read_table(struct source *s, const char *table, struct table_writer *w,
-			     struct ierr *e)
+                             struct ierr *e)
 {
 	struct buf sql = {0};
 	struct buf keys = {0};
@@ -94,7 +95,7 @@ static int sqlite_read_table(struct source *s, const char *table, struct table_w
 	buf_putc(&sql, '"');
 	if (sqlite3_prepare_v2(s->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
 		ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": %s", s->path, table,
-			 sqlite3_errmsg(s->db));
+		         sqlite3_errmsg(s->db));
 		goto out;
 	}
 	ncol = sqlite3_column_count(st);
@@ -130,7 +131,7 @@ static int sqlite_read_table(struct source *s, const char *table, struct table_w
 				const void *p = sqlite3_column_blob(st, i);
 
 				json_binary(b, p, (size_t)sqlite3_column_bytes(st, i), o->binary,
-					    st_lossy);
+				            st_lossy);
 				break;
 			}
 			default:
@@ -143,7 +144,7 @@ static int sqlite_read_table(struct source *s, const char *table, struct table_w
 	}
 	if (rc != SQLITE_DONE) {
 		ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": %s", s->path, table,
-			 sqlite3_errmsg(s->db));
+		         sqlite3_errmsg(s->db));
 		goto out;
 	}
 	ret = 0;
@@ -163,10 +164,10 @@ static void sqlite_close(struct source *s)
 }
 
 const struct source_ops source_sqlite = {
-	.db_type = "sqlite",
-	.open = sqlite_open,
-	.list_tables = sqlite_list_tables,
-	.begin_snapshot = sqlite_begin_snapshot,
-	.read_table = sqlite_read_table,
-	.close = sqlite_close,
+    .db_type = "sqlite",
+    .open = sqlite_open,
+    .list_tables = sqlite_list_tables,
+    .begin_snapshot = sqlite_begin_snapshot,
+    .read_table = sqlite_read_table,
+    .close = sqlite_close,
 };

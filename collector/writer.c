@@ -27,7 +27,7 @@
 #include "spool.h"
 #include "util.h"
 
-#define BATCH_BYTES (128 * 1024)
+#define BATCH_BYTES       (128 * 1024)
 #define QUOTA_CHECK_BYTES (4 * 1024 * 1024)
 
 struct segment_file {
@@ -118,13 +118,13 @@ static int quota_check(struct table_writer *w, struct ierr *e)
 			return 0;
 		if (!w->set.wait_when_full)
 			return ierr_set(e, IERR_NOSPACE,
-					"spool %s is full: %" PRId64 " bytes used, quota "
-					"SPOOL_MAX_BYTES=%" PRId64 " (table \"%s\" not committed; "
-					"let the uploader drain the spool or raise the quota)",
-					spool_dir(w->sp), used, w->set.quota_bytes, w->table);
+			                "spool %s is full: %" PRId64 " bytes used, quota "
+			                "SPOOL_MAX_BYTES=%" PRId64 " (table \"%s\" not committed; "
+			                "let the uploader drain the spool or raise the quota)",
+			                spool_dir(w->sp), used, w->set.quota_bytes, w->table);
 		if (!warned) {
 			log_event(LOG_WARNING, "spool full, waiting for the uploader to free space",
-				  "spool", spool_dir(w->sp), "table", w->table, NULL);
+			          "spool", spool_dir(w->sp), "table", w->table, NULL);
 			warned = true;
 		}
 		for (int i = 0; i < 20 && !ingesta_stop_requested; i++)
@@ -141,7 +141,8 @@ static int seg_open(struct table_writer *w, struct ierr *e)
 	if (quota_check(w, e) != 0)
 		return -1;
 	memset(s, 0, sizeof(*s));
-	spool_tmp_path(w->sp, w->run, w->partition_id, ++w->file_counter, s->tmp_path, sizeof(s->tmp_path));
+	spool_tmp_path(w->sp, w->run, w->partition_id, ++w->file_counter, s->tmp_path,
+	               sizeof(s->tmp_path));
 	s->fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		return ierr_errno(e, errno, "spool %s: create %s", spool_dir(w->sp), s->tmp_path);
@@ -194,10 +195,10 @@ static int seg_feed(struct table_writer *w, bool end, struct ierr *e)
 			ZSTD_outBuffer out = {s->out.data, outcap, 0};
 
 			rem = ZSTD_compressStream2(s->zc, &out, &in,
-						   end ? ZSTD_e_end : ZSTD_e_continue);
+			                           end ? ZSTD_e_end : ZSTD_e_continue);
 			if (ZSTD_isError(rem))
 				return ierr_set(e, IERR_INTERNAL, "zstd: %s",
-						ZSTD_getErrorName(rem));
+				                ZSTD_getErrorName(rem));
 			if (out.pos && seg_write_out(w, out.dst, out.pos, e) != 0)
 				return -1;
 		} while (end ? rem != 0 : in.pos < in.size);
@@ -284,8 +285,8 @@ static int seg_seal(struct table_writer *w, struct ierr *e)
 	hex_digest(s->md5, info.md5);
 	w->segments++;
 	format_key(w, w->segments, key, sizeof(key));
-	rc = spool_segment_seal(w->sp, w->run, w->partition_id, w->table, w->segments,
-				s->tmp_path, &info, key, e);
+	rc = spool_segment_seal(w->sp, w->run, w->partition_id, w->table, w->segments, s->tmp_path,
+	                        &info, key, e);
 	EVP_MD_CTX_free(s->sha);
 	EVP_MD_CTX_free(s->md5);
 	ZSTD_freeCCtx(s->zc);
@@ -309,7 +310,7 @@ static void progress(struct table_writer *w, bool final)
 	w->last_progress_ms = now;
 	secs = (double)(now - w->started_ms) / 1000.0;
 	fprintf(stderr, "\r\033[K%s: %" PRIu64 " rows, %.0f rows/s%s", w->table, w->rows,
-		secs > 0 ? (double)w->rows / secs : 0.0, final ? "\n" : "");
+	        secs > 0 ? (double)w->rows / secs : 0.0, final ? "\n" : "");
 }
 
 /* --------------------------------------------------------------- API */
@@ -366,8 +367,8 @@ const struct norm_opts *table_writer_opts(const struct table_writer *w)
 }
 
 struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool_run *run,
-					    const char *table, const struct norm_opts *opts,
-					    const struct segment_settings *set, struct ierr *e)
+                                            const char *table, const struct norm_opts *opts,
+                                            const struct segment_settings *set, struct ierr *e)
 {
 	struct table_writer *w = calloc(1, sizeof(*w));
 
@@ -395,7 +396,7 @@ int table_writer_commit(struct table_writer *w, struct ierr *e)
 		return -1;
 	progress(w, true);
 	return spool_partition_complete(w->sp, w->partition_id, w->rows, w->raw_bytes, w->bytes,
-					w->segments, &w->lossy, e);
+	                                w->segments, &w->lossy, e);
 }
 
 uint64_t table_writer_bytes(const struct table_writer *w)

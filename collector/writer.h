@@ -49,22 +49,23 @@ struct spool;
 struct spool_run;
 
 struct segment_settings {
-	const char *key_template; /* with {table} {year} {month} {day} {run_id} {seq} {ext} {source} */
-	const char *key_prefix;   /* S3_PREFIX, may be "" */
+	const char
+	    *key_template; /* with {table} {year} {month} {day} {run_id} {seq} {ext} {source} */
+	const char *key_prefix; /* S3_PREFIX, may be "" */
 	const char *source;
-	bool compress;            /* zstd or plain */
+	bool compress; /* zstd or plain */
 	int zstd_level;
-	uint64_t max_bytes;       /* uncompressed bytes per segment */
+	uint64_t max_bytes; /* uncompressed bytes per segment */
 	uint64_t max_rows;
-	int64_t quota_bytes;      /* 0 = none */
+	int64_t quota_bytes; /* 0 = none */
 	bool wait_when_full;
-	bool progress;            /* progress line on stderr */
+	bool progress; /* progress line on stderr */
 };
 
 /* Start a table: opens its partition. Returns NULL with *e on error. */
 struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool_run *run,
-					    const char *table, const struct norm_opts *opts,
-					    const struct segment_settings *set, struct ierr *e);
+                                            const char *table, const struct norm_opts *opts,
+                                            const struct segment_settings *set, struct ierr *e);
 /* Seal the last segment and commit the partition (the table becomes visible
  * to the uploader). On error nothing of the table is committed. */
 int table_writer_commit(struct table_writer *w, struct ierr *e);

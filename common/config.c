@@ -310,39 +310,41 @@ static int validate(struct config *c, int i, const char *origin, struct ierr *e)
 		long long lo, hi;
 
 		if (parse_int(v, &num) != 0)
-			return ierr_set(e, IERR_CONFIG, "%s: not a number: \"%s\"%s%s", k->name, shown,
-					origin ? " in " : "", origin ? origin : "");
+			return ierr_set(e, IERR_CONFIG, "%s: not a number: \"%s\"%s%s", k->name,
+			                shown, origin ? " in " : "", origin ? origin : "");
 		if (k->choices && sscanf(k->choices, "%lld..%lld", &lo, &hi) == 2 &&
 		    (num < lo || num > hi))
 			return ierr_set(e, IERR_CONFIG, "%s: %lld is out of range %s%s%s", k->name,
-					(long long)num, k->choices, origin ? " in " : "",
-					origin ? origin : "");
+			                (long long)num, k->choices, origin ? " in " : "",
+			                origin ? origin : "");
 		break;
 	}
 	case T_BOOL:
 		if (parse_bool(v, &num) != 0)
 			return ierr_set(e, IERR_CONFIG,
-					"%s: not a boolean: \"%s\" (use true or false)%s%s", k->name,
-					shown, origin ? " in " : "", origin ? origin : "");
+			                "%s: not a boolean: \"%s\" (use true or false)%s%s",
+			                k->name, shown, origin ? " in " : "", origin ? origin : "");
 		break;
 	case T_ENUM:
 		if (!enum_has(k->choices, v) && !(*v == '\0' && *k->def == '\0'))
 			return ierr_set(e, IERR_CONFIG, "%s: \"%s\" is not one of %s%s%s", k->name,
-					shown, k->choices, origin ? " in " : "",
-					origin ? origin : "");
+			                shown, k->choices, origin ? " in " : "",
+			                origin ? origin : "");
 		break;
 	case T_SIZE:
 		if (parse_size(v, &num) != 0)
-			return ierr_set(e, IERR_CONFIG,
-					"%s: not a size: \"%s\" (bytes, or a number with K, M, G)%s%s",
-					k->name, shown, origin ? " in " : "", origin ? origin : "");
+			return ierr_set(
+			    e, IERR_CONFIG,
+			    "%s: not a size: \"%s\" (bytes, or a number with K, M, G)%s%s", k->name,
+			    shown, origin ? " in " : "", origin ? origin : "");
 		break;
 	case T_DURATION:
 		if (parse_duration(v, &num) != 0)
-			return ierr_set(e, IERR_CONFIG,
-					"%s: not a duration: \"%s\" (seconds, or a number with ms, s, "
-					"m, h, d)%s%s",
-					k->name, shown, origin ? " in " : "", origin ? origin : "");
+			return ierr_set(
+			    e, IERR_CONFIG,
+			    "%s: not a duration: \"%s\" (seconds, or a number with ms, s, "
+			    "m, h, d)%s%s",
+			    k->name, shown, origin ? " in " : "", origin ? origin : "");
 		break;
 	}
 	c->num[i] = num;
@@ -413,7 +415,7 @@ static int parse_value(const char *p, struct buf *out, const char *where, struct
 		p++;
 	if (*p && *p != '#')
 		return ierr_set(e, IERR_CONFIG, "%s: unexpected text after the closing quote",
-				where);
+		                where);
 	return 0;
 }
 
@@ -452,7 +454,7 @@ static int parse_line(struct config *c, char *line, const char *where, struct ie
 		nlen--;
 	if (!valid_key_name(p, nlen) || nlen >= sizeof(name))
 		return ierr_set(e, IERR_CONFIG, "%s: \"%.*s\" is not a valid key name", where,
-				(int)(nlen < 64 ? nlen : 64), p);
+		                (int)(nlen < 64 ? nlen : 64), p);
 	memcpy(name, p, nlen);
 	name[nlen] = '\0';
 	if (parse_value(eq + 1, &v, where, e) != 0) {
@@ -462,7 +464,7 @@ static int parse_line(struct config *c, char *line, const char *where, struct ie
 	i = key_index(name);
 	if (i < 0) {
 		log_event(LOG_WARNING, "unknown configuration key ignored", "key", name, "where",
-			  where, NULL);
+		          where, NULL);
 		c->warnings++;
 	} else {
 		set_value(c, canonical(i), buf_cstr(&v));
@@ -501,7 +503,7 @@ static int parse_text(struct config *c, const char *text, const char *origin, st
 }
 
 static struct config *finish(struct config *c, const char *const *overrides, bool use_env,
-			     struct ierr *e)
+                             struct ierr *e)
 {
 	int ns = 0;
 
@@ -550,8 +552,8 @@ fail:
 	return NULL;
 }
 
-struct config *config_parse_text(const char *text, const char *origin,
-				 const char *const *overrides, bool use_env, struct ierr *e)
+struct config *config_parse_text(const char *text, const char *origin, const char *const *overrides,
+                                 bool use_env, struct ierr *e)
 {
 	struct config *c = calloc(1, sizeof(*c));
 
@@ -587,7 +589,7 @@ struct config *config_load(const char *path, const char *const *overrides, struc
 		if (memchr(text.data ? text.data : "", '\0', text.len) != NULL) {
 			buf_free(&text);
 			ierr_set(e, IERR_CONFIG, "config %s: contains a NUL byte (not a text file)",
-				 path);
+			         path);
 			return NULL;
 		}
 	}
@@ -638,7 +640,7 @@ const char *const *config_secrets(const struct config *c)
 void config_print_reference(void)
 {
 	static const char *const tnames[] = {"string", "integer", "boolean",
-					     "choice", "size",    "duration"};
+	                                     "choice", "size",    "duration"};
 
 	printf("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
 	for (size_t i = 0; i < NKEYS; i++) {

@@ -30,8 +30,8 @@ struct config;
 struct config *config_load(const char *path, const char *const *overrides, struct ierr *e);
 
 /* Parse file text only (no environment); for tests and `config check`. */
-struct config *config_parse_text(const char *text, const char *origin,
-				 const char *const *overrides, bool use_env, struct ierr *e);
+struct config *config_parse_text(const char *text, const char *origin, const char *const *overrides,
+                                 bool use_env, struct ierr *e);
 
 void config_free(struct config *c);
 

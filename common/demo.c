@@ -22,23 +22,23 @@
 #include "util.h"
 
 static const char demo_sql[] =
-	"CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, "
-	"  country TEXT, balance NUMERIC, created_at DATETIME, avatar BLOB);\n"
-	"CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT, name TEXT, price NUMERIC, "
-	"  weight_kg REAL, description TEXT, created_at DATETIME);\n"
-	"CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, product_id INTEGER, "
-	"  quantity INTEGER, total NUMERIC, status TEXT, ordered_at DATETIME, note TEXT);\n";
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, "
+    "  country TEXT, balance NUMERIC, created_at DATETIME, avatar BLOB);\n"
+    "CREATE TABLE products (id INTEGER PRIMARY KEY, sku TEXT, name TEXT, price NUMERIC, "
+    "  weight_kg REAL, description TEXT, created_at DATETIME);\n"
+    "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, product_id INTEGER, "
+    "  quantity INTEGER, total NUMERIC, status TEXT, ordered_at DATETIME, note TEXT);\n";
 
-static const char *const names[] = {"Ana García",  "Bjørn Olsen", "Chen Wei",  "Dmitri Ivanov",
-				    "Emma Brown",  "Fatima Zahra", "Giulia Rossi", "Hiro Tanaka",
-				    "Isabel Núñez", "Jonas Müller"};
-static const char *const emails[] = {"ana.garcia",   "bjorn.olsen", "chen.wei",    NULL,
-				     "emma.brown",   "fatima.zahra", "giulia.rossi", "hiro.tanaka",
-				     "isabel.nunez", "jonas.muller"};
+static const char *const names[] = {"Ana García",   "Bjørn Olsen",  "Chen Wei",     "Dmitri Ivanov",
+                                    "Emma Brown",   "Fatima Zahra", "Giulia Rossi", "Hiro Tanaka",
+                                    "Isabel Núñez", "Jonas Müller"};
+static const char *const emails[] = {"ana.garcia",   "bjorn.olsen",  "chen.wei",     NULL,
+                                     "emma.brown",   "fatima.zahra", "giulia.rossi", "hiro.tanaka",
+                                     "isabel.nunez", "jonas.muller"};
 static const char *const countries[] = {"ES", "NO", "CN", "RU", "GB", "MA", "IT", "JP", "MX", "DE"};
 static const char *const products[] = {"Keyboard", "Mouse",   "Monitor 27\"", "USB-C hub",
-				       "Webcam",   "Headset", "Desk lamp",    "Chair",
-				       "Notebook", "Pen set", "Cable 2m",     "Stand"};
+                                       "Webcam",   "Headset", "Desk lamp",    "Chair",
+                                       "Notebook", "Pen set", "Cable 2m",     "Stand"};
 static const char *const statuses[] = {"paid", "shipped", "delivered", "cancelled", "pending"};
 
 static int exec(sqlite3 *db, const char *sql, struct ierr *e)
@@ -69,27 +69,28 @@ int demo_make_source(const char *path, struct ierr *e)
 	buf_puts(&sql, demo_sql);
 	for (int i = 0; i < 10; i++) {
 		buf_printf(&sql,
-			   "INSERT INTO users VALUES (%d, '%s', %s%s%s, '%s', %d.%02d, "
-			   "'2025-10-%02d %02d:%02d:00', %s);\n",
-			   i + 1, names[i], emails[i] ? "'" : "", emails[i] ? emails[i] : "NULL",
-			   emails[i] ? "@example.com'" : "", countries[i], 100 * (i + 1) + 7 * i, (i * 37) % 100, i + 1, 8 + i,
-			   (i * 13) % 60, i == 0 ? "x'89504e470d0a1a0a'" : "NULL");
+		           "INSERT INTO users VALUES (%d, '%s', %s%s%s, '%s', %d.%02d, "
+		           "'2025-10-%02d %02d:%02d:00', %s);\n",
+		           i + 1, names[i], emails[i] ? "'" : "", emails[i] ? emails[i] : "NULL",
+		           emails[i] ? "@example.com'" : "", countries[i], 100 * (i + 1) + 7 * i,
+		           (i * 37) % 100, i + 1, 8 + i, (i * 13) % 60,
+		           i == 0 ? "x'89504e470d0a1a0a'" : "NULL");
 	}
 	for (int i = 0; i < 12; i++) {
 		buf_printf(&sql,
-			   "INSERT INTO products VALUES (%d, 'SKU-%04d', '%s', %d.%02d, %.3f, %s, "
-			   "'2025-09-%02d 12:00:00');\n",
-			   i + 1, 1000 + i, products[i], 5 + 13 * i, (i * 41) % 100,
-			   0.125 * (i + 1), i % 4 == 0 ? "NULL" : "'ergonomic, 2-year warranty'",
-			   i + 1);
+		           "INSERT INTO products VALUES (%d, 'SKU-%04d', '%s', %d.%02d, %.3f, %s, "
+		           "'2025-09-%02d 12:00:00');\n",
+		           i + 1, 1000 + i, products[i], 5 + 13 * i, (i * 41) % 100,
+		           0.125 * (i + 1), i % 4 == 0 ? "NULL" : "'ergonomic, 2-year warranty'",
+		           i + 1);
 	}
 	for (int i = 0; i < 15; i++) {
 		buf_printf(&sql,
-			   "INSERT INTO orders VALUES (%d, %d, %d, %d, %d.%02d, '%s', "
-			   "'2025-10-%02dT%02d:%02d:%02d', %s);\n",
-			   i + 1, i % 10 + 1, i % 12 + 1, i % 3 + 1, 20 + 9 * i, (i * 29) % 100,
-			   statuses[i % 5], 5 + i % 20, 9 + i % 10, (i * 7) % 60, (i * 11) % 60,
-			   i % 5 == 0 ? "'gift wrap \"please\"\\n'" : "NULL");
+		           "INSERT INTO orders VALUES (%d, %d, %d, %d, %d.%02d, '%s', "
+		           "'2025-10-%02dT%02d:%02d:%02d', %s);\n",
+		           i + 1, i % 10 + 1, i % 12 + 1, i % 3 + 1, 20 + 9 * i, (i * 29) % 100,
+		           statuses[i % 5], 5 + i % 20, 9 + i % 10, (i * 7) % 60, (i * 11) % 60,
+		           i % 5 == 0 ? "'gift wrap \"please\"\\n'" : "NULL");
 	}
 	buf_puts(&sql, "COMMIT;\n");
 	if (exec(db, buf_cstr(&sql), e) == 0)
@@ -136,7 +137,7 @@ void demo_print_tree(const char *dir, int depth, FILE *out)
 			demo_print_tree(path, depth + 1, out);
 		} else {
 			fprintf(out, "%*s%s  (%lld bytes)\n", depth * 2, "", names_v[i],
-				(long long)sb.st_size);
+			        (long long)sb.st_size);
 		}
 		free(names_v[i]);
 	}

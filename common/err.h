@@ -30,11 +30,11 @@ enum ierr_code {
 	IERR_INTERNAL,
 	IERR_CONFIG,
 	IERR_IO,
-	IERR_NOSPACE,     /* ENOSPC, EDQUOT or the spool quota */
+	IERR_NOSPACE, /* ENOSPC, EDQUOT or the spool quota */
 	IERR_SOURCE,
 	IERR_SPOOL,
-	IERR_TRANSIENT,   /* worth retrying: network, 5xx, throttling */
-	IERR_PERMANENT,   /* not worth retrying: 4xx, conflict */
+	IERR_TRANSIENT, /* worth retrying: network, 5xx, throttling */
+	IERR_PERMANENT, /* not worth retrying: 4xx, conflict */
 	IERR_INTERRUPTED,
 };
 
@@ -45,11 +45,11 @@ struct ierr {
 
 /* Fill *e (if not NULL) and return -1, so callers can `return ierr_set(...)`. */
 int ierr_set(struct ierr *e, enum ierr_code code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like ierr_set, appending ": strerror(errnum)". */
 int ierr_errno(struct ierr *e, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Prefix an existing message: "<prefix>: <old message>". Returns -1. */
 int ierr_prefix(struct ierr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -37,22 +37,22 @@ struct cli {
 };
 
 static const char usage_text[] =
-	"usage: ingesta COMMAND [--config FILE] [--set KEY=VALUE]... [options]\n"
-	"\n"
-	"commands:\n"
-	"  collect   extract every table of one source into the spool\n"
-	"            [--interval SECONDS] repeat (INGESTION_INTERVAL)\n"
-	"  upload    ship completed partitions from the spool to S3 or file://\n"
-	"            [--once] drain the spool and exit (exit 5 if anything is left failed)\n"
-	"  status    what the spool holds, what is stuck and why [--json]\n"
-	"  extract   print the NDJSON of the source to stdout, no spool [--table NAME]...\n"
-	"  demo      the whole pipeline on a bundled SQLite database -> ./demo-bucket\n"
-	"  help-config  print the configuration reference (Markdown)\n"
-	"  version   print the version\n"
-	"\n"
-	"Configuration: KEY=VALUE file (--config), then the environment, then --set.\n"
-	"Exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 source, 4 spool,\n"
-	"5 uploads left failed, 6 check failed, 7 interrupted. See README.md.\n";
+    "usage: ingesta COMMAND [--config FILE] [--set KEY=VALUE]... [options]\n"
+    "\n"
+    "commands:\n"
+    "  collect   extract every table of one source into the spool\n"
+    "            [--interval SECONDS] repeat (INGESTION_INTERVAL)\n"
+    "  upload    ship completed partitions from the spool to S3 or file://\n"
+    "            [--once] drain the spool and exit (exit 5 if anything is left failed)\n"
+    "  status    what the spool holds, what is stuck and why [--json]\n"
+    "  extract   print the NDJSON of the source to stdout, no spool [--table NAME]...\n"
+    "  demo      the whole pipeline on a bundled SQLite database -> ./demo-bucket\n"
+    "  help-config  print the configuration reference (Markdown)\n"
+    "  version   print the version\n"
+    "\n"
+    "Configuration: KEY=VALUE file (--config), then the environment, then --set.\n"
+    "Exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 source, 4 spool,\n"
+    "5 uploads left failed, 6 check failed, 7 interrupted. See README.md.\n";
 
 static void on_signal(int sig)
 {
@@ -103,11 +103,15 @@ static int fail(const char *command, struct ierr *e)
 static int parse_args(int argc, char **argv, struct cli *c)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},	   {"once", no_argument, NULL, 'o'},
-		{"check", no_argument, NULL, 'k'},	   {"interval", required_argument, NULL, 'i'},
-		{"table", required_argument, NULL, 't'},   {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"set", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"table", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	static char interval[64];
 	int ch;
@@ -149,7 +153,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ingesta %s: unexpected argument \"%s\"\n", c->command,
-			argv[optind]);
+		        argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -164,10 +168,10 @@ static struct config *load(struct cli *c, struct ierr *e)
 		return NULL;
 	level = log_level_parse(config_str(cfg, "LOG_LEVEL"));
 	log_setup(level < 0 ? LOG_INFO : (enum log_level)level,
-		  strcmp(config_str(cfg, "LOG_FORMAT"), "json") == 0, config_str(cfg, "LOG_FILE"));
+	          strcmp(config_str(cfg, "LOG_FORMAT"), "json") == 0, config_str(cfg, "LOG_FILE"));
 	if (config_bool(cfg, "S3_INSECURE_SKIP_VERIFY"))
 		log_event(LOG_WARNING,
-			  "S3_INSECURE_SKIP_VERIFY=true: TLS certificates are NOT verified", NULL);
+		          "S3_INSECURE_SKIP_VERIFY=true: TLS certificates are NOT verified", NULL);
 	return cfg;
 }
 
@@ -175,8 +179,8 @@ static void summary_line(const struct collect_summary *s)
 {
 	char line[1400];
 
-	snprintf(line, sizeof(line), "extraction complete: %d tables, %llu rows -> %s",
-		 s->tables, (unsigned long long)s->rows, s->bucket);
+	snprintf(line, sizeof(line), "extraction complete: %d tables, %llu rows -> %s", s->tables,
+	         (unsigned long long)s->rows, s->bucket);
 	log_event(LOG_INFO, line, "run", s->run_id, NULL);
 }
 
@@ -216,7 +220,7 @@ static int cmd_upload(struct config *cfg, const struct cli *c)
 		return fail("upload", &e);
 	if (c->once && failed > 0) {
 		fprintf(stderr, "ingesta upload: %lld segment(s) failed; see `ingesta status`\n",
-			(long long)failed);
+		        (long long)failed);
 		return EXIT_UPLOAD;
 	}
 	return EXIT_OK;

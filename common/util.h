@@ -15,7 +15,7 @@
 
 #include "err.h"
 
-int64_t now_ms(void);      /* wall clock, ms since the epoch */
+int64_t now_ms(void); /* wall clock, ms since the epoch */
 int64_t monotonic_ms(void);
 /* "2025-10-05T14:30:00Z" for unix seconds; out needs 32 bytes. */
 void format_utc(char *out, size_t n, int64_t unix_sec);

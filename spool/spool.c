@@ -37,7 +37,8 @@ struct spool {
 static int db_error(struct spool *sp, struct ierr *e, const char *what)
 {
 	int code = sqlite3_errcode(sp->db);
-	enum ierr_code c = (code == SQLITE_FULL || code == SQLITE_IOERR) ? IERR_NOSPACE : IERR_SPOOL;
+	enum ierr_code c =
+	    (code == SQLITE_FULL || code == SQLITE_IOERR) ? IERR_NOSPACE : IERR_SPOOL;
 
 	if (code == SQLITE_IOERR && sqlite3_system_errno(sp->db) != ENOSPC)
 		c = IERR_SPOOL;
@@ -52,7 +53,7 @@ int spool_exec(struct spool *sp, const char *sql, struct ierr *e)
 		int code = sqlite3_errcode(sp->db);
 
 		ierr_set(e, code == SQLITE_FULL ? IERR_NOSPACE : IERR_SPOOL,
-			 "spool %s/spool.db: %s", sp->dir, msg ? msg : "error");
+		         "spool %s/spool.db: %s", sp->dir, msg ? msg : "error");
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -123,10 +124,10 @@ static int migrate(struct spool *sp, struct ierr *e)
 
 	if (version > SCHEMA_VERSION)
 		return ierr_set(e, IERR_SPOOL,
-				"spool %s was written by a newer ingesta (schema version %" PRId64
-				", this binary knows up to %d): upgrade ingesta or use another "
-				"SPOOL_DIR",
-				sp->dir, version, SCHEMA_VERSION);
+		                "spool %s was written by a newer ingesta (schema version %" PRId64
+		                ", this binary knows up to %d): upgrade ingesta or use another "
+		                "SPOOL_DIR",
+		                sp->dir, version, SCHEMA_VERSION);
 	if (version == SCHEMA_VERSION)
 		return 0;
 	if (begin(sp, e) != 0)
@@ -170,15 +171,14 @@ struct spool *spool_open(const char *dir, enum spool_role role, struct ierr *e)
 	/* The DB and its -wal/-shm files are private like everything else. */
 	{
 		mode_t old = umask(077);
-		int rc = sqlite3_open_v2(path, &sp->db,
-					 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-						 SQLITE_OPEN_NOMUTEX,
-					 NULL);
+		int rc = sqlite3_open_v2(
+		    path, &sp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+		    NULL);
 
 		umask(old);
 		if (rc != SQLITE_OK) {
 			ierr_set(e, IERR_SPOOL, "spool %s: cannot open spool.db: %s", dir,
-				 sp->db ? sqlite3_errmsg(sp->db) : "out of memory");
+			         sp->db ? sqlite3_errmsg(sp->db) : "out of memory");
 			goto fail;
 		}
 	}
@@ -255,14 +255,14 @@ int spool_uploader_lock(struct spool *sp, struct ierr *e)
 		return ierr_errno(e, errno, "spool %s: open %s", sp->dir, path);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		close(fd);
-		return ierr_set(e, IERR_SPOOL,
-				"spool %s: another uploader is running on this spool (%s is locked)",
-				sp->dir, path);
+		return ierr_set(
+		    e, IERR_SPOOL,
+		    "spool %s: another uploader is running on this spool (%s is locked)", sp->dir,
+		    path);
 	}
 	sp->uploader_lock_fd = fd;
 	/* Holding the lock, every `uploading` row belongs to a dead uploader. */
-	if (spool_exec(sp,
-		       "UPDATE segments SET state='sealed' WHERE state='uploading'", e) != 0)
+	if (spool_exec(sp, "UPDATE segments SET state='sealed' WHERE state='uploading'", e) != 0)
 		return -1;
 	return 0;
 }
@@ -304,8 +304,7 @@ static bool path_recorded(struct spool *sp, const char *rel)
 }
 
 /* Delete temporary files and unrecorded data files of dead runs. */
-static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repairs,
-		     struct ierr *e)
+static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repairs, struct ierr *e)
 {
 	char path[4096];
 	DIR *d;
@@ -329,7 +328,7 @@ static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repa
 			continue;
 		snprintf(full, sizeof(full), "%s/%s", sp->dir, rel);
 		log_event(LOG_WARNING, "recovery: removing file left by a dead collector", "file",
-			  full, NULL);
+		          full, NULL);
 		if (remove_path(full, e) != 0) {
 			closedir(d);
 			return -1;
@@ -365,10 +364,11 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 
 		/* Files first, DB second: a crash between leaves rows without
 		 * files of an open partition, which this same loop removes. */
-		files = prep(sp,
-			     "SELECT s.path FROM segments s JOIN partitions p ON p.id=s.partition_id "
-			     "WHERE p.run_id=? AND p.state='open'",
-			     e);
+		files =
+		    prep(sp,
+		         "SELECT s.path FROM segments s JOIN partitions p ON p.id=s.partition_id "
+		         "WHERE p.run_id=? AND p.state='open'",
+		         e);
 		if (files == NULL)
 			return -1;
 		sqlite3_bind_text(files, 1, dead[i].id, -1, SQLITE_STATIC);
@@ -376,7 +376,7 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 			char full[4096];
 
 			snprintf(full, sizeof(full), "%s/%s", sp->dir,
-				 (const char *)sqlite3_column_text(files, 0));
+			         (const char *)sqlite3_column_text(files, 0));
 			if (remove_path(full, e) != 0) {
 				sqlite3_finalize(files);
 				return -1;
@@ -386,9 +386,9 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 		if (begin(sp, e) != 0)
 			return -1;
 		st = prep(sp,
-			  "DELETE FROM segments WHERE partition_id IN (SELECT id FROM partitions "
-			  "WHERE run_id=?1 AND state='open')",
-			  e);
+		          "DELETE FROM segments WHERE partition_id IN (SELECT id FROM partitions "
+		          "WHERE run_id=?1 AND state='open')",
+		          e);
 		if (st == NULL)
 			goto fail;
 		sqlite3_bind_text(st, 1, dead[i].id, -1, SQLITE_STATIC);
@@ -401,9 +401,9 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 		if (step_done(sp, st, "recovery", e) != 0)
 			goto fail;
 		st = prep(sp,
-			  "UPDATE runs SET state='abandoned', finished_at=?2, "
-			  "error=coalesce(error,'collector died (recovered)') WHERE run_id=?1",
-			  e);
+		          "UPDATE runs SET state='abandoned', finished_at=?2, "
+		          "error=coalesce(error,'collector died (recovered)') WHERE run_id=?1",
+		          e);
 		if (st == NULL)
 			goto fail;
 		sqlite3_bind_text(st, 1, dead[i].id, -1, SQLITE_STATIC);
@@ -413,7 +413,7 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 		if (commit(sp, e) != 0)
 			return -1;
 		log_event(LOG_WARNING, "recovery: dropped the unfinished tables of a dead run",
-			  "run", dead[i].id, NULL);
+		          "run", dead[i].id, NULL);
 		lock_path(sp, dead[i].id, lock, sizeof(lock));
 		unlink(lock);
 		(*repairs)++;
@@ -427,10 +427,11 @@ fail:
 /* Segments whose file vanished while still needed: quarantine, loudly. */
 static int check_missing_files(struct spool *sp, int *repairs, struct ierr *e)
 {
-	sqlite3_stmt *st = prep(sp,
-				"SELECT id, path, state FROM segments WHERE file_deleted_at IS NULL "
-				"AND state IN ('sealed','uploading','failed','uploaded')",
-				e);
+	sqlite3_stmt *st =
+	    prep(sp,
+	         "SELECT id, path, state FROM segments WHERE file_deleted_at IS NULL "
+	         "AND state IN ('sealed','uploading','failed','uploaded')",
+	         e);
 	int64_t missing[512];
 	int nmissing = 0;
 
@@ -441,20 +442,20 @@ static int check_missing_files(struct spool *sp, int *repairs, struct ierr *e)
 		struct stat sb;
 
 		snprintf(full, sizeof(full), "%s/%s", sp->dir,
-			 (const char *)sqlite3_column_text(st, 1));
+		         (const char *)sqlite3_column_text(st, 1));
 		if (stat(full, &sb) != 0 && errno == ENOENT)
 			missing[nmissing++] = sqlite3_column_int64(st, 0);
 	}
 	sqlite3_finalize(st);
 	for (int i = 0; i < nmissing; i++) {
 		sqlite3_stmt *u = prep(sp,
-				       "UPDATE segments SET file_deleted_at=?2, "
-				       "state=CASE state WHEN 'uploaded' THEN 'uploaded' "
-				       "ELSE 'quarantined' END, "
-				       "last_error=CASE state WHEN 'uploaded' THEN last_error "
-				       "ELSE 'segment file missing from the spool' END "
-				       "WHERE id=?1",
-				       e);
+		                       "UPDATE segments SET file_deleted_at=?2, "
+		                       "state=CASE state WHEN 'uploaded' THEN 'uploaded' "
+		                       "ELSE 'quarantined' END, "
+		                       "last_error=CASE state WHEN 'uploaded' THEN last_error "
+		                       "ELSE 'segment file missing from the spool' END "
+		                       "WHERE id=?1",
+		                       e);
 		if (u == NULL)
 			return -1;
 		sqlite3_bind_int64(u, 1, missing[i]);
@@ -480,8 +481,8 @@ int spool_recover(struct spool *sp, struct ierr *e)
 
 /* ------------------------------------------------------- collector side */
 
-int spool_run_begin(struct spool *sp, const char *source, const char *db_type,
-		    const char *bucket, struct spool_run *run, struct ierr *e)
+int spool_run_begin(struct spool *sp, const char *source, const char *db_type, const char *bucket,
+                    struct spool_run *run, struct ierr *e)
 {
 	char ts[32], rnd[9], path[4096];
 	int64_t now = now_ms();
@@ -502,9 +503,9 @@ int spool_run_begin(struct spool *sp, const char *source, const char *db_type,
 	if (flock(run->lock_fd, LOCK_EX) != 0)
 		return ierr_errno(e, errno, "spool %s: lock %s", sp->dir, path);
 	st = prep(sp,
-		  "INSERT INTO runs (run_id, source, db_type, bucket, started_at, pid) "
-		  "VALUES (?,?,?,?,?,?)",
-		  e);
+	          "INSERT INTO runs (run_id, source, db_type, bucket, started_at, pid) "
+	          "VALUES (?,?,?,?,?,?)",
+	          e);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, run->run_id, -1, SQLITE_STATIC);
@@ -517,12 +518,12 @@ int spool_run_begin(struct spool *sp, const char *source, const char *db_type,
 }
 
 int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, int tables,
-		  uint64_t rows, const char *error, struct ierr *e)
+                  uint64_t rows, const char *error, struct ierr *e)
 {
 	sqlite3_stmt *st = prep(sp,
-				"UPDATE runs SET state=?2, finished_at=?3, tables=?4, rows=?5, "
-				"error=?6 WHERE run_id=?1",
-				e);
+	                        "UPDATE runs SET state=?2, finished_at=?3, tables=?4, rows=?5, "
+	                        "error=?6 WHERE run_id=?1",
+	                        e);
 	int rc;
 	char path[4096];
 
@@ -543,16 +544,16 @@ int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, in
 		lock_path(sp, run->run_id, path, sizeof(path));
 		/* Keep the lock while cleaning so nobody else races us. */
 		st = prep(sp,
-			  "SELECT path FROM segments WHERE partition_id IN (SELECT id FROM "
-			  "partitions WHERE run_id=? AND state='open')",
-			  e);
+		          "SELECT path FROM segments WHERE partition_id IN (SELECT id FROM "
+		          "partitions WHERE run_id=? AND state='open')",
+		          e);
 		if (st != NULL) {
 			sqlite3_bind_text(st, 1, run->run_id, -1, SQLITE_STATIC);
 			while (sqlite3_step(st) == SQLITE_ROW) {
 				char full[4096];
 
 				snprintf(full, sizeof(full), "%s/%s", sp->dir,
-					 (const char *)sqlite3_column_text(st, 0));
+				         (const char *)sqlite3_column_text(st, 0));
 				unlink(full);
 				repairs++;
 			}
@@ -562,10 +563,10 @@ int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, in
 			char sql[512];
 
 			snprintf(sql, sizeof(sql),
-				 "DELETE FROM segments WHERE partition_id IN (SELECT id FROM "
-				 "partitions WHERE run_id='%s' AND state='open'); "
-				 "DELETE FROM partitions WHERE run_id='%s' AND state='open';",
-				 run->run_id, run->run_id);
+			         "DELETE FROM segments WHERE partition_id IN (SELECT id FROM "
+			         "partitions WHERE run_id='%s' AND state='open'); "
+			         "DELETE FROM partitions WHERE run_id='%s' AND state='open';",
+			         run->run_id, run->run_id);
 			if (spool_exec(sp, sql, e) != 0)
 				rollback(sp);
 			else
@@ -582,7 +583,7 @@ int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, in
 }
 
 int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
-			      struct ierr *e)
+                              struct ierr *e)
 {
 	sqlite3_stmt *st = prep(sp, "INSERT INTO partitions (run_id, table_name) VALUES (?,?)", e);
 
@@ -596,15 +597,15 @@ int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, con
 }
 
 void spool_tmp_path(const struct spool *sp, const struct spool_run *run, int64_t partition_id,
-		    uint64_t n, char *out, size_t size)
+                    uint64_t n, char *out, size_t size)
 {
 	snprintf(out, size, "%s/tmp/%s.%" PRId64 "-%05" PRIu64 ".tmp", sp->dir, run->run_id,
-		 partition_id, n);
+	         partition_id, n);
 }
 
 int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t partition_id,
-		       const char *table, int seq, const char *tmp_path,
-		       const struct segment_info *info, const char *key, struct ierr *e)
+                       const char *table, int seq, const char *tmp_path,
+                       const struct segment_info *info, const char *key, struct ierr *e)
 {
 	char rel[1024], full[4096], data_dir[4096];
 	const char *base = strrchr(tmp_path, '/');
@@ -628,11 +629,11 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
 		return -1;
 	FAILPOINT("seal.before_db_insert");
 	st = prep(sp,
-		  "INSERT INTO segments (partition_id, run_id, source, table_name, seq, path, "
-		  "bucket, key, rows, raw_bytes, bytes, sha256, md5, state, created_at) "
-		  "SELECT ?1, ?2, r.source, ?3, ?4, ?5, r.bucket, ?6, ?7, ?8, ?9, ?10, ?11, "
-		  "'pending', ?12 FROM runs r WHERE r.run_id=?2",
-		  e);
+	          "INSERT INTO segments (partition_id, run_id, source, table_name, seq, path, "
+	          "bucket, key, rows, raw_bytes, bytes, sha256, md5, state, created_at) "
+	          "SELECT ?1, ?2, r.source, ?3, ?4, ?5, r.bucket, ?6, ?7, ?8, ?9, ?10, ?11, "
+	          "'pending', ?12 FROM runs r WHERE r.run_id=?2",
+	          e);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, partition_id);
@@ -654,8 +655,8 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
 }
 
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
-			     uint64_t raw_bytes, uint64_t bytes, int segments,
-			     const struct lossy *lossy, struct ierr *e)
+                             uint64_t raw_bytes, uint64_t bytes, int segments,
+                             const struct lossy *lossy, struct ierr *e)
 {
 	sqlite3_stmt *st;
 	int64_t now = now_ms();
@@ -664,10 +665,10 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 	if (begin(sp, e) != 0)
 		return -1;
 	st = prep(sp,
-		  "UPDATE partitions SET state='complete', rows=?2, raw_bytes=?3, bytes=?4, "
-		  "segments=?5, nonfinite=?6, invalid_utf8=?7, invalid_dates=?8, "
-		  "infinite_dates=?9, completed_at=?10 WHERE id=?1 AND state='open'",
-		  e);
+	          "UPDATE partitions SET state='complete', rows=?2, raw_bytes=?3, bytes=?4, "
+	          "segments=?5, nonfinite=?6, invalid_utf8=?7, invalid_dates=?8, "
+	          "infinite_dates=?9, completed_at=?10 WHERE id=?1 AND state='open'",
+	          e);
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, partition_id);
@@ -684,13 +685,13 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 		goto fail;
 	if (sqlite3_changes(sp->db) != 1) {
 		ierr_set(e, IERR_SPOOL, "spool: partition %" PRId64 " is not open any more",
-			 partition_id);
+		         partition_id);
 		goto fail;
 	}
 	st = prep(sp,
-		  "UPDATE segments SET state='sealed', sealed_at=?2 WHERE partition_id=?1 AND "
-		  "state='pending'",
-		  e);
+	          "UPDATE segments SET state='sealed', sealed_at=?2 WHERE partition_id=?1 AND "
+	          "state='pending'",
+	          e);
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, partition_id);
@@ -709,8 +710,8 @@ fail:
 
 int64_t spool_bytes_used(struct spool *sp)
 {
-	return query_int(sp, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL",
-			 0);
+	return query_int(
+	    sp, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL", 0);
 }
 
 void spool_wakeup(const struct spool *sp)
@@ -744,11 +745,11 @@ int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e)
 	if (begin(sp, e) != 0)
 		return -1;
 	st = prep(sp,
-		  "SELECT id, partition_id, run_id, source, table_name, path, bucket, key, rows, "
-		  "bytes, sha256, md5, attempts, coalesce(upload_id,'') FROM segments "
-		  "WHERE state='sealed' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id "
-		  "LIMIT 1",
-		  e);
+	          "SELECT id, partition_id, run_id, source, table_name, path, bucket, key, rows, "
+	          "bytes, sha256, md5, attempts, coalesce(upload_id,'') FROM segments "
+	          "WHERE state='sealed' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id "
+	          "LIMIT 1",
+	          e);
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, now_ms());
@@ -805,7 +806,7 @@ int64_t spool_count_state(struct spool *sp, const char *state)
 	int64_t n = -1;
 
 	if (sqlite3_prepare_v2(sp->db, "SELECT count(*) FROM segments WHERE state=?", -1, &st,
-			       NULL) != SQLITE_OK)
+	                       NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -822,9 +823,9 @@ int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct i
 	if (begin(sp, e) != 0)
 		return -1;
 	st = prep(sp,
-		  "UPDATE segments SET state='uploaded', uploaded_at=?2, etag=?3, "
-		  "last_error=NULL, last_error_code=NULL, upload_id=NULL WHERE id=?1",
-		  e);
+	          "UPDATE segments SET state='uploaded', uploaded_at=?2, etag=?3, "
+	          "last_error=NULL, last_error_code=NULL, upload_id=NULL WHERE id=?1",
+	          e);
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, id);
@@ -845,13 +846,13 @@ fail:
 }
 
 int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_attempt_at,
-		     int max_attempts, const char *code, const char *msg, struct ierr *e)
+                     int max_attempts, const char *code, const char *msg, struct ierr *e)
 {
 	sqlite3_stmt *st = prep(sp,
-				"UPDATE segments SET state=CASE WHEN ?2 OR attempts >= ?3 THEN "
-				"'failed' ELSE 'sealed' END, next_attempt_at=?4, "
-				"last_error_code=?5, last_error=?6 WHERE id=?1",
-				e);
+	                        "UPDATE segments SET state=CASE WHEN ?2 OR attempts >= ?3 THEN "
+	                        "'failed' ELSE 'sealed' END, next_attempt_at=?4, "
+	                        "last_error_code=?5, last_error=?6 WHERE id=?1",
+	                        e);
 
 	if (st == NULL)
 		return -1;
@@ -867,9 +868,9 @@ int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_
 int spool_mark_quarantined(struct spool *sp, int64_t id, const char *msg, struct ierr *e)
 {
 	sqlite3_stmt *st = prep(sp,
-				"UPDATE segments SET state='quarantined', last_error_code="
-				"'ChecksumMismatch', last_error=?2 WHERE id=?1",
-				e);
+	                        "UPDATE segments SET state='quarantined', last_error_code="
+	                        "'ChecksumMismatch', last_error=?2 WHERE id=?1",
+	                        e);
 
 	if (st == NULL)
 		return -1;
@@ -899,13 +900,13 @@ int spool_set_upload_id(struct spool *sp, int64_t id, const char *upload_id, str
 	return 0;
 }
 
-int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size,
-		    const char *etag, struct ierr *e)
+int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size, const char *etag,
+                    struct ierr *e)
 {
 	sqlite3_stmt *st = prep(sp,
-				"INSERT OR REPLACE INTO segment_parts (segment_id, part_number, "
-				"size, etag) VALUES (?,?,?,?)",
-				e);
+	                        "INSERT OR REPLACE INTO segment_parts (segment_id, part_number, "
+	                        "size, etag) VALUES (?,?,?,?)",
+	                        e);
 
 	if (st == NULL)
 		return -1;
@@ -922,21 +923,21 @@ static void manifest_key(const char *seg_key, const char *run_id, char *out, siz
 	const char *slash = strrchr(seg_key, '/');
 
 	if (slash)
-		snprintf(out, n, "%.*s/_manifest-%s.json", (int)(slash - seg_key), seg_key,
-			 run_id);
+		snprintf(out, n, "%.*s/_manifest-%s.json", (int)(slash - seg_key), seg_key, run_id);
 	else
 		snprintf(out, n, "_manifest-%s.json", run_id);
 }
 
 int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e)
 {
-	sqlite3_stmt *st = prep(sp,
-				"SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, r.bucket, "
-				"r.source FROM partitions p JOIN runs r ON r.run_id=p.run_id "
-				"WHERE p.state='complete' AND p.manifest_state='none' AND NOT EXISTS "
-				"(SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
-				"s.state <> 'uploaded') ORDER BY p.id LIMIT 1",
-				e);
+	sqlite3_stmt *st =
+	    prep(sp,
+	         "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, r.bucket, "
+	         "r.source FROM partitions p JOIN runs r ON r.run_id=p.run_id "
+	         "WHERE p.state='complete' AND p.manifest_state='none' AND NOT EXISTS "
+	         "(SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
+	         "s.state <> 'uploaded') ORDER BY p.id LIMIT 1",
+	         e);
 	struct buf b = {0};
 	struct lossy none = {0};
 	int rc;
@@ -958,18 +959,18 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	json_string(&b, job->run_id, strlen(job->run_id), &none);
 	buf_puts(&b, ",\"source\":");
 	json_string(&b, (const char *)sqlite3_column_text(st, 6),
-		    (size_t)sqlite3_column_bytes(st, 6), &none);
+	            (size_t)sqlite3_column_bytes(st, 6), &none);
 	buf_puts(&b, ",\"table\":");
 	json_string(&b, (const char *)sqlite3_column_text(st, 2),
-		    (size_t)sqlite3_column_bytes(st, 2), &none);
+	            (size_t)sqlite3_column_bytes(st, 2), &none);
 	buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"files\":[",
-		   (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+	           (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
 	sqlite3_finalize(st);
 
 	st = prep(sp,
-		  "SELECT key, rows, bytes, sha256, md5 FROM segments WHERE partition_id=? "
-		  "ORDER BY seq",
-		  e);
+	          "SELECT key, rows, bytes, sha256, md5 FROM segments WHERE partition_id=? "
+	          "ORDER BY seq",
+	          e);
 	if (st == NULL) {
 		buf_free(&b);
 		return -1;
@@ -984,10 +985,10 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 		first = false;
 		json_string(&b, key, strlen(key), &none);
 		buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"sha256\":\"%s\",\"md5\":\"%s\"}",
-			   (long long)sqlite3_column_int64(st, 1),
-			   (long long)sqlite3_column_int64(st, 2),
-			   (const char *)sqlite3_column_text(st, 3),
-			   (const char *)sqlite3_column_text(st, 4));
+		           (long long)sqlite3_column_int64(st, 1),
+		           (long long)sqlite3_column_int64(st, 2),
+		           (const char *)sqlite3_column_text(st, 3),
+		           (const char *)sqlite3_column_text(st, 4));
 	}
 	sqlite3_finalize(st);
 	buf_puts(&b, "]}\n");
@@ -1017,9 +1018,9 @@ int spool_manifest_written(struct spool *sp, int64_t partition_id, struct ierr *
 int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e)
 {
 	sqlite3_stmt *st = prep(sp,
-				"SELECT id, path FROM segments WHERE state='uploaded' AND "
-				"file_deleted_at IS NULL AND uploaded_at <= ?",
-				e);
+	                        "SELECT id, path FROM segments WHERE state='uploaded' AND "
+	                        "file_deleted_at IS NULL AND uploaded_at <= ?",
+	                        e);
 	int n = 0;
 
 	if (st == NULL)
@@ -1030,7 +1031,7 @@ int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e
 		sqlite3_stmt *u;
 
 		snprintf(full, sizeof(full), "%s/%s", sp->dir,
-			 (const char *)sqlite3_column_text(st, 1));
+		         (const char *)sqlite3_column_text(st, 1));
 		/* File first: a crash before the update leaves a row whose file is
 		 * gone, which recovery records as deleted. */
 		if (remove_path(full, e) != 0) {
@@ -1063,16 +1064,16 @@ int spool_replay(struct spool *sp, const int64_t *ids, int nids, struct ierr *e)
 		return -1;
 	if (ids == NULL) {
 		if (spool_exec(sp,
-			       "UPDATE segments SET state='sealed', attempts=0, next_attempt_at=0 "
-			       "WHERE state='failed'",
-			       e) != 0)
+		               "UPDATE segments SET state='sealed', attempts=0, next_attempt_at=0 "
+		               "WHERE state='failed'",
+		               e) != 0)
 			goto fail;
 		n = sqlite3_changes(sp->db);
 	} else {
 		st = prep(sp,
-			  "UPDATE segments SET state='sealed', attempts=0, next_attempt_at=0 "
-			  "WHERE id=? AND state IN ('failed','quarantined')",
-			  e);
+		          "UPDATE segments SET state='sealed', attempts=0, next_attempt_at=0 "
+		          "WHERE id=? AND state IN ('failed','quarantined')",
+		          e);
 		if (st == NULL)
 			goto fail;
 		for (int i = 0; i < nids; i++) {
@@ -1100,10 +1101,11 @@ void spool_counter_add(struct spool *sp, const char *name, int64_t delta)
 {
 	sqlite3_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(sp->db,
-			       "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) "
-			       "DO UPDATE SET value = value + ?2",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        sp->db,
+	        "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) "
+	        "DO UPDATE SET value = value + ?2",
+	        -1, &st, NULL) != SQLITE_OK)
 		return;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, delta);

@@ -60,19 +60,19 @@ struct spool_run {
 };
 
 /* Create a run: takes its lock, inserts the row. */
-int spool_run_begin(struct spool *sp, const char *source, const char *db_type,
-		    const char *bucket, struct spool_run *run, struct ierr *e);
+int spool_run_begin(struct spool *sp, const char *source, const char *db_type, const char *bucket,
+                    struct spool_run *run, struct ierr *e);
 /* state: "complete" or "failed"; error may be NULL. Releases the lock. */
 int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, int tables,
-		  uint64_t rows, const char *error, struct ierr *e);
+                  uint64_t rows, const char *error, struct ierr *e);
 
 int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
-			      struct ierr *e);
+                              struct ierr *e);
 
 /* Absolute path of the n-th temporary segment file of a partition:
  * tmp/<run-id>.<partition>-<n>.tmp (sealed as data/<run-id>.<partition>-<n><ext>). */
 void spool_tmp_path(const struct spool *sp, const struct spool_run *run, int64_t partition_id,
-		    uint64_t n, char *out, size_t size);
+                    uint64_t n, char *out, size_t size);
 
 struct segment_info {
 	uint64_t rows;
@@ -86,13 +86,13 @@ struct segment_info {
 /* Seal a finished temporary file (already fsynced by the writer): rename into
  * data/, fsync data/, insert the `pending` row with its deterministic key. */
 int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t partition_id,
-		       const char *table, int seq, const char *tmp_path,
-		       const struct segment_info *info, const char *key, struct ierr *e);
+                       const char *table, int seq, const char *tmp_path,
+                       const struct segment_info *info, const char *key, struct ierr *e);
 
 /* Mark the partition complete and its segments sealed, in one transaction. */
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
-			     uint64_t raw_bytes, uint64_t bytes, int segments,
-			     const struct lossy *lossy, struct ierr *e);
+                             uint64_t raw_bytes, uint64_t bytes, int segments,
+                             const struct lossy *lossy, struct ierr *e);
 
 /* Bytes the spool holds on disk (segments not yet deleted). */
 int64_t spool_bytes_used(struct spool *sp);
@@ -134,21 +134,21 @@ int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct i
 /* Back to `sealed` with a backoff; `failed` instead when permanent or out of
  * attempts. code/msg describe the error (no secrets). */
 int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_attempt_at,
-		     int max_attempts, const char *code, const char *msg, struct ierr *e);
+                     int max_attempts, const char *code, const char *msg, struct ierr *e);
 int spool_mark_quarantined(struct spool *sp, int64_t id, const char *msg, struct ierr *e);
 
 /* Multipart progress. */
 int spool_set_upload_id(struct spool *sp, int64_t id, const char *upload_id, struct ierr *e);
-int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size,
-		    const char *etag, struct ierr *e);
+int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size, const char *etag,
+                    struct ierr *e);
 
 /* Partitions complete and fully uploaded but without their manifest yet. */
 struct manifest_job {
 	int64_t partition_id;
 	char run_id[64];
 	char bucket[1024];
-	char key[1024];    /* of the manifest */
-	char *json;        /* the manifest document (owned; free()) */
+	char key[1024]; /* of the manifest */
+	char *json;     /* the manifest document (owned; free()) */
 };
 /* Returns 1 with *job filled, 0 when none, -1 on error. */
 int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e);
@@ -166,5 +166,18 @@ void spool_counter_add(struct spool *sp, const char *name, int64_t delta);
 
 /* Run fn inside BEGIN IMMEDIATE .. COMMIT with retries on SQLITE_BUSY. */
 int spool_exec(struct spool *sp, const char *sql, struct ierr *e);
+
+/* ---- multipart progress, read back (spool/multipart.c) ---- */
+
+struct spool_part {
+	int part_number;
+	uint64_t size;
+	char etag[256]; /* as the server returned it, quotes included */
+};
+
+/* The finished parts of segment id (recorded by spool_part_done), by part
+ * number, into a malloc'd array *out that the caller free()s (NULL when
+ * none). Returns the count, or -1 with *e. */
+int spool_parts_list(struct spool *sp, int64_t id, struct spool_part **out, struct ierr *e);
 
 #endif

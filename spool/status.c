@@ -13,8 +13,8 @@
 #include "json.h"
 #include "util.h"
 
-static const char *const states[] = {"pending", "sealed",     "uploading",
-				     "uploaded", "failed", "quarantined"};
+static const char *const states[] = {"pending",  "sealed", "uploading",
+                                     "uploaded", "failed", "quarantined"};
 #define NSTATES 6
 
 struct state_count {
@@ -74,9 +74,9 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 	if (spool_exec(sp, "BEGIN", e) != 0)
 		return -1;
 	sqlite3_prepare_v2(db,
-			   "SELECT state, count(*), coalesce(sum(bytes),0), coalesce(sum(rows),0) "
-			   "FROM segments GROUP BY state",
-			   -1, &st, NULL);
+	                   "SELECT state, count(*), coalesce(sum(bytes),0), coalesce(sum(rows),0) "
+	                   "FROM segments GROUP BY state",
+	                   -1, &st, NULL);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
 		const char *s = (const char *)sqlite3_column_text(st, 0);
 
@@ -90,12 +90,12 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 	}
 	sqlite3_finalize(st);
 	oldest = q1(db,
-		    "SELECT min(coalesce(sealed_at, created_at)) FROM segments WHERE state IN "
-		    "('sealed','uploading','failed','quarantined')",
-		    -1);
+	            "SELECT min(coalesce(sealed_at, created_at)) FROM segments WHERE state IN "
+	            "('sealed','uploading','failed','quarantined')",
+	            -1);
 	last_upload = q1(db, "SELECT max(uploaded_at) FROM segments", -1);
-	spool_bytes = q1(db, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL",
-			 0);
+	spool_bytes =
+	    q1(db, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL", 0);
 
 	if (o->json) {
 		buf_puts(&b, "{\"spool_dir\":");
@@ -103,10 +103,10 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 		buf_printf(&b, ",\"generated_at\":%" PRId64 ",\"states\":{", now);
 		for (int i = 0; i < NSTATES; i++)
 			buf_printf(&b,
-				   "%s\"%s\":{\"segments\":%" PRId64 ",\"bytes\":%" PRId64
-				   ",\"rows\":%" PRId64 "}",
-				   i ? "," : "", states[i], totals[i].segments, totals[i].bytes,
-				   totals[i].rows);
+			           "%s\"%s\":{\"segments\":%" PRId64 ",\"bytes\":%" PRId64
+			           ",\"rows\":%" PRId64 "}",
+			           i ? "," : "", states[i], totals[i].segments, totals[i].bytes,
+			           totals[i].rows);
 		buf_puts(&b, "},\"oldest_not_uploaded_age_seconds\":");
 		if (oldest >= 0)
 			buf_printf(&b, "%" PRId64, (now - oldest) / 1000);
@@ -117,15 +117,16 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 			buf_printf(&b, "%" PRId64, last_upload);
 		else
 			json_null(&b);
-		buf_printf(&b, ",\"spool_bytes\":%" PRId64 ",\"quota_bytes\":%" PRId64 ",\"tables\":[",
-			   spool_bytes, o->quota_bytes);
+		buf_printf(&b,
+		           ",\"spool_bytes\":%" PRId64 ",\"quota_bytes\":%" PRId64 ",\"tables\":[",
+		           spool_bytes, o->quota_bytes);
 	} else {
 		fprintf(out, "spool %s\n\n", spool_dir(sp));
 		fprintf(out, "%-12s %10s %12s %12s\n", "state", "segments", "rows", "bytes");
 		for (int i = 0; i < NSTATES; i++) {
 			human_bytes(h, sizeof(h), (uint64_t)totals[i].bytes);
 			fprintf(out, "%-12s %10" PRId64 " %12" PRId64 " %12s\n", states[i],
-				totals[i].segments, totals[i].rows, h);
+			        totals[i].segments, totals[i].rows, h);
 		}
 		{
 			char age[32], used[32], quota[32];
@@ -136,21 +137,21 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 			fprintf(out, "\noldest segment not uploaded: %s\n", age);
 			age_text(age, sizeof(age), last_upload < 0 ? -1 : now - last_upload);
 			fprintf(out, "last successful upload:      %s%s\n", age,
-				last_upload < 0 ? "" : " ago");
+			        last_upload < 0 ? "" : " ago");
 			fprintf(out, "spool size:                  %s of %s quota\n", used,
-				o->quota_bytes ? quota : "no");
+			        o->quota_bytes ? quota : "no");
 		}
 		fprintf(out, "\n%-12s %-28s %8s %8s %8s %8s %10s\n", "source", "table", "pending",
-			"sealed", "uploaded", "failed", "rows");
+		        "sealed", "uploaded", "failed", "rows");
 	}
 
 	sqlite3_prepare_v2(db,
-			   "SELECT source, table_name, "
-			   "sum(state='pending'), sum(state IN ('sealed','uploading')), "
-			   "sum(state='uploaded'), sum(state IN ('failed','quarantined')), "
-			   "sum(rows), sum(bytes) FROM segments GROUP BY source, table_name "
-			   "ORDER BY source, table_name",
-			   -1, &st, NULL);
+	                   "SELECT source, table_name, "
+	                   "sum(state='pending'), sum(state IN ('sealed','uploading')), "
+	                   "sum(state='uploaded'), sum(state IN ('failed','quarantined')), "
+	                   "sum(rows), sum(bytes) FROM segments GROUP BY source, table_name "
+	                   "ORDER BY source, table_name",
+	                   -1, &st, NULL);
 	{
 		bool first = true;
 
@@ -164,21 +165,21 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 				buf_puts(&b, ",\"table\":");
 				jstr(&b, tbl);
 				buf_printf(&b,
-					   ",\"pending\":%lld,\"queued\":%lld,\"uploaded\":%lld,"
-					   "\"failed\":%lld,\"rows\":%lld,\"bytes\":%lld}",
-					   (long long)sqlite3_column_int64(st, 2),
-					   (long long)sqlite3_column_int64(st, 3),
-					   (long long)sqlite3_column_int64(st, 4),
-					   (long long)sqlite3_column_int64(st, 5),
-					   (long long)sqlite3_column_int64(st, 6),
-					   (long long)sqlite3_column_int64(st, 7));
+				           ",\"pending\":%lld,\"queued\":%lld,\"uploaded\":%lld,"
+				           "\"failed\":%lld,\"rows\":%lld,\"bytes\":%lld}",
+				           (long long)sqlite3_column_int64(st, 2),
+				           (long long)sqlite3_column_int64(st, 3),
+				           (long long)sqlite3_column_int64(st, 4),
+				           (long long)sqlite3_column_int64(st, 5),
+				           (long long)sqlite3_column_int64(st, 6),
+				           (long long)sqlite3_column_int64(st, 7));
 			} else {
-				fprintf(out, "%-12s %-28s %8lld %8lld %8lld %8lld %10lld\n", src, tbl,
-					(long long)sqlite3_column_int64(st, 2),
-					(long long)sqlite3_column_int64(st, 3),
-					(long long)sqlite3_column_int64(st, 4),
-					(long long)sqlite3_column_int64(st, 5),
-					(long long)sqlite3_column_int64(st, 6));
+				fprintf(out, "%-12s %-28s %8lld %8lld %8lld %8lld %10lld\n", src,
+				        tbl, (long long)sqlite3_column_int64(st, 2),
+				        (long long)sqlite3_column_int64(st, 3),
+				        (long long)sqlite3_column_int64(st, 4),
+				        (long long)sqlite3_column_int64(st, 5),
+				        (long long)sqlite3_column_int64(st, 6));
 			}
 			first = false;
 		}
@@ -187,11 +188,11 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 
 	/* The most recent failures, with their S3 code and message. */
 	sqlite3_prepare_v2(db,
-			   "SELECT id, state, bucket, key, attempts, coalesce(last_error_code,''), "
-			   "coalesce(last_error,'') FROM segments WHERE state IN "
-			   "('failed','quarantined') OR (state='sealed' AND attempts > 0) "
-			   "ORDER BY id DESC LIMIT 10",
-			   -1, &st, NULL);
+	                   "SELECT id, state, bucket, key, attempts, coalesce(last_error_code,''), "
+	                   "coalesce(last_error,'') FROM segments WHERE state IN "
+	                   "('failed','quarantined') OR (state='sealed' AND attempts > 0) "
+	                   "ORDER BY id DESC LIMIT 10",
+	                   -1, &st, NULL);
 	{
 		bool first = true;
 
@@ -206,14 +207,14 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 
 			if (o->json) {
 				buf_printf(&b, "%s{\"id\":%lld,\"state\":", first ? "" : ",",
-					   (long long)sqlite3_column_int64(st, 0));
+				           (long long)sqlite3_column_int64(st, 0));
 				jstr(&b, state);
 				buf_puts(&b, ",\"bucket\":");
 				jstr(&b, bucket);
 				buf_puts(&b, ",\"key\":");
 				jstr(&b, key);
-				buf_printf(&b, ",\"attempts\":%d,\"code\":",
-					   sqlite3_column_int(st, 4));
+				buf_printf(&b,
+				           ",\"attempts\":%d,\"code\":", sqlite3_column_int(st, 4));
 				jstr(&b, code);
 				buf_puts(&b, ",\"message\":");
 				jstr(&b, msg);
@@ -222,8 +223,8 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 				if (first)
 					fprintf(out, "\nrecent errors:\n");
 				fprintf(out, "  #%lld %-11s %s/%s (attempt %d): %s %s\n",
-					(long long)sqlite3_column_int64(st, 0), state, bucket, key,
-					sqlite3_column_int(st, 4), code, msg);
+				        (long long)sqlite3_column_int64(st, 0), state, bucket, key,
+				        sqlite3_column_int(st, 4), code, msg);
 			}
 			first = false;
 		}

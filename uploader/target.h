@@ -35,10 +35,10 @@ struct target_ops {
 	const char *scheme; /* "file", "s3" */
 	/* sp is the calling thread's own spool connection (multipart progress). */
 	int (*put_segment)(struct target *t, struct spool *sp, const struct segment *seg,
-			   struct put_result *res, struct ierr *e);
+	                   struct put_result *res, struct ierr *e);
 	/* Small objects (manifests): written atomically, overwriting allowed. */
 	int (*put_bytes)(struct target *t, const char *key, const void *data, size_t n,
-			 struct put_result *res, struct ierr *e);
+	                 struct put_result *res, struct ierr *e);
 	void (*free)(struct target *t);
 };
 

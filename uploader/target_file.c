@@ -83,7 +83,7 @@ static int make_parents(const char *path, struct ierr *e)
 
 /* Publish tmp as dest without replacing; on EEXIST compare contents. */
 static int publish(const char *tmp, const char *dest, const char *sha, struct put_result *res,
-		   struct ierr *e)
+                   struct ierr *e)
 {
 	char dir[4096], existing[65];
 
@@ -93,7 +93,7 @@ static int publish(const char *tmp, const char *dest, const char *sha, struct pu
 		unlink(tmp);
 		if (err != EEXIST) {
 			snprintf(res->code, sizeof(res->code), "%s",
-				 err == ENOSPC ? "ENOSPC" : "EIO");
+			         err == ENOSPC ? "ENOSPC" : "EIO");
 			ierr_errno(e, err, "file target: rename to %s", dest);
 			e->code = IERR_TRANSIENT;
 			return -1;
@@ -104,9 +104,9 @@ static int publish(const char *tmp, const char *dest, const char *sha, struct pu
 		}
 		snprintf(res->code, sizeof(res->code), "Conflict");
 		return ierr_set(e, IERR_PERMANENT,
-				"file target: %s already exists with different content "
-				"(sha256 %.12s..., ours %.12s...); not overwritten",
-				dest, existing, sha);
+		                "file target: %s already exists with different content "
+		                "(sha256 %.12s..., ours %.12s...); not overwritten",
+		                dest, existing, sha);
 	}
 	dir_of(dest, dir, sizeof(dir));
 	if (fsync_dir(dir, e) != 0) {
@@ -117,7 +117,7 @@ static int publish(const char *tmp, const char *dest, const char *sha, struct pu
 }
 
 static int file_put_segment(struct target *t, struct spool *sp, const struct segment *seg,
-			    struct put_result *res, struct ierr *e)
+                            struct put_result *res, struct ierr *e)
 {
 	struct file_target *ft = (struct file_target *)t;
 	char dest[8192], tmp[4300], rnd[9], sha[65];
@@ -181,9 +181,9 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 		snprintf(res->code, sizeof(res->code), "ChecksumMismatch");
 		res->quarantine = true;
 		return ierr_set(e, IERR_PERMANENT,
-				"spool file %s no longer matches its recorded sha256 "
-				"(%.12s... != %.12s...): quarantined",
-				seg->path, sha, seg->sha256);
+		                "spool file %s no longer matches its recorded sha256 "
+		                "(%.12s... != %.12s...): quarantined",
+		                seg->path, sha, seg->sha256);
 	}
 	FAILPOINT("upload.file.before_publish");
 	if (publish(tmp, dest, sha, res, e) != 0)
@@ -213,7 +213,7 @@ static void sweep_dead_tmp(const char *dir)
 }
 
 static int file_put_bytes(struct target *t, const char *key, const void *data, size_t n,
-			  struct put_result *res, struct ierr *e)
+                          struct put_result *res, struct ierr *e)
 {
 	struct file_target *ft = (struct file_target *)t;
 	char dest[8192];
@@ -235,10 +235,10 @@ static void file_free(struct target *t)
 }
 
 static const struct target_ops file_ops = {
-	.scheme = "file",
-	.put_segment = file_put_segment,
-	.put_bytes = file_put_bytes,
-	.free = file_free,
+    .scheme = "file",
+    .put_segment = file_put_segment,
+    .put_bytes = file_put_bytes,
+    .free = file_free,
 };
 
 struct target *target_file_open(const char *bucket, struct ierr *e)
@@ -247,8 +247,10 @@ struct target *target_file_open(const char *bucket, struct ierr *e)
 	const char *path = bucket + strlen("file://");
 
 	if (*path != '/') {
-		ierr_set(e, IERR_CONFIG, "S3_BUCKET: \"%s\": a file:// bucket needs an absolute "
-			 "path (file:///srv/lake/raw)", bucket);
+		ierr_set(e, IERR_CONFIG,
+		         "S3_BUCKET: \"%s\": a file:// bucket needs an absolute "
+		         "path (file:///srv/lake/raw)",
+		         bucket);
 		return NULL;
 	}
 	ft = calloc(1, sizeof(*ft));

@@ -56,7 +56,7 @@ static struct target *get_target(struct uploader *u, const char *bucket, struct 
 			u->targets[u->ntargets++] = t;
 	} else if (t == NULL) {
 		ierr_set(e, IERR_CONFIG, "too many distinct buckets in one spool (max %d)",
-			 MAX_TARGETS);
+		         MAX_TARGETS);
 	}
 	pthread_mutex_unlock(&u->lock);
 	return t;
@@ -79,8 +79,8 @@ static int64_t backoff_ms(const struct uploader *u, int attempt)
 	return (int64_t)(r % (uint64_t)(ceiling + 1));
 }
 
-static void record_outcome(struct uploader *u, struct spool *sp, const struct segment *seg,
-			   int rc, const struct put_result *res, struct ierr *err)
+static void record_outcome(struct uploader *u, struct spool *sp, const struct segment *seg, int rc,
+                           const struct put_result *res, struct ierr *err)
 {
 	struct ierr e2;
 	char attempts[16], size[32];
@@ -92,29 +92,30 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 			/* The object is there; the row stays `uploading` and the next
 			 * start HEADs/compares and marks it. Nothing is lost. */
 			log_event(LOG_ERROR, "could not record upload", "key", seg->key, "error",
-				  e2.msg, NULL);
+			          e2.msg, NULL);
 			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
 			return;
 		}
 		spool_counter_add(sp, "uploads_total", 1);
 		spool_counter_add(sp, "uploaded_bytes_total", (int64_t)seg->bytes);
-		log_event(LOG_INFO, res->already_present ? "segment already present, recorded"
-							 : "segment uploaded",
-			  "bucket", seg->bucket, "key", seg->key, "bytes", size, "attempt", attempts,
-			  NULL);
+		log_event(LOG_INFO,
+		          res->already_present ? "segment already present, recorded"
+		                               : "segment uploaded",
+		          "bucket", seg->bucket, "key", seg->key, "bytes", size, "attempt",
+		          attempts, NULL);
 		return;
 	}
 	{
 		char counter[128];
 
 		snprintf(counter, sizeof(counter), "errors_total:%s",
-			 res->code[0] ? res->code : "unknown");
+		         res->code[0] ? res->code : "unknown");
 		spool_counter_add(sp, counter, 1);
 	}
 	if (res->quarantine) {
 		spool_mark_quarantined(sp, seg->id, err->msg, &e2);
 		log_event(LOG_ERROR, "segment quarantined", "key", seg->key, "error", err->msg,
-			  NULL);
+		          NULL);
 		return;
 	}
 	{
@@ -123,15 +124,15 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 		bool last = permanent || seg->attempts >= u->max_attempts;
 
 		if (spool_mark_retry(sp, seg->id, permanent, next, u->max_attempts, res->code,
-				     err->msg, &e2) != 0) {
+		                     err->msg, &e2) != 0) {
 			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
 			return;
 		}
 		log_event(last ? LOG_ERROR : LOG_WARNING,
-			  last ? "upload failed (replay with `ingesta replay`)"
-			       : "upload error, will retry",
-			  "key", seg->key, "code", res->code, "attempt", attempts, "error",
-			  err->msg, NULL);
+		          last ? "upload failed (replay with `ingesta replay`)"
+		               : "upload error, will retry",
+		          "key", seg->key, "code", res->code, "attempt", attempts, "error",
+		          err->msg, NULL);
 	}
 }
 
@@ -206,10 +207,10 @@ static void write_manifests(struct uploader *u, struct spool *sp)
 		struct put_result res;
 		struct target *t = get_target(u, job.bucket, &e);
 
-		if (t == NULL || t->ops->put_bytes(t, job.key, job.json, strlen(job.json), &res,
-						   &e) != 0) {
+		if (t == NULL ||
+		    t->ops->put_bytes(t, job.key, job.json, strlen(job.json), &res, &e) != 0) {
 			log_event(LOG_WARNING, "manifest not written yet", "key", job.key, "error",
-				  e.msg, NULL);
+			          e.msg, NULL);
 			free(job.json);
 			return; /* retried on the next pass */
 		}
@@ -218,7 +219,7 @@ static void write_manifests(struct uploader *u, struct spool *sp)
 		if (spool_manifest_written(sp, job.partition_id, &e) != 0)
 			return;
 		log_event(LOG_INFO, "partition manifest written", "bucket", job.bucket, "key",
-			  job.key, NULL);
+		          job.key, NULL);
 	}
 }
 
@@ -276,13 +277,13 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino >= 0) {
 		if (inotify_add_watch(ino, config_str(cfg, "SPOOL_DIR"),
-				      IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+		                      IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
 			close(ino);
 			ino = -1;
 		}
 	}
 	log_event(LOG_INFO, "uploader started", "spool", config_str(cfg, "SPOOL_DIR"), "mode",
-		  once ? "once" : "daemon", NULL);
+	          once ? "once" : "daemon", NULL);
 
 	while (!ingesta_stop_requested) {
 		int64_t due, wait;

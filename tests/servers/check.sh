@@ -71,7 +71,7 @@ docs = list(coll.find().sort("_id", 1))
 assert docs[0]["s"] == "héllo ✓" and docs[1]["n"] == 2.5, docs
 coll.drop()
 info = c.server_info()
-print("FerretDB", info.get("ferretdbVersion", "?"), "(MongoDB", info["version"] + ")")
+print("FerretDB wire protocol, MongoDB", info["version"], "compatible; insert/find/drop")
 PY
     )"; then
         ok ferretdb "$out"

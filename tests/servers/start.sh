@@ -436,14 +436,14 @@ main() {
     fi
 
     local start=$SECONDS
-    local -A done_=()
-    for n in "${names[@]}"; do
-        [[ -z "${done_[$n]:-}" ]] || continue
-        done_[$n]=1
+    local -a started=()
+    for n in "${ALL_SERVERS[@]}"; do
+        [[ " ${names[*]} " == *" $n "* ]] || continue
         "start_$n"
+        started+=("$n")
     done
     write_env
-    log "ready in $((SECONDS - start)) s: ${!done_[*]}; settings: . $INGESTA_TEST_RUN/env"
+    log "ready in $((SECONDS - start)) s: ${started[*]}; settings: . $INGESTA_TEST_RUN/env"
 }
 
 main "$@"

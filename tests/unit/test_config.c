@@ -32,17 +32,17 @@ static void test_syntax(void)
 {
 	struct ierr e;
 	struct config *c = parse("# comment\n"
-				 "\n"
-				 "  # indented comment\n"
-				 "DB_TYPE=mysql\n"
-				 "export MYSQL_HOST=db.internal\n"
-				 "MYSQL_USER = app \n"
-				 "MYSQL_PASSWORD='p#ss w\"rd'\n"
-				 "MYSQL_DATABASE=\"shop \\\"main\\\" \\$x\"\n"
-				 "S3_BUCKET=raw-ms1-data-bgc # trailing comment\n"
-				 "S3_PREFIX=a#b\n"
-				 "LOG_LEVEL=debug\r\n",
-				 &e);
+	                         "\n"
+	                         "  # indented comment\n"
+	                         "DB_TYPE=mysql\n"
+	                         "export MYSQL_HOST=db.internal\n"
+	                         "MYSQL_USER = app \n"
+	                         "MYSQL_PASSWORD='p#ss w\"rd'\n"
+	                         "MYSQL_DATABASE=\"shop \\\"main\\\" \\$x\"\n"
+	                         "S3_BUCKET=raw-ms1-data-bgc # trailing comment\n"
+	                         "S3_PREFIX=a#b\n"
+	                         "LOG_LEVEL=debug\r\n",
+	                         &e);
 
 	CHECK(c != NULL);
 	if (c == NULL)
@@ -67,10 +67,10 @@ static void test_types(void)
 {
 	struct ierr e;
 	struct config *c = parse("SPOOL_MAX_BYTES=1.5G\nSEGMENT_MAX_BYTES=512k\n"
-				 "INGESTION_INTERVAL=1h\nRETRY_BASE=250ms\nRETRY_CAP=2m\n"
-				 "ENABLE_PARTITIONING=false\nINCLUDE_VIEWS=YES\nMYSQL_PORT=13306\n"
-				 "MULTIPART_PART_SIZE=16MiB\n",
-				 &e);
+	                         "INGESTION_INTERVAL=1h\nRETRY_BASE=250ms\nRETRY_CAP=2m\n"
+	                         "ENABLE_PARTITIONING=false\nINCLUDE_VIEWS=YES\nMYSQL_PORT=13306\n"
+	                         "MULTIPART_PART_SIZE=16MiB\n",
+	                         &e);
 
 	CHECK(c != NULL);
 	if (c == NULL)
@@ -96,13 +96,14 @@ static void test_aliases_and_original_env(void)
 {
 	struct ierr e;
 	/* The original deployment's .env, unchanged. */
-	struct config *c = parse("DB_TYPE=postgres\nPOSTGRES_HOST=10.0.0.5\nPOSTGRES_PORT=5432\n"
-				 "POSTGRES_USER=etl\nPOSTGRES_PASSWORD=s3cret-pg\n"
-				 "POSTGRES_DATABASE=billing\nMONGO_DB=inv\nMONGO_AUTH_SOURCE=admin\n"
-				 "S3_BUCKET_MS1=raw-ms1-data-bgc\nS3_BUCKET_MS2=raw-ms2-data-bgc\n"
-				 "S3_BUCKET_MS3=raw-ms3-data-bgc\nAWS_DEFAULT_REGION=eu-west-1\n"
-				 "INGESTION_INTERVAL=3600\nENABLE_PARTITIONING=true\nLOG_LEVEL=INFO\n",
-				 &e);
+	struct config *c =
+	    parse("DB_TYPE=postgres\nPOSTGRES_HOST=10.0.0.5\nPOSTGRES_PORT=5432\n"
+	          "POSTGRES_USER=etl\nPOSTGRES_PASSWORD=s3cret-pg\n"
+	          "POSTGRES_DATABASE=billing\nMONGO_DB=inv\nMONGO_AUTH_SOURCE=admin\n"
+	          "S3_BUCKET_MS1=raw-ms1-data-bgc\nS3_BUCKET_MS2=raw-ms2-data-bgc\n"
+	          "S3_BUCKET_MS3=raw-ms3-data-bgc\nAWS_DEFAULT_REGION=eu-west-1\n"
+	          "INGESTION_INTERVAL=3600\nENABLE_PARTITIONING=true\nLOG_LEVEL=INFO\n",
+	          &e);
 
 	CHECK(c != NULL);
 	if (c == NULL) {
@@ -133,24 +134,24 @@ static void test_errors(void)
 	CHECK_STR(error_of("MYSQL_PORT=33o6\n"), "MYSQL_PORT: not a number: \"33o6\"");
 	CHECK_STR(error_of("MYSQL_PORT=70000\n"), "MYSQL_PORT: 70000 is out of range 1..65535");
 	CHECK_STR(error_of("ENABLE_PARTITIONING=maybe\n"),
-		  "ENABLE_PARTITIONING: not a boolean: \"maybe\" (use true or false)");
+	          "ENABLE_PARTITIONING: not a boolean: \"maybe\" (use true or false)");
 	CHECK_STR(error_of("DB_TYPE=oracle\n"),
-		  "DB_TYPE: \"oracle\" is not one of "
-		  "mysql|mariadb|postgresql|postgres|mongodb|mongo|sqlite");
+	          "DB_TYPE: \"oracle\" is not one of "
+	          "mysql|mariadb|postgresql|postgres|mongodb|mongo|sqlite");
 	CHECK_STR(error_of("SPOOL_MAX_BYTES=lots\n"),
-		  "SPOOL_MAX_BYTES: not a size: \"lots\" (bytes, or a number with K, M, G)");
+	          "SPOOL_MAX_BYTES: not a size: \"lots\" (bytes, or a number with K, M, G)");
 	CHECK_STR(error_of("INGESTION_INTERVAL=soon\n"),
-		  "INGESTION_INTERVAL: not a duration: \"soon\" (seconds, or a number with ms, s, "
-		  "m, h, d)");
+	          "INGESTION_INTERVAL: not a duration: \"soon\" (seconds, or a number with ms, s, "
+	          "m, h, d)");
 	CHECK_STR(error_of("just some words\n"), "t.env:1: expected KEY=VALUE");
 	CHECK_STR(error_of("\n\nMY-KEY=1\n"), "t.env:3: \"MY-KEY\" is not a valid key name");
 	CHECK_STR(error_of("MYSQL_PASSWORD='abc\n"), "t.env:1: unterminated single quote");
 	CHECK_STR(error_of("MYSQL_PASSWORD=\"abc\n"), "t.env:1: unterminated double quote");
 	CHECK_STR(error_of("MYSQL_USER=\"a\" b\n"),
-		  "t.env:1: unexpected text after the closing quote");
+	          "t.env:1: unexpected text after the closing quote");
 	/* A bad value of a secret key never shows the value. */
 	CHECK_STR(error_of("MONGO_TLS=hunter2hunter2\n"),
-		  "MONGO_TLS: not a boolean: \"hunter2hunter2\" (use true or false)");
+	          "MONGO_TLS: not a boolean: \"hunter2hunter2\" (use true or false)");
 	CHECK_STR(error_of("ZSTD_LEVEL=0\n"), "ZSTD_LEVEL: 0 is out of range 1..19");
 }
 
@@ -163,7 +164,7 @@ static void test_precedence(void)
 	setenv("MYSQL_HOST", "from-env", 1);
 	setenv("MYSQL_USER", "env-user", 1);
 	c = config_parse_text("MYSQL_HOST=from-file\nMYSQL_USER=file-user\nMYSQL_DATABASE=f\n",
-			      "t.env", flags, true, &e);
+	                      "t.env", flags, true, &e);
 	CHECK(c != NULL);
 	if (c) {
 		CHECK_STR(config_str(c, "MYSQL_HOST"), "from-flag");

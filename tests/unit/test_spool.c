@@ -45,21 +45,21 @@ static int count_files(const char *sub)
 static struct segment_settings settings(void)
 {
 	struct segment_settings s = {
-		.key_template = "{table}/year={year}/month={month}/day={day}/{run_id}-{seq}{ext}",
-		.key_prefix = "",
-		.source = "test",
-		.compress = true,
-		.zstd_level = 3,
-		.max_bytes = 1 << 20,
-		.max_rows = 3,
-		.quota_bytes = 0,
+	    .key_template = "{table}/year={year}/month={month}/day={day}/{run_id}-{seq}{ext}",
+	    .key_prefix = "",
+	    .source = "test",
+	    .compress = true,
+	    .zstd_level = 3,
+	    .max_bytes = 1 << 20,
+	    .max_rows = 3,
+	    .quota_bytes = 0,
 	};
 	return s;
 }
 
 /* Write n rows of table into the run; commit when asked. */
 static int write_table(struct spool *sp, struct spool_run *run, const char *table, int n,
-		       bool commit)
+                       bool commit)
 {
 	struct norm_opts o = {0};
 	struct segment_settings s = settings();
@@ -140,8 +140,9 @@ static void test_state_machine(void)
 	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 1);
 	/* Transient error: back to sealed, due later. */
 	CHECK(spool_mark_retry(sp, seg.id, false, INT64_MAX / 2, 3, "SlowDown", "slow", &e) == 0);
-	snprintf(path, sizeof(path), "SELECT state='sealed' AND attempts=1 FROM segments WHERE id=%lld",
-		 (long long)seg.id);
+	snprintf(path, sizeof(path),
+	         "SELECT state='sealed' AND attempts=1 FROM segments WHERE id=%lld",
+	         (long long)seg.id);
 	CHECK(q(sp, path) == 1);
 	/* Permanent error: failed at once; replay brings it back. */
 	CHECK(spool_claim_next(sp, &seg, &e) == 1);
@@ -199,7 +200,8 @@ static void test_orphans(void)
 		int n;
 
 		CHECK(spool_replay(sp, NULL, 0, &e) == 0);
-		sqlite3_exec(spool_db(sp), "UPDATE segments SET next_attempt_at=0", NULL, NULL, NULL);
+		sqlite3_exec(spool_db(sp), "UPDATE segments SET next_attempt_at=0", NULL, NULL,
+		             NULL);
 		n = spool_claim_next(sp, &seg, &e);
 		CHECK(n == 1);
 		if (n == 1) {
@@ -207,7 +209,8 @@ static void test_orphans(void)
 			CHECK(spool_uploader_lock(sp, &e) == 0); /* resets uploading -> sealed */
 			CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 0);
 			CHECK(spool_recover(sp, &e) == 1);
-			CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='quarantined'") == 2);
+			CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='quarantined'") ==
+			      2);
 		}
 	}
 	/* A second uploader on the same spool is refused. */

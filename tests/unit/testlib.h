@@ -12,24 +12,24 @@
 extern int test_checks;
 extern int test_failures;
 
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		test_checks++;                                                         \
-		if (!(cond)) {                                                         \
-			test_failures++;                                               \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                                      \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		test_checks++;                                                                     \
+		if (!(cond)) {                                                                     \
+			test_failures++;                                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR(got, want)                                                           \
-	do {                                                                           \
-		const char *g_ = (got), *w_ = (want);                                  \
-		test_checks++;                                                         \
-		if (g_ == NULL || strcmp(g_, w_) != 0) {                               \
-			test_failures++;                                               \
-			fprintf(stderr, "%s:%d: got  \"%s\"\n%*s want \"%s\"\n", __FILE__, \
-				__LINE__, g_ ? g_ : "(null)", (int)strlen(__FILE__) + 6, "", w_); \
-		}                                                                      \
+#define CHECK_STR(got, want)                                                                       \
+	do {                                                                                       \
+		const char *g_ = (got), *w_ = (want);                                              \
+		test_checks++;                                                                     \
+		if (g_ == NULL || strcmp(g_, w_) != 0) {                                           \
+			test_failures++;                                                           \
+			fprintf(stderr, "%s:%d: got  \"%s\"\n%*s want \"%s\"\n", __FILE__,         \
+			        __LINE__, g_ ? g_ : "(null)", (int)strlen(__FILE__) + 6, "", w_);  \
+		}                                                                                  \
 	} while (0)
 
 int test_done(void);
