@@ -273,7 +273,9 @@ int bson_to_json(struct buf *b, const bson_t *doc, const struct norm_opts *o, st
 			/* err_off is libbson's own corruption marker (bson_iter_visit_all
 			 * reads it the same way): 0 at a clean end of document. */
 			if (f->it.err_off != 0) {
-				rc = fail(b, start, e, top_key, "corrupt BSON");
+				rc = fail(b, start, e, top_key,
+				          depth == 1 && top_key ? "corrupt BSON after this field"
+				                                : "corrupt BSON");
 				break;
 			}
 			buf_putc(b, f->array ? ']' : '}');

@@ -65,7 +65,7 @@ void json_double(struct buf *b, double v, struct lossy *st);
 void json_float(struct buf *b, float v, struct lossy *st);
 
 /* Format into out (at least 32 bytes), NUL-terminated; returns the length.
- * Only for finite values. */
+ * For finite values (NaN and +-Inf give "null", not counted). */
 size_t json_format_double(char *out, double v);
 size_t json_format_float(char *out, float v);
 

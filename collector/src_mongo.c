@@ -16,11 +16,12 @@
  * session (readConcern "snapshot", atClusterTime fixed by the first read);
  * `auto` uses one when `hello` shows such a server (setName or mongos, wire
  * version >= 13), so every collection is read at the same instant. Standalone
- * mongod cannot, and FerretDB (tested: v1.24) accepts sessions but has no
- * snapshot reads; there `auto` reads each collection with its own cursor, so
- * collections are not mutually consistent (the original ingester never was),
- * and says so in the log. `true` refuses to run without a snapshot; `false`
- * never uses one. A snapshot must stay within the server's
+ * mongod cannot. FerretDB (tested: v1.24) answers hello like a standalone and,
+ * worse, accepts readConcern "snapshot" and silently ignores it, so the server's
+ * word is never taken: without setName/mongos `auto` reads each collection
+ * with its own cursor, so collections are not mutually consistent (the
+ * original ingester never was either), and says so in the log. `true` refuses to run without a
+ * snapshot; `false` never uses one. A snapshot must stay within the server's
  * minSnapshotHistoryWindowInSeconds (default 300 s): a longer run fails with
  * SnapshotTooOld, and the message says to raise that window or set
  * MONGO_SNAPSHOT=false.
@@ -70,6 +71,10 @@ static void mongoc_log_to_ingesta(mongoc_log_level_t level, const char *domain, 
 		l = LOG_DEBUG;
 		break;
 	}
+	/* Servers without endSessions (FerretDB) make every client teardown warn;
+	 * the sessions simply expire server-side, so this is not worth a warning. */
+	if (strstr(message, "\"endSessions\"") != NULL)
+		l = LOG_DEBUG;
 	if (level == MONGOC_LOG_LEVEL_TRACE || !log_enabled(l))
 		return;
 	log_event(l, "libmongoc", "domain", domain, "detail", message, NULL);

@@ -27,10 +27,11 @@
  * mapped once to a pg_text.c converter (non-builtin types, domains and their
  * arrays through pg_type, cached for the run).
  *
- * SOURCE_QUERY_TIMEOUT is an idle timeout: the server must send something at
- * least that often (the client polls the socket), and it is the server's
- * lock_timeout. A long table that keeps streaming is never cut off, as with
- * the MySQL driver. SIGTERM/SIGINT interrupt a wait at once.
+ * SOURCE_QUERY_TIMEOUT is the server's lock_timeout and, plus one second of
+ * grace so a lock wait fails with the server's message, an idle timeout: the
+ * client polls the socket and gives up when the server sends nothing for that
+ * long. A long table that keeps streaming is never cut off, as with the MySQL
+ * driver. SIGTERM/SIGINT interrupt a wait at once.
  *
  * Errors come back as IERR_SOURCE "postgresql <host>:<port>/<db>: table "t":
  * <first line of the server/libpq message>", scrubbed of registered secrets
@@ -76,6 +77,7 @@ struct source {
 	bool broken; /* a read failed mid-stream: the transaction is unusable */
 	bool listed;
 	int timeout_ms; /* SOURCE_QUERY_TIMEOUT; -1 = none */
+	int wait_ms;    /* poll limit: timeout_ms plus a grace (see pg_open) */
 	char *schemas;  /* POSTGRES_SCHEMAS as a text[] literal */
 	struct pg_table *tables;
 	size_t ntables;
@@ -134,7 +136,8 @@ static int fail_msg(struct source *s, const char *table, struct ierr *e, const c
 /* ---- waiting on the server ------------------------------------------------------ */
 
 /* Wait until the socket is readable, at most the idle timeout. A timeout or a
- * stop request cancels the running statement and marks the connection broken. */
+ * stop request (SIGTERM/SIGINT) marks the connection broken: nothing more is
+ * read from it, and close() hangs up, which ends the server's work. */
 static int wait_readable(struct source *s, const char *table, struct ierr *e)
 {
 	struct pollfd p = {.fd = PQsocket(s->conn), .events = POLLIN};
@@ -144,7 +147,7 @@ static int wait_readable(struct source *s, const char *table, struct ierr *e)
 	if (p.fd < 0)
 		return fail_res(s, NULL, table, e);
 	for (;;) {
-		r = poll(&p, 1, s->timeout_ms);
+		r = poll(&p, 1, s->wait_ms);
 		if (r > 0)
 			return 0;
 		if (r < 0 && errno != EINTR)
@@ -152,11 +155,15 @@ static int wait_readable(struct source *s, const char *table, struct ierr *e)
 		if (r < 0 && !ingesta_stop_requested)
 			continue;
 		s->broken = true;
+		if (r < 0 && table != NULL)
+			return ierr_set(e, IERR_INTERRUPTED,
+			                "postgresql %s: table \"%s\": stopped by signal", s->label,
+			                table);
 		if (r < 0)
-			return ierr_set(e, IERR_INTERRUPTED, "postgresql %s: interrupted",
+			return ierr_set(e, IERR_INTERRUPTED, "postgresql %s: stopped by signal",
 			                s->label);
 		snprintf(msg, sizeof(msg),
-		         "no data from the server for %.1f s (SOURCE_QUERY_TIMEOUT)",
+		         "no data from the server within SOURCE_QUERY_TIMEOUT (%.1f s)",
 		         s->timeout_ms / 1000.0);
 		return fail_msg(s, table, e, msg);
 	}
@@ -345,7 +352,10 @@ static struct source *pg_open(const struct config *cfg, struct ierr *e)
 		return NULL;
 	}
 	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
-	s->timeout_ms = qt <= 0 ? -1 : qt > INT_MAX ? INT_MAX : (int)qt;
+	s->timeout_ms = qt <= 0 ? -1 : qt > INT_MAX / 2 ? INT_MAX / 2 : (int)qt;
+	/* The client waits a little longer than the server's lock_timeout, so a
+	 * lock wait fails with the server's own message. */
+	s->wait_ms = s->timeout_ms < 0 ? -1 : s->timeout_ms + 1000;
 	s->schemas = schemas_literal(config_str(cfg, "POSTGRES_SCHEMAS"));
 	/* libpq wants whole seconds; 0 waits forever, as SOURCE_CONNECT_TIMEOUT=0 means. */
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)((ct + 999) / 1000));

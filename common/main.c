@@ -19,6 +19,8 @@
 #include "err.h"
 #include "ingesta_build.h"
 #include "log.h"
+#include "notify.h"
+#include "ops.h"
 #include "spool.h"
 #include "status.h"
 #include "uploader.h"
@@ -34,6 +36,16 @@ struct cli {
 	bool check;
 	const char *tables[64];
 	int ntables;
+	const char *state;         /* list --state */
+	const char *source;        /* list --source */
+	bool all_failed;           /* replay --all-failed */
+	int64_t ids[256];          /* replay ID... */
+	int nids;
+	const char *older_than;    /* gc --older-than */
+	bool drop_quarantined;     /* gc --drop-quarantined */
+	const char *max_age;       /* status --check --max-age */
+	const char *max_fraction;  /* status --check --max-spool-fraction */
+	bool no_uploader_check;    /* status --check --no-uploader-check */
 };
 
 static const char usage_text[] =
@@ -45,6 +57,15 @@ static const char usage_text[] =
     "  upload    ship completed partitions from the spool to S3 or file://\n"
     "            [--once] drain the spool and exit (exit 5 if anything is left failed)\n"
     "  status    what the spool holds, what is stuck and why [--json]\n"
+    "            [--check [--max-age DURATION] [--max-spool-fraction F]\n"
+    "             [--no-uploader-check]] one line, exit 6 when unhealthy\n"
+    "  list      the segments [--state S[,S]...] [--source NAME] [--table NAME] [--json]\n"
+    "  replay    re-queue failed segments: --all-failed, or segment IDs\n"
+    "            (quarantined ones only when their file matches its checksum again)\n"
+    "  verify    re-hash spooled files, quarantine mismatches (exit 6 if any) [--json]\n"
+    "  gc        delete uploaded files past RETENTION, rows of segments uploaded more\n"
+    "            than --older-than DURATION ago (default 7d), then VACUUM\n"
+    "            [--drop-quarantined] [--json]\n"
     "  extract   print the NDJSON of the source to stdout, no spool [--table NAME]...\n"
     "  demo      the whole pipeline on a bundled SQLite database -> ./demo-bucket\n"
     "  help-config  print the configuration reference (Markdown)\n"
@@ -56,8 +77,10 @@ static const char usage_text[] =
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	ingesta_stop_requested = 1;
+	if (sig == SIGHUP)
+		ingesta_reopen_requested = 1;
+	else
+		ingesta_stop_requested = 1;
 }
 
 static void install_signals(void)
@@ -69,6 +92,7 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -110,6 +134,14 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	    {"check", no_argument, NULL, 'k'},
 	    {"interval", required_argument, NULL, 'i'},
 	    {"table", required_argument, NULL, 't'},
+	    {"state", required_argument, NULL, 'S'},
+	    {"source", required_argument, NULL, 'O'},
+	    {"all-failed", no_argument, NULL, 'A'},
+	    {"older-than", required_argument, NULL, 'g'},
+	    {"drop-quarantined", no_argument, NULL, 'Q'},
+	    {"max-age", required_argument, NULL, 'm'},
+	    {"max-spool-fraction", required_argument, NULL, 'f'},
+	    {"no-uploader-check", no_argument, NULL, 'U'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -144,12 +176,45 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			if (c->ntables < 63)
 				c->tables[c->ntables++] = optarg;
 			break;
+		case 'S':
+			c->state = optarg;
+			break;
+		case 'O':
+			c->source = optarg;
+			break;
+		case 'A':
+			c->all_failed = true;
+			break;
+		case 'g':
+			c->older_than = optarg;
+			break;
+		case 'Q':
+			c->drop_quarantined = true;
+			break;
+		case 'm':
+			c->max_age = optarg;
+			break;
+		case 'f':
+			c->max_fraction = optarg;
+			break;
+		case 'U':
+			c->no_uploader_check = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
 		default:
 			return -1;
 		}
+	}
+	/* Only replay takes operands: segment ids. */
+	for (; optind < argc && strcmp(c->command, "replay") == 0; optind++) {
+		char *end = NULL;
+		long long id = strtoll(argv[optind], &end, 10);
+
+		if (end == argv[optind] || *end != '\0' || id <= 0 || c->nids == 256)
+			break;
+		c->ids[c->nids++] = id;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ingesta %s: unexpected argument \"%s\"\n", c->command,

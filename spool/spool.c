@@ -253,12 +253,16 @@ int spool_uploader_lock(struct spool *sp, struct ierr *e)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ierr_errno(e, errno, "spool %s: open %s", sp->dir, path);
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		close(fd);
-		return ierr_set(
-		    e, IERR_SPOOL,
-		    "spool %s: another uploader is running on this spool (%s is locked)", sp->dir,
-		    path);
+	/* `status` probes this lock for an instant: retry briefly before giving up. */
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+		if (i == 10) {
+			close(fd);
+			return ierr_set(
+			    e, IERR_SPOOL,
+			    "spool %s: another uploader is running on this spool (%s is locked)",
+			    sp->dir, path);
+		}
+		usleep(20000);
 	}
 	sp->uploader_lock_fd = fd;
 	/* Holding the lock, every `uploading` row belongs to a dead uploader. */

@@ -157,8 +157,9 @@ int spool_manifest_written(struct spool *sp, int64_t partition_id, struct ierr *
 /* Delete files of uploaded segments older than retention_ms; returns count. */
 int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e);
 
-/* Put failed (and quarantined whose file verifies again) segments back to
- * `sealed`; ids NULL = all failed. Returns the number re-queued. */
+/* Put failed segments back to `sealed`; ids NULL = all failed. With ids,
+ * quarantined ones too WITHOUT re-hashing their files: operators go through
+ * ops_replay() (ops.h), which re-hashes first. Returns the number re-queued. */
 int spool_replay(struct spool *sp, const int64_t *ids, int nids, struct ierr *e);
 
 /* Counter helpers for status/metrics. */

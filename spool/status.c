@@ -1,25 +1,27 @@
 /*
- * status.c - `ingesta status`: what is in the spool, what is stuck, and why.
+ * status.c - `ingesta status` and `status --check`: what is in the spool,
+ * what is stuck, and why.
  *
  * Everything is computed from spool.db in one read transaction, so the numbers
- * agree with each other even while the uploader is changing them.
+ * agree with each other even while the uploader is changing them. The
+ * uploader's liveness comes from its lock file, not from the DB: a row cannot
+ * tell whether the process that wrote it is still alive.
  */
 #include "status.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "json.h"
 #include "util.h"
 
-static const char *const states[] = {"pending",  "sealed", "uploading",
-                                     "uploaded", "failed", "quarantined"};
-#define NSTATES 6
-
-struct state_count {
-	int64_t segments, bytes, rows;
-};
+const char *const status_states[STATUS_NSTATES] = {"pending",  "sealed", "uploading",
+                                                   "uploaded", "failed", "quarantined"};
 
 static void jstr(struct buf *b, const char *s)
 {
@@ -61,89 +63,128 @@ static void age_text(char *out, size_t n, int64_t ms)
 		snprintf(out, n, "%" PRId64 "d", s / 86400);
 }
 
-int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struct ierr *e)
+bool status_uploader_running(const struct spool *sp)
 {
-	sqlite3 *db = spool_db(sp);
-	struct state_count totals[NSTATES] = {{0}};
-	sqlite3_stmt *st = NULL;
-	int64_t now = now_ms();
-	int64_t oldest, last_upload, spool_bytes;
-	struct buf b = {0};
-	char h[64];
+	char path[4096];
+	int fd;
+	bool running;
 
-	if (spool_exec(sp, "BEGIN", e) != 0)
-		return -1;
+	snprintf(path, sizeof(path), "%s/locks/uploader.lock", spool_dir(sp));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false; /* never started on this spool */
+	running = flock(fd, LOCK_SH | LOCK_NB) != 0;
+	close(fd); /* releases the probe at once */
+	return running;
+}
+
+/* Segment counts by state, times and sizes; the caller holds the read txn. */
+static void load_locked(sqlite3 *db, struct status_summary *s)
+{
+	sqlite3_stmt *st = NULL;
+
 	sqlite3_prepare_v2(db,
 	                   "SELECT state, count(*), coalesce(sum(bytes),0), coalesce(sum(rows),0) "
 	                   "FROM segments GROUP BY state",
 	                   -1, &st, NULL);
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
+		const char *state = (const char *)sqlite3_column_text(st, 0);
 
-		for (int i = 0; i < NSTATES; i++) {
-			if (strcmp(s, states[i]) == 0) {
-				totals[i].segments = sqlite3_column_int64(st, 1);
-				totals[i].bytes = sqlite3_column_int64(st, 2);
-				totals[i].rows = sqlite3_column_int64(st, 3);
+		for (int i = 0; i < STATUS_NSTATES; i++) {
+			if (strcmp(state, status_states[i]) == 0) {
+				s->states[i].segments = sqlite3_column_int64(st, 1);
+				s->states[i].bytes = sqlite3_column_int64(st, 2);
+				s->states[i].rows = sqlite3_column_int64(st, 3);
 			}
 		}
 	}
 	sqlite3_finalize(st);
-	oldest = q1(db,
-	            "SELECT min(coalesce(sealed_at, created_at)) FROM segments WHERE state IN "
-	            "('sealed','uploading','failed','quarantined')",
-	            -1);
-	last_upload = q1(db, "SELECT max(uploaded_at) FROM segments", -1);
-	spool_bytes =
+	s->oldest_not_uploaded =
+	    q1(db,
+	       "SELECT min(coalesce(sealed_at, created_at)) FROM segments WHERE state IN "
+	       "('sealed','uploading','failed','quarantined')",
+	       -1);
+	s->last_upload_at = q1(db, "SELECT max(uploaded_at) FROM segments", -1);
+	s->spool_bytes =
 	    q1(db, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL", 0);
+}
 
-	if (o->json) {
-		buf_puts(&b, "{\"spool_dir\":");
-		jstr(&b, spool_dir(sp));
-		buf_printf(&b, ",\"generated_at\":%" PRId64 ",\"states\":{", now);
-		for (int i = 0; i < NSTATES; i++)
-			buf_printf(&b,
-			           "%s\"%s\":{\"segments\":%" PRId64 ",\"bytes\":%" PRId64
-			           ",\"rows\":%" PRId64 "}",
-			           i ? "," : "", states[i], totals[i].segments, totals[i].bytes,
-			           totals[i].rows);
-		buf_puts(&b, "},\"oldest_not_uploaded_age_seconds\":");
-		if (oldest >= 0)
-			buf_printf(&b, "%" PRId64, (now - oldest) / 1000);
-		else
-			json_null(&b);
-		buf_puts(&b, ",\"last_upload_at\":");
-		if (last_upload >= 0)
-			buf_printf(&b, "%" PRId64, last_upload);
-		else
-			json_null(&b);
-		buf_printf(&b,
-		           ",\"spool_bytes\":%" PRId64 ",\"quota_bytes\":%" PRId64 ",\"tables\":[",
-		           spool_bytes, o->quota_bytes);
-	} else {
-		fprintf(out, "spool %s\n\n", spool_dir(sp));
-		fprintf(out, "%-12s %10s %12s %12s\n", "state", "segments", "rows", "bytes");
-		for (int i = 0; i < NSTATES; i++) {
-			human_bytes(h, sizeof(h), (uint64_t)totals[i].bytes);
-			fprintf(out, "%-12s %10" PRId64 " %12" PRId64 " %12s\n", states[i],
-			        totals[i].segments, totals[i].rows, h);
-		}
-		{
-			char age[32], used[32], quota[32];
+int status_summary_load(struct spool *sp, struct status_summary *s, struct ierr *e)
+{
+	memset(s, 0, sizeof(*s));
+	s->generated_at = now_ms();
+	if (spool_exec(sp, "BEGIN", e) != 0)
+		return -1;
+	load_locked(spool_db(sp), s);
+	spool_exec(sp, "COMMIT", e);
+	s->uploader_running = status_uploader_running(sp);
+	return 0;
+}
 
-			age_text(age, sizeof(age), oldest < 0 ? -1 : now - oldest);
-			human_bytes(used, sizeof(used), (uint64_t)spool_bytes);
-			human_bytes(quota, sizeof(quota), (uint64_t)o->quota_bytes);
-			fprintf(out, "\noldest segment not uploaded: %s\n", age);
-			age_text(age, sizeof(age), last_upload < 0 ? -1 : now - last_upload);
-			fprintf(out, "last successful upload:      %s%s\n", age,
-			        last_upload < 0 ? "" : " ago");
-			fprintf(out, "spool size:                  %s of %s quota\n", used,
-			        o->quota_bytes ? quota : "no");
-		}
-		fprintf(out, "\n%-12s %-28s %8s %8s %8s %8s %10s\n", "source", "table", "pending",
-		        "sealed", "uploaded", "failed", "rows");
+static void print_header_json(struct buf *b, const char *dir, const struct status_summary *s,
+                              int64_t quota)
+{
+	buf_puts(b, "{\"spool_dir\":");
+	jstr(b, dir);
+	buf_printf(b, ",\"generated_at\":%" PRId64 ",\"states\":{", s->generated_at);
+	for (int i = 0; i < STATUS_NSTATES; i++)
+		buf_printf(b,
+		           "%s\"%s\":{\"segments\":%" PRId64 ",\"bytes\":%" PRId64
+		           ",\"rows\":%" PRId64 "}",
+		           i ? "," : "", status_states[i], s->states[i].segments,
+		           s->states[i].bytes, s->states[i].rows);
+	buf_puts(b, "},\"oldest_not_uploaded_age_seconds\":");
+	if (s->oldest_not_uploaded >= 0)
+		buf_printf(b, "%" PRId64, (s->generated_at - s->oldest_not_uploaded) / 1000);
+	else
+		json_null(b);
+	buf_puts(b, ",\"last_upload_at\":");
+	if (s->last_upload_at >= 0)
+		buf_printf(b, "%" PRId64, s->last_upload_at);
+	else
+		json_null(b);
+	buf_printf(b,
+	           ",\"spool_bytes\":%" PRId64 ",\"quota_bytes\":%" PRId64
+	           ",\"uploader_running\":%s,\"tables\":[",
+	           s->spool_bytes, quota, s->uploader_running ? "true" : "false");
+}
+
+static void print_header_text(FILE *out, const char *dir, const struct status_summary *s,
+                              int64_t quota)
+{
+	char h[64], age[32], used[32], qb[32];
+
+	fprintf(out, "spool %s\n\n", dir);
+	fprintf(out, "%-12s %10s %12s %12s\n", "state", "segments", "rows", "bytes");
+	for (int i = 0; i < STATUS_NSTATES; i++) {
+		human_bytes(h, sizeof(h), (uint64_t)s->states[i].bytes);
+		fprintf(out, "%-12s %10" PRId64 " %12" PRId64 " %12s\n", status_states[i],
+		        s->states[i].segments, s->states[i].rows, h);
 	}
+	age_text(age, sizeof(age),
+	         s->oldest_not_uploaded < 0 ? -1 : s->generated_at - s->oldest_not_uploaded);
+	human_bytes(used, sizeof(used), (uint64_t)s->spool_bytes);
+	human_bytes(qb, sizeof(qb), (uint64_t)quota);
+	fprintf(out, "\noldest segment not uploaded: %s\n", age);
+	age_text(age, sizeof(age),
+	         s->last_upload_at < 0 ? -1 : s->generated_at - s->last_upload_at);
+	fprintf(out, "last successful upload:      %s%s\n", age,
+	        s->last_upload_at < 0 ? "" : " ago");
+	if (quota > 0)
+		fprintf(out, "spool size:                  %s of %s quota (%.0f%%)\n", used, qb,
+		        100.0 * (double)s->spool_bytes / (double)quota);
+	else
+		fprintf(out, "spool size:                  %s (no quota)\n", used);
+	fprintf(out, "uploader:                    %s\n",
+	        s->uploader_running ? "running" : "NOT running (locks/uploader.lock is free)");
+	fprintf(out, "\n%-12s %-28s %8s %8s %8s %8s %10s\n", "source", "table", "pending", "queued",
+	        "uploaded", "failed", "rows");
+}
+
+static void print_tables(sqlite3 *db, bool json, struct buf *b, FILE *out)
+{
+	sqlite3_stmt *st = NULL;
+	bool first = true;
 
 	sqlite3_prepare_v2(db,
 	                   "SELECT source, table_name, "
@@ -152,89 +193,208 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 	                   "sum(rows), sum(bytes) FROM segments GROUP BY source, table_name "
 	                   "ORDER BY source, table_name",
 	                   -1, &st, NULL);
-	{
-		bool first = true;
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 0);
+		const char *tbl = (const char *)sqlite3_column_text(st, 1);
+		long long v[6];
 
-		while (st && sqlite3_step(st) == SQLITE_ROW) {
-			const char *src = (const char *)sqlite3_column_text(st, 0);
-			const char *tbl = (const char *)sqlite3_column_text(st, 1);
-
-			if (o->json) {
-				buf_puts(&b, first ? "{\"source\":" : ",{\"source\":");
-				jstr(&b, src);
-				buf_puts(&b, ",\"table\":");
-				jstr(&b, tbl);
-				buf_printf(&b,
-				           ",\"pending\":%lld,\"queued\":%lld,\"uploaded\":%lld,"
-				           "\"failed\":%lld,\"rows\":%lld,\"bytes\":%lld}",
-				           (long long)sqlite3_column_int64(st, 2),
-				           (long long)sqlite3_column_int64(st, 3),
-				           (long long)sqlite3_column_int64(st, 4),
-				           (long long)sqlite3_column_int64(st, 5),
-				           (long long)sqlite3_column_int64(st, 6),
-				           (long long)sqlite3_column_int64(st, 7));
-			} else {
-				fprintf(out, "%-12s %-28s %8lld %8lld %8lld %8lld %10lld\n", src,
-				        tbl, (long long)sqlite3_column_int64(st, 2),
-				        (long long)sqlite3_column_int64(st, 3),
-				        (long long)sqlite3_column_int64(st, 4),
-				        (long long)sqlite3_column_int64(st, 5),
-				        (long long)sqlite3_column_int64(st, 6));
-			}
-			first = false;
+		for (int i = 0; i < 6; i++)
+			v[i] = (long long)sqlite3_column_int64(st, i + 2);
+		if (json) {
+			buf_puts(b, first ? "{\"source\":" : ",{\"source\":");
+			jstr(b, src);
+			buf_puts(b, ",\"table\":");
+			jstr(b, tbl);
+			buf_printf(b,
+			           ",\"pending\":%lld,\"queued\":%lld,\"uploaded\":%lld,"
+			           "\"failed\":%lld,\"rows\":%lld,\"bytes\":%lld}",
+			           v[0], v[1], v[2], v[3], v[4], v[5]);
+		} else {
+			fprintf(out, "%-12s %-28s %8lld %8lld %8lld %8lld %10lld\n", src, tbl, v[0],
+			        v[1], v[2], v[3], v[4]);
 		}
-		sqlite3_finalize(st);
+		first = false;
 	}
+	sqlite3_finalize(st);
+}
 
-	/* The most recent failures, with their S3 code and message. */
+/* The most recent failures, with their S3 code and message. */
+static void print_errors(sqlite3 *db, bool json, struct buf *b, FILE *out)
+{
+	sqlite3_stmt *st = NULL;
+	bool first = true;
+
 	sqlite3_prepare_v2(db,
 	                   "SELECT id, state, bucket, key, attempts, coalesce(last_error_code,''), "
 	                   "coalesce(last_error,'') FROM segments WHERE state IN "
 	                   "('failed','quarantined') OR (state='sealed' AND attempts > 0) "
 	                   "ORDER BY id DESC LIMIT 10",
 	                   -1, &st, NULL);
-	{
-		bool first = true;
+	if (json)
+		buf_puts(b, "],\"recent_errors\":[");
+	while (st && sqlite3_step(st) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 1);
+		const char *bucket = (const char *)sqlite3_column_text(st, 2);
+		const char *key = (const char *)sqlite3_column_text(st, 3);
+		const char *code = (const char *)sqlite3_column_text(st, 5);
+		const char *msg = (const char *)sqlite3_column_text(st, 6);
 
-		if (o->json)
-			buf_puts(&b, "],\"recent_errors\":[");
-		while (st && sqlite3_step(st) == SQLITE_ROW) {
-			const char *state = (const char *)sqlite3_column_text(st, 1);
-			const char *bucket = (const char *)sqlite3_column_text(st, 2);
-			const char *key = (const char *)sqlite3_column_text(st, 3);
-			const char *code = (const char *)sqlite3_column_text(st, 5);
-			const char *msg = (const char *)sqlite3_column_text(st, 6);
-
-			if (o->json) {
-				buf_printf(&b, "%s{\"id\":%lld,\"state\":", first ? "" : ",",
-				           (long long)sqlite3_column_int64(st, 0));
-				jstr(&b, state);
-				buf_puts(&b, ",\"bucket\":");
-				jstr(&b, bucket);
-				buf_puts(&b, ",\"key\":");
-				jstr(&b, key);
-				buf_printf(&b,
-				           ",\"attempts\":%d,\"code\":", sqlite3_column_int(st, 4));
-				jstr(&b, code);
-				buf_puts(&b, ",\"message\":");
-				jstr(&b, msg);
-				buf_putc(&b, '}');
-			} else {
-				if (first)
-					fprintf(out, "\nrecent errors:\n");
-				fprintf(out, "  #%lld %-11s %s/%s (attempt %d): %s %s\n",
-				        (long long)sqlite3_column_int64(st, 0), state, bucket, key,
-				        sqlite3_column_int(st, 4), code, msg);
-			}
-			first = false;
+		if (json) {
+			buf_printf(b, "%s{\"id\":%lld,\"state\":", first ? "" : ",",
+			           (long long)sqlite3_column_int64(st, 0));
+			jstr(b, state);
+			buf_puts(b, ",\"bucket\":");
+			jstr(b, bucket);
+			buf_puts(b, ",\"key\":");
+			jstr(b, key);
+			buf_printf(b, ",\"attempts\":%d,\"code\":", sqlite3_column_int(st, 4));
+			jstr(b, code);
+			buf_puts(b, ",\"message\":");
+			jstr(b, msg);
+			buf_putc(b, '}');
+		} else {
+			if (first)
+				fprintf(out, "\nrecent errors (replay failed ones with `ingesta "
+				             "replay`):\n");
+			fprintf(out, "  #%lld %-11s %s/%s (attempt %d): %s %s\n",
+			        (long long)sqlite3_column_int64(st, 0), state, bucket, key,
+			        sqlite3_column_int(st, 4), code, msg);
 		}
-		sqlite3_finalize(st);
+		first = false;
 	}
+	sqlite3_finalize(st);
+	if (json)
+		buf_puts(b, "]}\n");
+}
+
+int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struct ierr *e)
+{
+	sqlite3 *db = spool_db(sp);
+	struct status_summary s;
+	struct buf b = {0};
+
+	memset(&s, 0, sizeof(s));
+	s.generated_at = now_ms();
+	s.uploader_running = status_uploader_running(sp);
+	if (spool_exec(sp, "BEGIN", e) != 0)
+		return -1;
+	load_locked(db, &s);
+	if (o->json)
+		print_header_json(&b, spool_dir(sp), &s, o->quota_bytes);
+	else
+		print_header_text(out, spool_dir(sp), &s, o->quota_bytes);
+	print_tables(db, o->json, &b, out);
+	print_errors(db, o->json, &b, out);
 	spool_exec(sp, "COMMIT", e);
-	if (o->json) {
-		buf_puts(&b, "]}\n");
+	if (o->json)
 		fputs(buf_cstr(&b), out);
-	}
 	buf_free(&b);
 	return 0;
+}
+
+/* ------------------------------------------------------------ --check */
+
+static void add_reason(struct buf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_reason(struct buf *why, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (why->len)
+		buf_puts(why, "; ");
+	buf_puts(why, line);
+}
+
+/* Latest failure as "#id code: message" (one line, shortened). */
+static void latest_failure(sqlite3 *db, char *out, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+
+	snprintf(out, n, "?");
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT id, coalesce(last_error_code,''), coalesce(last_error,'') "
+	                       "FROM segments WHERE state IN ('failed','quarantined') "
+	                       "ORDER BY id DESC LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, n, "#%lld %s: %.160s", (long long)sqlite3_column_int64(st, 0),
+		         (const char *)sqlite3_column_text(st, 1),
+		         (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	for (char *p = out; *p; p++) {
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	}
+}
+
+int status_check(struct spool *sp, const struct status_check_opts *o, FILE *out, struct ierr *e)
+{
+	sqlite3 *db = spool_db(sp);
+	struct status_summary s;
+	struct buf why = {0};
+	char latest[256] = "", age[32], used[32], quota[32];
+	int64_t failed, quarantined, queued, oldest_queued;
+	int unhealthy;
+
+	memset(&s, 0, sizeof(s));
+	s.generated_at = now_ms();
+	s.uploader_running = status_uploader_running(sp);
+	if (spool_exec(sp, "BEGIN", e) != 0)
+		return -1;
+	load_locked(db, &s);
+	oldest_queued = q1(db,
+	                   "SELECT min(coalesce(sealed_at, created_at)) FROM segments "
+	                   "WHERE state IN ('sealed','uploading')",
+	                   -1);
+	failed = s.states[4].segments;
+	quarantined = s.states[5].segments;
+	queued = s.states[1].segments + s.states[2].segments;
+	if (failed + quarantined > 0)
+		latest_failure(db, latest, sizeof(latest));
+	spool_exec(sp, "COMMIT", e);
+
+	if (failed + quarantined > 0)
+		add_reason(&why,
+		           "%" PRId64 " segment(s) failed, %" PRId64 " quarantined (latest %s)",
+		           failed, quarantined, latest);
+	age_text(age, sizeof(age), oldest_queued < 0 ? -1 : s.generated_at - oldest_queued);
+	if (oldest_queued >= 0 && s.generated_at - oldest_queued > o->max_age_ms) {
+		char max[32];
+
+		age_text(max, sizeof(max), o->max_age_ms);
+		add_reason(&why,
+		           "backlog: %" PRId64 " segment(s) queued, the oldest for %s (over "
+		           "--max-age %s)",
+		           queued, age, max);
+	}
+	human_bytes(used, sizeof(used), (uint64_t)s.spool_bytes);
+	human_bytes(quota, sizeof(quota), (uint64_t)o->quota_bytes);
+	if (o->quota_bytes > 0 &&
+	    (double)s.spool_bytes > o->max_spool_fraction * (double)o->quota_bytes)
+		add_reason(&why,
+		           "spool %s is %.0f%% of SPOOL_MAX_BYTES %s (over "
+		           "--max-spool-fraction %.2f)",
+		           used, 100.0 * (double)s.spool_bytes / (double)o->quota_bytes, quota,
+		           o->max_spool_fraction);
+	if (o->require_uploader && !s.uploader_running)
+		add_reason(&why, "no uploader running on %s (locks/uploader.lock is free)",
+		           spool_dir(sp));
+	unhealthy = why.len > 0;
+	if (unhealthy) {
+		fprintf(out, "UNHEALTHY: %s\n", buf_cstr(&why));
+	} else {
+		fprintf(out,
+		        "OK: %" PRId64 " uploaded, %" PRId64 " queued (oldest %s), spool %s%s%s, "
+		        "uploader %s\n",
+		        s.states[3].segments, queued, age, used, o->quota_bytes ? " of " : "",
+		        o->quota_bytes ? quota : "",
+		        s.uploader_running ? "running" : "not required");
+	}
+	buf_free(&why);
+	return unhealthy;
 }

@@ -119,6 +119,11 @@ void s3_location(const struct s3_endpoint *ep, const char *bucket, const char *k
 bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t outsz,
 		 size_t *from);
 
+/* Like s3_xml_text() but gives the raw inner range xml[*start..*end) of the
+ * element (for nested elements such as <Upload> of ListMultipartUploads). */
+bool s3_xml_element(const char *xml, size_t len, const char *tag, size_t *start, size_t *end,
+		    size_t *from);
+
 /* The S3 error of a response: <Code>, <Message>, a region hint. */
 struct s3_error {
 	long status;

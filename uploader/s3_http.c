@@ -60,7 +60,11 @@ int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *f
 		p += 3;
 		slash = strchr(p, '/');
 		hlen = slash ? (size_t)(slash - p) : strlen(p);
-		if (hlen == 0 || hlen >= sizeof(ep->host) || memchr(p, '@', hlen) != NULL ||
+		if (memchr(p, '@', hlen) != NULL) /* user:password@: never echoed */
+			return ierr_set(e, IERR_CONFIG,
+					"S3_ENDPOINT: credentials in the URL are not supported "
+					"(use the AWS_* keys)");
+		if (hlen == 0 || hlen >= sizeof(ep->host) ||
 		    strpbrk(endpoint, "?# \t\r\n") != NULL)
 			return ierr_set(e, IERR_CONFIG,
 					"S3_ENDPOINT: \"%.200s\" is not a base URL "
@@ -183,21 +187,19 @@ static void xml_decode(const char *s, size_t n, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
-bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t outsz,
-		 size_t *from)
+bool s3_xml_element(const char *xml, size_t len, const char *tag, size_t *start, size_t *end,
+		    size_t *from)
 {
 	size_t tl = strlen(tag);
 	size_t pos = from ? *from : 0;
 
-	if (outsz > 0)
-		out[0] = '\0';
 	if (xml == NULL || tl == 0 || tl > 128)
 		return false;
 	while (pos < len) {
 		const char *lt = memchr(xml + pos, '<', len - pos);
-		size_t open, gt, start;
+		const char *p;
+		size_t open, gt;
 		char close[140];
-		const char *end;
 
 		if (lt == NULL)
 			return false;
@@ -206,27 +208,41 @@ bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t
 		if (len - open < tl + 2 || memcmp(xml + open + 1, tag, tl) != 0 ||
 		    !tag_ends(xml[open + 1 + tl]))
 			continue;
-		end = memchr(xml + open, '>', len - open);
-		if (end == NULL)
+		p = memchr(xml + open, '>', len - open);
+		if (p == NULL)
 			return false;
-		gt = (size_t)(end - xml);
+		gt = (size_t)(p - xml);
 		if (xml[gt - 1] == '/') { /* <Tag/> */
+			*start = *end = gt + 1;
 			if (from)
 				*from = gt + 1;
 			return true;
 		}
-		start = gt + 1;
 		snprintf(close, sizeof(close), "</%s>", tag);
-		end = memmem(xml + start, len - start, close, tl + 3);
-		if (end == NULL)
+		p = memmem(xml + gt + 1, len - gt - 1, close, tl + 3);
+		if (p == NULL)
 			return false;
-		if (outsz > 0)
-			xml_decode(xml + start, (size_t)(end - xml) - start, out, outsz);
+		*start = gt + 1;
+		*end = (size_t)(p - xml);
 		if (from)
-			*from = (size_t)(end - xml) + tl + 3;
+			*from = *end + tl + 3;
 		return true;
 	}
 	return false;
+}
+
+bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t outsz,
+		 size_t *from)
+{
+	size_t start, end;
+
+	if (outsz > 0)
+		out[0] = '\0';
+	if (!s3_xml_element(xml, len, tag, &start, &end, from))
+		return false;
+	if (outsz > 0)
+		xml_decode(xml + start, end - start, out, outsz);
+	return true;
 }
 
 /* ================================================================ errors */

@@ -22,6 +22,7 @@
 
 #include "failpoint.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "target.h"
 #include "util.h"
@@ -128,6 +129,8 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
 			return;
 		}
+		if (!last)
+			spool_counter_add(sp, "retries_total", 1);
 		log_event(last ? LOG_ERROR : LOG_WARNING,
 		          last ? "upload failed (replay with `ingesta replay`)"
 		               : "upload error, will retry",
@@ -171,8 +174,11 @@ static void *worker(void *p)
 			e.code = IERR_PERMANENT;
 			rc = -1;
 		} else {
+			int64_t t0 = monotonic_ms();
+
 			FAILPOINT("upload.before_put");
 			rc = t->ops->put_segment(t, sp, &seg, &res, &e);
+			metrics_observe_upload(rc == 0, (double)(monotonic_ms() - t0) / 1000.0);
 			if (rc == 0)
 				FAILPOINT("upload.after_put");
 		}
@@ -284,6 +290,8 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	}
 	log_event(LOG_INFO, "uploader started", "spool", config_str(cfg, "SPOOL_DIR"), "mode",
 	          once ? "once" : "daemon", NULL);
+	if (metrics_start(cfg, e) != 0)
+		log_event(LOG_WARNING, "metrics/notify not started", "error", e->msg, NULL);
 
 	while (!ingesta_stop_requested) {
 		int64_t due, wait;
@@ -314,6 +322,7 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 			spool_recover(sp, &e2);
 		}
 	}
+	metrics_stop();
 	*failed_left = spool_count_state(sp, "failed") + spool_count_state(sp, "quarantined");
 	if (ino >= 0)
 		close(ino);

@@ -180,9 +180,11 @@ def test_odd_names(m, cfg):
         except pymongo.errors.PyMongoError as exc:
             print(f"odd names: FerretDB refuses collection name {name!r}: {exc}")
             continue
-        # Raw BSON: pymongo 3 itself refuses dotted keys, servers since 5.0 take them.
+        # FerretDB 1.24 (SQLite) refuses keys with '.' (MongoDB 5.0+ takes them)
+        # and fails on keys with '"' or '\\' (SQL logic error: malformed JSON):
+        # escaped keys are covered by test_bson_json; here they are in values.
         doc = {"_id": i, "k e y": name, "ключ": "значение", "emo😀": [1.5, None],
-               "q\"\\": {"nested.dot": True}}
+               "slash/colon:key": {"v": "q\"\\\x01\n"}}
         m.coll(name).insert_one(RawBSONDocument(raw_of(doc)))
         made.append(name)
     check(len(made) >= 4, f"FerretDB refused most odd collection names: {made}")
@@ -191,7 +193,8 @@ def test_odd_names(m, cfg):
             continue
         got = extract_bytes(cfg, [name]).decode("utf-8")
         want = (f'{{"_id":{i},"k e y":{json.dumps(name, ensure_ascii=False)},'
-                '"ключ":"значение","emo😀":[1.5,null],"q\\"\\\\":{"nested.dot":true}}\n')
+                '"ключ":"значение","emo😀":[1.5,null],'
+                '"slash/colon:key":{"v":"q\\"\\\\\\u0001\\n"}}\n')
         check(got == want, f"collection {name!r}:\n--- got\n{got}--- want\n{want}")
     print(f"odd names: {len(made)} collections extracted by name")
     return made

@@ -2,7 +2,8 @@
 # shellcheck disable=SC2153 # the *_HOST, *_USER... variables come from the env file
 # Check the running test servers with their own, independent clients: mariadb,
 # psql, pymongo (/usr/bin/python3), the AWS CLI (/usr/bin/aws) and toxiproxy-cli.
-# Each check writes and reads something, then cleans up after itself.
+# Each check writes and reads something where tests will not see it (temporary
+# tables, its own MongoDB database, its own bucket ingesta-smoke) and cleans up.
 #
 #   tests/servers/check.sh [NAME...]    NAME: mariadb postgres ferretdb minio toxiproxy | all (default)
 #
@@ -27,8 +28,8 @@ check_mariadb() {
     local out
     if out="$(MYSQL_PWD="$MARIADB_PASSWORD" mariadb --no-defaults -h "$MARIADB_HOST" -P "$MARIADB_PORT" \
         -u "$MARIADB_USER" --batch --skip-column-names "$MARIADB_DATABASE" 2>&1 <<'SQL'
-CREATE TABLE IF NOT EXISTS _servers_check (id INT PRIMARY KEY, s VARCHAR(20)) CHARACTER SET utf8mb4;
-REPLACE INTO _servers_check VALUES (1, 'héllo ✓');
+CREATE TEMPORARY TABLE _servers_check (id INT PRIMARY KEY, s VARCHAR(20)) CHARACTER SET utf8mb4;
+INSERT INTO _servers_check VALUES (1, 'héllo ✓');
 START TRANSACTION WITH CONSISTENT SNAPSHOT;
 SELECT CONCAT(VERSION(), ' ', @@character_set_server, ' ', s) FROM _servers_check;
 COMMIT;
@@ -46,8 +47,8 @@ check_postgres() {
     local out
     if out="$(PGPASSWORD="$POSTGRESQL_PASSWORD" psql -X -q -v ON_ERROR_STOP=1 -h "$POSTGRESQL_HOST" \
         -p "$POSTGRESQL_PORT" -U "$POSTGRESQL_USER" -d "$POSTGRESQL_DATABASE" -tA 2>&1 <<'SQL'
-CREATE TABLE IF NOT EXISTS _servers_check (id int PRIMARY KEY, s text);
-INSERT INTO _servers_check VALUES (1, 'héllo ✓') ON CONFLICT (id) DO UPDATE SET s = excluded.s;
+CREATE TEMP TABLE _servers_check (id int PRIMARY KEY, s text);
+INSERT INTO _servers_check VALUES (1, 'héllo ✓');
 SELECT current_setting('server_version') || ' ' || current_user || ' ' || s FROM _servers_check;
 DROP TABLE _servers_check;
 SQL
@@ -60,16 +61,17 @@ SQL
 
 check_ferretdb() {
     local out
-    if out="$(/usr/bin/python3 - "$FERRETDB_URI" "$FERRETDB_DATABASE" 2>&1 <<'PY'
+    # A database of its own, so that tests reading $FERRETDB_DATABASE never see it.
+    if out="$(/usr/bin/python3 - "$FERRETDB_URI" 2>&1 <<'PY'
 import sys, pymongo
 c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=5000)
 c.admin.command("ping")
-coll = c[sys.argv[2]]["_servers_check"]
+coll = c["ingesta_servers_check"]["check"]
 coll.drop()
 coll.insert_many([{"_id": 1, "s": "héllo ✓"}, {"_id": 2, "n": 2.5}])
 docs = list(coll.find().sort("_id", 1))
 assert docs[0]["s"] == "héllo ✓" and docs[1]["n"] == 2.5, docs
-coll.drop()
+c.drop_database("ingesta_servers_check")
 info = c.server_info()
 print("FerretDB wire protocol, MongoDB", info["version"], "compatible; insert/find/drop")
 PY

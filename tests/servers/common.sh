@@ -5,6 +5,9 @@
 # Where compiled tools live (outside the repo) and where servers keep their data.
 INGESTA_TEST_CACHE="${INGESTA_TEST_CACHE:-${HOME:-/root}/.cache/ingesta-test}"
 INGESTA_TEST_RUN="${INGESTA_TEST_RUN:-/tmp/ingesta-test-run}"
+# Absolute, without a trailing slash: PID checks match these paths in command lines.
+INGESTA_TEST_CACHE="$(realpath -m -- "$INGESTA_TEST_CACHE")"
+INGESTA_TEST_RUN="$(realpath -m -- "$INGESTA_TEST_RUN")"
 INGESTA_TEST_BIN="$INGESTA_TEST_CACHE/bin"
 export INGESTA_TEST_CACHE INGESTA_TEST_RUN INGESTA_TEST_BIN
 
@@ -83,15 +86,29 @@ server_exe() {
     esac
 }
 
-# pid_is NAME PID: PID is a live process running NAME's executable (so a stale
-# PID file never makes us signal an unrelated process).
+# proc_running PID: PID exists and is not a zombie (an exited child that init has
+# not reaped yet still answers kill -0).
+proc_running() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
+# pid_is NAME PID: PID is a live process running NAME's executable for this
+# $INGESTA_TEST_RUN (so a stale PID file never makes us signal an unrelated process).
 pid_is() {
     local exe
     [[ "$2" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$2" 2>/dev/null || return 1
+    proc_running "$2" || return 1
     exe="$(readlink "/proc/$2/exe" 2>/dev/null)" || return 1
     exe="${exe% (deleted)}"
-    [[ "${exe##*/}" == "$(server_exe "$1")" ]]
+    [[ "${exe##*/}" == "$(server_exe "$1")" ]] || return 1
+    # ...and one of this run directory (or, for toxiproxy, of this port).
+    local cmdline marker="$INGESTA_TEST_RUN/$1/"
+    [[ "$1" == toxiproxy ]] && marker="-port $TOXIPROXY_PORT"
+    cmdline="$(tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null)" || return 1
+    [[ "$cmdline " == *"$marker"* ]]
 }
 
 # server_pid NAME -> PID of our running server NAME, from $INGESTA_TEST_RUN/NAME.pid,
@@ -121,6 +138,6 @@ pid_alive() {
     [[ -f "$1" ]] || return 1
     pid="$(tr -dc '0-9' <"$1")"
     [[ -n "$pid" ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
+    proc_running "$pid" || return 1
     printf '%s\n' "$pid"
 }

@@ -210,6 +210,25 @@ SQL
         || fail_with_log postgres "$POSTGRES_DIR/postgres.log" "password login over TCP as $TEST_USER failed"
 }
 
+# After a crash (kill -9) the old postmaster can linger a moment, or as a zombie
+# until init reaps it; PostgreSQL then refuses its postmaster.pid. Wait for the
+# old PID to go, and drop the lock file if only a zombie is left.
+postgres_clear_stale_lock() {
+    local lockfile="$POSTGRES_DATA/postmaster.pid" pid i
+    [[ -f "$lockfile" ]] || return 0
+    pid="$(head -n 1 "$lockfile" | tr -dc '0-9')"
+    [[ -n "$pid" ]] || return 0
+    if pid_is postgres "$pid"; then
+        die "postgres: pid $pid from $lockfile is running but does not answer on $TEST_HOST:$POSTGRES_PORT"
+    fi
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    log "postgres: old postmaster $pid is a zombie; removing its stale $lockfile"
+    rm -f "$lockfile"
+}
+
 start_postgres() {
     local pidfile="$INGESTA_TEST_RUN/postgres.pid" logfile="$POSTGRES_DIR/postgres.log"
     need_cmd "$PG_BIN/initdb"
@@ -234,6 +253,7 @@ start_postgres() {
             --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >>"$logfile" 2>&1 \
             || fail_with_log postgres "$logfile" "initdb failed"
     fi
+    postgres_clear_stale_lock
     log "postgres: starting on $TEST_HOST:$POSTGRES_PORT"
     # pg_ctl -w waits until the server accepts connections; the postmaster's PID
     # is then the first line of postmaster.pid.

@@ -22,7 +22,7 @@ usage() {
 # wait_gone PID SECONDS: true once PID has exited.
 wait_gone() {
     local pid="$1" deadline=$((SECONDS + $2))
-    while kill -0 "$pid" 2>/dev/null; do
+    while proc_running "$pid"; do
         ((SECONDS < deadline)) || return 1
         sleep 0.2
     done
