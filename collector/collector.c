@@ -182,9 +182,10 @@ static void settings_from(const struct config *cfg, const char *source, struct s
 	s->quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES");
 	s->wait_when_full = strcmp(config_str(cfg, "SPOOL_FULL_ACTION"), "wait") == 0;
 	s->progress = strcmp(p, "always") == 0 || (strcmp(p, "auto") == 0 && isatty(2));
+	s->stats = config_bool(cfg, "COLLECT_STATS");
 }
 
-static void log_table(const char *table, const struct table_writer *w, int n, size_t of)
+static void log_table(const char *table, const struct table_writer *w, int n, size_t of, bool stats)
 {
 	char rows[32], bytes[32], segs[16], pos[32], nf[24], iu[24], idt[24], inf[24];
 	const struct lossy *l = table_writer_lossy((struct table_writer *)w);
@@ -200,6 +201,18 @@ static void log_table(const char *table, const struct table_writer *w, int n, si
 	log_event(LOG_INFO, "table committed", "table", table, "n", pos, "rows", rows, "bytes",
 	          bytes, "segments", segs, "nonfinite_to_null", nf, "invalid_utf8", iu,
 	          "invalid_dates", idt, "infinite_dates", inf, NULL);
+	if (stats) {
+		const struct writer_stats *st = table_writer_stats(w);
+		char r[32], nm[32], c[32], h[32], wr[32];
+
+		snprintf(r, sizeof(r), "%.3f", (double)st->read_ns / 1e9);
+		snprintf(nm, sizeof(nm), "%.3f", (double)st->normalize_ns / 1e9);
+		snprintf(c, sizeof(c), "%.3f", (double)st->compress_ns / 1e9);
+		snprintf(h, sizeof(h), "%.3f", (double)st->hash_ns / 1e9);
+		snprintf(wr, sizeof(wr), "%.3f", (double)st->write_ns / 1e9);
+		log_event(LOG_INFO, "table stats", "table", table, "read_s", r, "normalize_s", nm,
+		          "compress_s", c, "hash_s", h, "write_s", wr, NULL);
+	}
 }
 
 int collector_run(const struct config *cfg, struct collect_summary *sum, struct ierr *e)
@@ -254,7 +267,7 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 			table_writer_free(w);
 			goto out;
 		}
-		log_table(tables.items[i], w, (int)i + 1, tables.len);
+		log_table(tables.items[i], w, (int)i + 1, tables.len, set.stats);
 		sum->tables++;
 		sum->rows += table_writer_rows(w);
 		sum->bytes += table_writer_bytes(w);

@@ -66,7 +66,18 @@ struct table_writer {
 	uint64_t since_quota_check;
 	int64_t started_ms;
 	int64_t last_progress_ms;
+	struct writer_stats stats;
+	uint64_t row_started_ns; /* stats: when row_begin was called */
+	uint64_t row_ended_ns;   /* stats: when the previous row_end returned */
 };
+
+static uint64_t clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -95,11 +106,18 @@ static void hex_digest(EVP_MD_CTX *ctx, char *out)
 static int seg_write_out(struct table_writer *w, const void *p, size_t n, struct ierr *e)
 {
 	struct segment_file *s = &w->seg;
+	uint64_t t0 = w->set.stats ? clock_ns() : 0, t1 = 0;
 
 	EVP_DigestUpdate(s->sha, p, n);
 	EVP_DigestUpdate(s->md5, p, n);
+	if (w->set.stats) {
+		t1 = clock_ns();
+		w->stats.hash_ns += t1 - t0;
+	}
 	if (write_all(s->fd, p, n) != 0)
 		return ierr_errno(e, errno, "spool %s: write %s", spool_dir(w->sp), s->tmp_path);
+	if (w->set.stats)
+		w->stats.write_ns += clock_ns() - t1;
 	s->bytes += n;
 	w->since_quota_check += n;
 	return 0;
@@ -193,9 +211,12 @@ static int seg_feed(struct table_writer *w, bool end, struct ierr *e)
 		buf_reserve(&s->out, outcap);
 		do {
 			ZSTD_outBuffer out = {s->out.data, outcap, 0};
+			uint64_t t0 = w->set.stats ? clock_ns() : 0;
 
 			rem = ZSTD_compressStream2(s->zc, &out, &in,
 			                           end ? ZSTD_e_end : ZSTD_e_continue);
+			if (w->set.stats)
+				w->stats.compress_ns += clock_ns() - t0;
 			if (ZSTD_isError(rem))
 				return ierr_set(e, IERR_INTERNAL, "zstd: %s",
 				                ZSTD_getErrorName(rem));
@@ -318,10 +339,29 @@ static void progress(struct table_writer *w, bool final)
 struct buf *table_writer_row_begin(struct table_writer *w)
 {
 	w->row.len = 0;
+	if (w->set.stats) {
+		w->row_started_ns = clock_ns();
+		if (w->row_ended_ns)
+			w->stats.read_ns += w->row_started_ns - w->row_ended_ns;
+	}
 	return &w->row;
 }
 
+static int row_end(struct table_writer *w, struct ierr *e);
+
 int table_writer_row_end(struct table_writer *w, struct ierr *e)
+{
+	int rc;
+
+	if (!w->set.stats)
+		return row_end(w, e);
+	w->stats.normalize_ns += clock_ns() - w->row_started_ns;
+	rc = row_end(w, e);
+	w->row_ended_ns = clock_ns();
+	return rc;
+}
+
+static int row_end(struct table_writer *w, struct ierr *e)
 {
 	buf_putc(&w->row, '\n');
 	w->rows++;
@@ -397,6 +437,11 @@ int table_writer_commit(struct table_writer *w, struct ierr *e)
 	progress(w, true);
 	return spool_partition_complete(w->sp, w->partition_id, w->rows, w->raw_bytes, w->bytes,
 	                                w->segments, &w->lossy, e);
+}
+
+const struct writer_stats *table_writer_stats(const struct table_writer *w)
+{
+	return &w->stats;
 }
 
 uint64_t table_writer_bytes(const struct table_writer *w)

@@ -134,6 +134,7 @@ static const struct key_def keys[] = {
 	{"LOG_LEVEL", T_ENUM, "INFO", "DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|debug|info|warning|warn|error|critical", 0, NULL, "log level"},
 	{"LOG_FORMAT", T_ENUM, "logfmt", "logfmt|json", 0, NULL, "log line format"},
 	{"LOG_FILE", T_STR, "", NULL, 0, NULL, "log to this file instead of stderr (reopened on SIGHUP)"},
+	{"COLLECT_STATS", T_BOOL, "false", NULL, 0, NULL, "log where each table's time went: source read, normalization, compression, hashing, writing"},
 	{"PROGRESS", T_ENUM, "auto", "auto|always|never", 0, NULL, "progress line for long tables (auto: when stderr is a terminal)"},
 };
 /* clang-format on */

@@ -36,16 +36,16 @@ struct cli {
 	bool check;
 	const char *tables[64];
 	int ntables;
-	const char *state;         /* list --state */
-	const char *source;        /* list --source */
-	bool all_failed;           /* replay --all-failed */
-	int64_t ids[256];          /* replay ID... */
+	const char *state;  /* list --state */
+	const char *source; /* list --source */
+	bool all_failed;    /* replay --all-failed */
+	int64_t ids[256];   /* replay ID... */
 	int nids;
-	const char *older_than;    /* gc --older-than */
-	bool drop_quarantined;     /* gc --drop-quarantined */
-	const char *max_age;       /* status --check --max-age */
-	const char *max_fraction;  /* status --check --max-spool-fraction */
-	bool no_uploader_check;    /* status --check --no-uploader-check */
+	const char *older_than;   /* gc --older-than */
+	bool drop_quarantined;    /* gc --drop-quarantined */
+	const char *max_age;      /* status --check --max-age */
+	const char *max_fraction; /* status --check --max-spool-fraction */
+	bool no_uploader_check;   /* status --check --no-uploader-check */
 };
 
 static const char usage_text[] =
@@ -249,7 +249,7 @@ static void summary_line(const struct collect_summary *s)
 	log_event(LOG_INFO, line, "run", s->run_id, NULL);
 }
 
-static int cmd_collect(struct config *cfg)
+static int collect_loop(struct config *cfg)
 {
 	int64_t interval_ms = config_int(cfg, "INGESTION_INTERVAL");
 	struct collect_summary sum;
@@ -261,6 +261,10 @@ static int cmd_collect(struct config *cfg)
 			summary_line(&sum);
 			rc = EXIT_OK;
 		} else {
+			/* A driver may report a signal-broken read as a source error;
+			 * what happened is that we were asked to stop. */
+			if (ingesta_stop_requested && e.code != IERR_CONFIG)
+				e.code = IERR_INTERRUPTED;
 			rc = fail("collect", &e);
 			log_event(LOG_ERROR, "extraction failed", "error", e.msg, NULL);
 			if (interval_ms == 0 || e.code == IERR_CONFIG || ingesta_stop_requested)
@@ -274,6 +278,20 @@ static int cmd_collect(struct config *cfg)
 		if (ingesta_stop_requested)
 			return EXIT_OK;
 	}
+}
+
+static int cmd_collect(struct config *cfg)
+{
+	struct service_hooks h = {.ready = false};
+	struct ierr e = {0};
+	int rc;
+
+	/* The service thread reopens LOG_FILE on SIGHUP during long tables. */
+	if (service_start(&h, &e) != 0)
+		log_event(LOG_WARNING, "service thread not started", "error", e.msg, NULL);
+	rc = collect_loop(cfg);
+	service_stop();
+	return rc;
 }
 
 static int cmd_upload(struct config *cfg, const struct cli *c)
@@ -291,18 +309,135 @@ static int cmd_upload(struct config *cfg, const struct cli *c)
 	return EXIT_OK;
 }
 
+static int usage_error(const char *command, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ingesta %s: ", command);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	return EXIT_USAGE;
+}
+
+static int status_check_cmd(struct config *cfg, const struct cli *c, struct spool *sp)
+{
+	struct status_check_opts o = {
+	    .max_age_ms = 3600 * 1000,
+	    .max_spool_fraction = 0.9,
+	    .quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES"),
+	    .require_uploader = !c->no_uploader_check,
+	};
+	struct ierr e = {0};
+	int rc;
+
+	if (c->max_age && ops_parse_duration(c->max_age, &o.max_age_ms) != 0)
+		return usage_error("status", "--max-age: not a duration: \"%s\"", c->max_age);
+	if (c->max_fraction) {
+		char *end = NULL;
+
+		o.max_spool_fraction = strtod(c->max_fraction, &end);
+		if (end == c->max_fraction || *end != '\0' || o.max_spool_fraction <= 0 ||
+		    o.max_spool_fraction > 1)
+			return usage_error("status",
+			                   "--max-spool-fraction: not a fraction in (0, 1]: \"%s\"",
+			                   c->max_fraction);
+	}
+	rc = status_check(sp, &o, stdout, &e);
+	if (rc < 0)
+		return fail("status", &e);
+	return rc ? EXIT_CHECK : EXIT_OK;
+}
+
 static int cmd_status(struct config *cfg, const struct cli *c)
 {
 	struct ierr e = {0};
-	struct spool *sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, &e);
+	struct spool *sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
 	struct status_opts o = {.json = c->json, .quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES")};
 	int rc;
 
 	if (sp == NULL)
 		return fail("status", &e);
+	if (c->check) {
+		rc = status_check_cmd(cfg, c, sp);
+		spool_close(sp);
+		return rc;
+	}
 	rc = status_print(sp, &o, stdout, &e);
 	spool_close(sp);
 	return rc == 0 ? EXIT_OK : fail("status", &e);
+}
+
+static int cmd_list(struct config *cfg, const struct cli *c)
+{
+	struct list_opts o = {.json = c->json,
+	                      .states = c->state,
+	                      .source = c->source,
+	                      .table = c->ntables ? c->tables[0] : NULL};
+	struct ierr e = {0};
+	struct spool *sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
+	int rc;
+
+	if (sp == NULL)
+		return fail("list", &e);
+	rc = ops_list(sp, &o, stdout, &e);
+	spool_close(sp);
+	return rc < 0 ? fail("list", &e) : EXIT_OK;
+}
+
+static int cmd_replay(struct config *cfg, const struct cli *c)
+{
+	struct replay_result r;
+	struct ierr e = {0};
+	struct spool *sp;
+	int rc;
+
+	if (c->all_failed == (c->nids > 0))
+		return usage_error("replay", "%s",
+		                   "give --all-failed or segment IDs (see `ingesta list "
+		                   "--state failed,quarantined`)");
+	sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
+	if (sp == NULL)
+		return fail("replay", &e);
+	rc = ops_replay(sp, c->all_failed ? NULL : c->ids, c->nids, stdout, &r, &e);
+	spool_close(sp);
+	if (rc < 0)
+		return fail("replay", &e);
+	return r.refused ? EXIT_CHECK : EXIT_OK;
+}
+
+static int cmd_verify(struct config *cfg, const struct cli *c)
+{
+	struct verify_result r;
+	struct ierr e = {0};
+	struct spool *sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
+	int rc;
+
+	if (sp == NULL)
+		return fail("verify", &e);
+	rc = ops_verify(sp, c->json, stdout, &r, &e);
+	spool_close(sp);
+	if (rc < 0)
+		return fail("verify", &e);
+	return rc > 0 ? EXIT_CHECK : EXIT_OK;
+}
+
+static int cmd_gc(struct config *cfg, const struct cli *c)
+{
+	struct gc_opts o = {.older_than_ms = 7LL * 86400 * 1000,
+	                    .retention_ms = config_int(cfg, "RETENTION"),
+	                    .drop_quarantined = c->drop_quarantined,
+	                    .json = c->json};
+	struct gc_result r;
+	struct ierr e = {0};
+	struct spool *sp;
+	int rc;
+
+	if (c->older_than && ops_parse_duration(c->older_than, &o.older_than_ms) != 0)
+		return usage_error("gc", "--older-than: not a duration: \"%s\"", c->older_than);
+	sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
+	if (sp == NULL)
+		return fail("gc", &e);
+	rc = ops_gc(sp, &o, stdout, &r, &e);
+	spool_close(sp);
+	return rc < 0 ? fail("gc", &e) : EXIT_OK;
 }
 
 static int cmd_extract(struct config *cfg, const struct cli *c)
@@ -409,6 +544,14 @@ int main(int argc, char **argv)
 		rc = cmd_upload(cfg, &c);
 	else if (strcmp(c.command, "status") == 0)
 		rc = cmd_status(cfg, &c);
+	else if (strcmp(c.command, "list") == 0)
+		rc = cmd_list(cfg, &c);
+	else if (strcmp(c.command, "replay") == 0)
+		rc = cmd_replay(cfg, &c);
+	else if (strcmp(c.command, "verify") == 0)
+		rc = cmd_verify(cfg, &c);
+	else if (strcmp(c.command, "gc") == 0)
+		rc = cmd_gc(cfg, &c);
 	else if (strcmp(c.command, "extract") == 0)
 		rc = cmd_extract(cfg, &c);
 	else {

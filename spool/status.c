@@ -176,7 +176,7 @@ static void print_header_text(FILE *out, const char *dir, const struct status_su
 	else
 		fprintf(out, "spool size:                  %s (no quota)\n", used);
 	fprintf(out, "uploader:                    %s\n",
-	        s->uploader_running ? "running" : "NOT running (locks/uploader.lock is free)");
+	        s->uploader_running ? "running" : "not running (locks/uploader.lock is free)");
 	fprintf(out, "\n%-12s %-28s %8s %8s %8s %8s %10s\n", "source", "table", "pending", "queued",
 	        "uploaded", "failed", "rows");
 }

@@ -755,7 +755,7 @@ static int sign(struct s3_target *t, const struct s3_req *rq, struct sigv4_resul
 	if (creds_get(t->creds, &creds, e) != 0) {
 		snprintf(code, codesz, "%s",
 			 e->code == IERR_TRANSIENT ? "CredentialsUnavailable" : "NoCredentials");
-		ierr_prefix(e, "s3://%s: no AWS credentials", t->base.bucket);
+		ierr_prefix(e, "s3://%s: credentials", t->base.bucket);
 		if (e->code != IERR_TRANSIENT)
 			e->code = IERR_PERMANENT;
 		buf_free(&path);
