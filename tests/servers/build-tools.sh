@@ -7,7 +7,7 @@
 #
 # Environment:
 #   INGESTA_TEST_CACHE  cache directory (default ~/.cache/ingesta-test)
-#   MINIO_VERSION       module version of github.com/minio/minio (default: latest,
+#   MINIO_VERSION       module version of github.com/minio/minio (default: pinned below;
 #                       falling back to MINIO_FALLBACK_VERSION if latest does not build)
 #   TOXIPROXY_VERSION   module version of github.com/Shopify/toxiproxy/v2 (default v2.5.0)
 #   GO                  path of the go command (default /usr/local/go/bin/go, then PATH)
@@ -20,7 +20,7 @@ SCRIPT_NAME="build-tools"
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 
-MINIO_VERSION="${MINIO_VERSION:-latest}"
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 # A version known to build with Go 1.26 here; used only if @latest fails.
 MINIO_FALLBACK_VERSION="${MINIO_FALLBACK_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.5.0}"
