@@ -331,6 +331,18 @@ static int setup_session(struct source *s, int64_t timeout_ms, struct ierr *e)
 	return command(s, sql, NULL, e);
 }
 
+/* Server NOTICEs (a view's function may RAISE them) go to the log, not to
+ * libpq's default of raw stderr lines. */
+static void on_notice(void *arg, const char *message)
+{
+	struct source *s = arg;
+	char line[600];
+
+	first_line(line, sizeof(line), message);
+	log_scrub(line, sizeof(line));
+	log_event(LOG_DEBUG, "postgresql notice", "source", s->label, "message", line, NULL);
+}
+
 static void pg_close(struct source *s);
 
 static struct source *pg_open(const struct config *cfg, struct ierr *e)
@@ -406,6 +418,7 @@ static struct source *pg_open(const struct config *cfg, struct ierr *e)
 		pg_close(s);
 		return NULL;
 	}
+	PQsetNoticeProcessor(s->conn, on_notice, s);
 	if (setup_session(s, qt, e) != 0) {
 		pg_close(s);
 		return NULL;
@@ -867,6 +880,10 @@ static int pg_read_table(struct source *s, const char *table, struct table_write
 	PQclear(r);
 	rc = copy_rows(s, table, &p, w, e);
 out:
+	/* A failed statement aborts the snapshot's transaction: later tables
+	 * would only get "current transaction is aborted". */
+	if (rc != 0)
+		s->broken = true;
 	buf_free(&stmt);
 	plan_free(&p);
 	return rc;

@@ -366,6 +366,8 @@ static int row_end(struct table_writer *w, struct ierr *e)
 	buf_putc(&w->row, '\n');
 	w->rows++;
 	w->raw_bytes += w->row.len;
+	if (ingesta_stop_requested)
+		return ierr_set(e, IERR_INTERRUPTED, "table \"%s\": stopped by signal", w->table);
 	if (w->sp == NULL) {
 		if (w->stream == NULL) {
 			buf_append(&w->batch, w->row.data, w->row.len);
@@ -374,8 +376,6 @@ static int row_end(struct table_writer *w, struct ierr *e)
 		}
 		return 0;
 	}
-	if (ingesta_stop_requested)
-		return ierr_set(e, IERR_INTERRUPTED, "table \"%s\": stopped by signal", w->table);
 	if (!w->seg_open && seg_open(w, e) != 0)
 		return -1;
 	buf_append(&w->batch, w->row.data, w->row.len);

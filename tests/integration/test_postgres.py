@@ -18,10 +18,9 @@
 """
 import os
 import secrets
+import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
 
 from ingesta_test import (SHARED, TestFailure, bucket_files, check, clean_env, main,
@@ -277,6 +276,14 @@ def test_discovery(work, db):
     check(SRV["password"] not in p.stderr, "password leaked (DSN)")
     p = extract(cfg, ["order"])
     check(p.stdout == '{"group":1,"user":"u","Mixed Case":"M"}\n', f"DSN extract: {p.stdout!r}")
+
+    # public."dup.x" and dup.x would share one S3 name: refused, not mixed.
+    psql(db, 'CREATE SCHEMA dup; CREATE TABLE dup.x (id int); CREATE TABLE "dup.x" (id int);')
+    cfg = config(work, "dup", pg_settings(db, POSTGRES_SCHEMAS="public,dup"))
+    line = error_line(extract(cfg, ["order"], check_rc=None),
+                      ['"dup.x"', "schema \"dup\"", "schema \"public\""], "duplicate names")
+    psql(db, 'DROP SCHEMA dup CASCADE; DROP TABLE "dup.x";')
+    print(f"duplicate names: {line}")
     print("discovery: identifiers, schemas, partitions, inheritance, views, DSN ok")
 
 
@@ -439,6 +446,7 @@ def test():
         test_extra_types(work, db)
         test_discovery(work, db)
         test_failures(work, db)
+        shutil.rmtree(work, ignore_errors=True)  # kept for a look when a check fails
     finally:
         psql(SRV["admin_db"], f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", check_rc=False)
 
