@@ -28,9 +28,11 @@ def apt_import(module, package):
     try:
         return __import__(module)
     except ImportError:
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-                       capture_output=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+        if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(cmd, env=env, capture_output=True)
         try:
             return __import__(module)
         except ImportError:
@@ -142,6 +144,25 @@ def wait_for(cond, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
 
 
+def stop_outside_transaction(proc, spool):
+    """SIGSTOP a collector at a moment it holds no write lock on spool.db (a
+    process frozen inside a transaction would block every other writer)."""
+    for _ in range(200):
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.02)
+        db = sqlite3.connect(os.path.join(spool, "spool.db"), timeout=0.1)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.rollback()
+            return
+        except sqlite3.OperationalError:
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+        finally:
+            db.close()
+    raise AssertionError("could not stop the collector outside a transaction")
+
+
 # ------------------------------------------------------------------- tests
 
 def test_every_state(d):
@@ -163,10 +184,6 @@ def test_every_state(d):
     # 1. a sealed file corrupted on disk, found by `verify` before any upload.
     with open(os.path.join(spool, a[0][1]), "ab") as f:
         f.write(b"x")
-    # 2. another corrupted, left for the uploader to find (quarantine).
-    p2 = os.path.join(spool, a[1][1])
-    original = open(p2, "rb").read()
-    open(p2, "wb").write(original[:-1] + bytes([original[-1] ^ 1]))
     # 3. a different object already at a key: permanent Conflict.
     conflict = os.path.join(bucket, a[2][2])
     os.makedirs(os.path.dirname(conflict))
@@ -176,22 +193,26 @@ def test_every_state(d):
     check("quarantined now" in p.stdout and f"#{a[0][0]} " in p.stdout, p.stdout)
     check(db_rows(spool, "SELECT state FROM segments WHERE id=?", (a[0][0],))[0][0]
           == "quarantined", "verify did not quarantine")
+    # 2. another corrupted, left for the uploader to find (quarantine).
+    p2 = os.path.join(spool, a[1][1])
+    original = open(p2, "rb").read()
+    open(p2, "wb").write(original[:-1] + bytes([original[-1] ^ 1]))
 
     # 4. a collector stopped mid-table: its segments are pending.
     coll = subprocess.Popen([INGESTA, "collect", "--config",
                              config(d, "big.env", SQLITE_PATH=big, SOURCE_NAME="bigsrc",
-                                    SEGMENT_MAX_ROWS="5000")],
+                                    SEGMENT_MAX_ROWS="1000")],
                             env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: db_rows(spool, "SELECT count(*) FROM segments WHERE state='pending'")
                  [0][0] >= 2, 60, "pending segments")
-        coll.send_signal(signal.SIGSTOP)
+        stop_outside_transaction(coll, spool)
         run(["upload", "--once", "--config", good], check_rc=5)
         doc = status_json(good)
         want = states_from_db(spool)
         check(doc["states"] == want, f"status states {doc['states']} != DB {want}")
-        check(want["pending"]["segments"] >= 2 and want["uploaded"]["segments"] == 16
-              and want["failed"]["segments"] == 3 and want["quarantined"]["segments"] == 2,
+        check(want["pending"]["segments"] >= 2 and want["uploaded"]["segments"] == 12
+              and want["failed"]["segments"] == 6 and want["quarantined"]["segments"] == 2,
               f"states {want}")
         codes = {e["id"]: e["code"] for e in doc["recent_errors"]}
         check(codes.get(a[1][0]) == "ChecksumMismatch" and codes.get(a[2][0]) == "Conflict",
@@ -199,7 +220,7 @@ def test_every_state(d):
         check(any(e["code"] == "Config" and "afile" in e["message"]
                   for e in doc["recent_errors"]), f"{doc['recent_errors']}")
         tables = {(t["source"], t["table"]): t for t in doc["tables"]}
-        check(tables[("good", "a")]["failed"] == 3 and tables[("broken", "b")]["failed"] == 2
+        check(tables[("good", "a")]["failed"] == 3 and tables[("broken", "b")]["failed"] == 5
               and tables[("bigsrc", "big")]["pending"] >= 2, f"tables {tables}")
         check(doc["oldest_not_uploaded_age_seconds"] is not None, "oldest age")
         human = run(["status", "--config", good]).stdout
@@ -209,7 +230,7 @@ def test_every_state(d):
 
         p = run(["status", "--check", "--config", good], check_rc=6)
         check(p.stdout.count("\n") == 1 and p.stdout.startswith("UNHEALTHY: ")
-              and "3 segment(s) failed, 2 quarantined" in p.stdout
+              and "6 segment(s) failed, 2 quarantined" in p.stdout
               and "no uploader running" in p.stdout, p.stdout)
 
         # list: filters and JSON, against the DB.
@@ -258,11 +279,10 @@ def test_every_state(d):
     os.remove(os.path.join(d, "afile"))
     os.mkdir(os.path.join(d, "afile"))
     p = run(["replay", "--all-failed", "--config", good])
-    check("replay: 3 segment(s) re-queued" in p.stdout, p.stdout)
+    check("replay: 6 segment(s) re-queued" in p.stdout, p.stdout)
     run(["upload", "--once", "--config", good])
     doc = status_json(good)
-    check(doc["states"]["uploaded"]["segments"] == doc["states"]["uploaded"]["segments"]
-          and all(doc["states"][s]["segments"] == 0
+    check(all(doc["states"][s]["segments"] == 0
                   for s in ("pending", "sealed", "uploading", "failed", "quarantined")),
           f"{doc['states']}")
     run(["status", "--check", "--no-uploader-check", "--config", good])
@@ -278,9 +298,10 @@ def test_every_state(d):
     p = run(["gc", "--config", good, "--json"])
     g = json.loads(p.stdout)
     check(g["segments_deleted"] == 0, f"gc with the 7d default deleted {g}")
+    uploaded = db_rows(spool, "SELECT count(*) FROM segments")[0][0]
     g = json.loads(run(["gc", "--config", good, "--older-than", "0s", "--json"]).stdout)
-    check(g["runs_deleted"] == 3 and g["segments_deleted"] == len(db_rows(
-        spool, "SELECT 1 FROM segments")) + g["segments_deleted"] and g["vacuumed"], f"{g}")
+    check(g["runs_deleted"] == 3 and g["segments_deleted"] == uploaded and g["vacuumed"],
+          f"{g}")
     check(db_rows(spool, "SELECT count(*) FROM segments")[0][0] == 0
           and db_rows(spool, "SELECT count(*) FROM partitions")[0][0] == 0
           and db_rows(spool, "SELECT count(*) FROM runs")[0][0] == 0, "rows left after gc")
@@ -414,8 +435,9 @@ def test_metrics(d):
           == 19 and s[("ingesta_upload_duration_seconds_count", (("result", "error"),))] == 1,
           "histogram counts")
     check(fams["ingesta_uploads"].type == "counter", "counter type")
-    check(s[("ingesta_oldest_not_uploaded_age_seconds", ())]
-          >= doc["oldest_not_uploaded_age_seconds"] - 1, "oldest age")
+    age = s[("ingesta_oldest_not_uploaded_age_seconds", ())]
+    check(doc["oldest_not_uploaded_age_seconds"] - 6 <= age
+          <= doc["oldest_not_uploaded_age_seconds"], "oldest age")
     check(os.listdir(os.path.dirname(mfile)) == ["ingesta.prom"], "temporary files left")
     print(f"metrics: {len(fams)} families parsed by prometheus_client, equal to status --json")
 
@@ -457,11 +479,11 @@ def test_sigterm_collect(d):
     make_source(src, ["b_big"], 0)
     db = sqlite3.connect(src)
     db.execute("INSERT INTO b_big WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 "
-               "FROM n WHERE i < 1500000) SELECT i, printf('payload-%08d-%s', i, "
+               "FROM n WHERE i < 1000000) SELECT i, printf('payload-%08d-%s', i, "
                "hex(randomblob(16))) FROM n")
     db.commit()
     db.close()
-    cfg = config(d, "c.env", SQLITE_PATH=src, SEGMENT_MAX_ROWS="100000")
+    cfg = config(d, "c.env", SQLITE_PATH=src, SEGMENT_MAX_ROWS="20000")
     spool = os.path.join(d, "spool")
     coll = subprocess.Popen([INGESTA, "collect", "--config", cfg], env=clean_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -480,11 +502,11 @@ def test_sigterm_collect(d):
           == [("sealed",)], "the table committed before the signal is not intact")
     check(os.listdir(os.path.join(spool, "tmp")) == [], "temporary files left")
     check(db_rows(spool, "SELECT state FROM runs") == [("failed",)], "run state")
-    p = run(["collect", "--config", cfg])
-    check("extraction complete: 2 tables, 1500010 rows" in p.stderr, p.stderr)
+    p = run(["collect", "--config", cfg, "--set", "LOG_LEVEL=INFO"])
+    check("extraction complete: 2 tables, 1000010 rows" in p.stderr, p.stderr)
     run(["upload", "--once", "--config", cfg])
     bucket = os.path.join(d, "bucket")
-    check(len(bucket_rows(bucket, "b_big")) == 1500000, "big table rows")
+    assert_bucket_exactly(bucket, "b_big", range(1, 1000001))
     check(len(bucket_rows(bucket, "a_small")) == 20, "a_small: both runs committed it")
     print("collector SIGTERM mid-table: exit 7, table not committed, rerun complete")
 
