@@ -22,11 +22,11 @@ int spool_parts_list(struct spool *sp, int64_t id, struct spool_part **out, stru
 
 	*out = NULL;
 	if (sqlite3_prepare_v2(db,
-			       "SELECT part_number, size, etag FROM segment_parts "
-			       "WHERE segment_id=? ORDER BY part_number",
-			       -1, &st, NULL) != SQLITE_OK)
-		return ierr_set(e, IERR_SPOOL, "spool %s/spool.db: list parts: %s",
-				spool_dir(sp), sqlite3_errmsg(db));
+	                       "SELECT part_number, size, etag FROM segment_parts "
+	                       "WHERE segment_id=? ORDER BY part_number",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return ierr_set(e, IERR_SPOOL, "spool %s/spool.db: list parts: %s", spool_dir(sp),
+		                sqlite3_errmsg(db));
 	sqlite3_bind_int64(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *etag = sqlite3_column_text(st, 2);
@@ -46,12 +46,12 @@ int spool_parts_list(struct spool *sp, int64_t id, struct spool_part **out, stru
 		parts[n].part_number = sqlite3_column_int(st, 0);
 		parts[n].size = (uint64_t)sqlite3_column_int64(st, 1);
 		snprintf(parts[n].etag, sizeof(parts[n].etag), "%s",
-			 etag ? (const char *)etag : "");
+		         etag ? (const char *)etag : "");
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
 		ierr_set(e, IERR_SPOOL, "spool %s/spool.db: list parts: %s", spool_dir(sp),
-			 sqlite3_errmsg(db));
+		         sqlite3_errmsg(db));
 		free(parts);
 		sqlite3_finalize(st);
 		return -1;

@@ -387,6 +387,7 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 			}
 		}
 		sqlite3_finalize(files);
+		FAILPOINT("recovery.after_unlink");
 		if (begin(sp, e) != 0)
 			return -1;
 		st = prep(sp,
@@ -506,6 +507,7 @@ int spool_run_begin(struct spool *sp, const char *source, const char *db_type, c
 		return ierr_errno(e, errno, "spool %s: create %s", sp->dir, path);
 	if (flock(run->lock_fd, LOCK_EX) != 0)
 		return ierr_errno(e, errno, "spool %s: lock %s", sp->dir, path);
+	FAILPOINT("run.after_lock");
 	st = prep(sp,
 	          "INSERT INTO runs (run_id, source, db_type, bucket, started_at, pid) "
 	          "VALUES (?,?,?,?,?,?)",
@@ -563,6 +565,7 @@ int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, in
 			}
 			sqlite3_finalize(st);
 		}
+		FAILPOINT("run.failed_after_unlink");
 		if (begin(sp, e) == 0) {
 			char sql[512];
 
@@ -687,6 +690,7 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 	sqlite3_bind_int64(st, 10, now);
 	if (step_done(sp, st, "complete partition", e) != 0)
 		goto fail;
+	FAILPOINT("partition.mid_commit");
 	if (sqlite3_changes(sp->db) != 1) {
 		ierr_set(e, IERR_SPOOL, "spool: partition %" PRId64 " is not open any more",
 		         partition_id);
@@ -1042,6 +1046,7 @@ int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e
 			sqlite3_finalize(st);
 			return -1;
 		}
+		FAILPOINT("retention.after_unlink");
 		u = prep(sp, "UPDATE segments SET file_deleted_at=?2 WHERE id=?1", e);
 		if (u == NULL) {
 			sqlite3_finalize(st);

@@ -12,13 +12,13 @@
  * to the "tried" list) or an error (configured but broken: stop, as the SDKs
  * do, rather than silently using some other identity).
  *
- * Endpoint requests never go through a proxy (a proxy must not see metadata
- * traffic), never follow redirects and read at most 64 KiB.
+ * This file owns the chain, the provider object, caching/refresh and locking,
+ * and the environment step. The shared files are parsed in creds_file.c, the
+ * ECS and IMDS endpoints are spoken to in creds_http.c (creds_internal.h is
+ * what the three share); those sources never see the provider or its lock.
  */
 #include "creds.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -29,23 +29,18 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "buf.h"
+#include "creds_internal.h"
 #include "log.h"
 
 #define ECS_DEFAULT_BASE    "http://169.254.170.2"
 #define IMDS_DEFAULT_V4     "http://169.254.169.254"
 #define IMDS_DEFAULT_V6     "http://[fd00:ec2::254]"
-#define IMDS_TOKEN_TTL      "21600"
-#define IMDS_CREDS_PATH     "/latest/meta-data/iam/security-credentials/"
-#define MAX_RESPONSE        (64 * 1024)
-#define MAX_FILE            (1024 * 1024)
 #define REFRESH_RETRY_DELAY 5 /* s between failed refreshes of still-valid creds */
 
 enum source { SRC_NONE, SRC_ENV, SRC_FILE, SRC_ECS, SRC_IMDS };
-enum step { STEP_ERROR = -1, STEP_SKIPPED = 0, STEP_FOUND = 1 };
 
 struct creds_provider {
 	pthread_mutex_t mu;
@@ -55,12 +50,9 @@ struct creds_provider {
 	char *credentials_file, *config_file; /* NULL: unknown HOME */
 	char *profile;
 	bool profile_explicit;
-	char *ecs_relative_uri, *ecs_full_uri, *ecs_token, *ecs_token_file;
-	char *ecs_base;
-	bool imds_disabled, imds_v1;
-	char *imds_endpoint;
-	long connect_timeout_ms, timeout_ms;
-	int retries, margin;
+	bool imds_disabled;
+	struct creds_endpoints ep;
+	int margin;
 	bool curl_ready;
 
 	/* state, under mu */
@@ -72,7 +64,7 @@ struct creds_provider {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-static char *xstrdup(const char *s)
+char *creds_xstrdup(const char *s)
 {
 	char *p = strdup(s);
 
@@ -83,7 +75,7 @@ static char *xstrdup(const char *s)
 	return p;
 }
 
-static void free_secret(char *s)
+void creds_free_secret(char *s)
 {
 	if (s == NULL)
 		return;
@@ -93,24 +85,24 @@ static void free_secret(char *s)
 
 void aws_creds_free(struct aws_creds *c)
 {
-	free_secret(c->access_key);
-	free_secret(c->secret_key);
-	free_secret(c->session_token);
+	creds_free_secret(c->access_key);
+	creds_free_secret(c->secret_key);
+	creds_free_secret(c->session_token);
 	memset(c, 0, sizeof(*c));
 }
 
 static void creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 {
 	memset(dst, 0, sizeof(*dst));
-	dst->access_key = xstrdup(src->access_key);
-	dst->secret_key = xstrdup(src->secret_key);
-	dst->session_token = src->session_token ? xstrdup(src->session_token) : NULL;
+	dst->access_key = creds_xstrdup(src->access_key);
+	dst->secret_key = creds_xstrdup(src->secret_key);
+	dst->session_token = src->session_token ? creds_xstrdup(src->session_token) : NULL;
 	dst->expiration = src->expiration;
 	memcpy(dst->source, src->source, sizeof(dst->source));
 }
 
 /* Trim blanks (and CR/LF) at both ends, in place. */
-static char *trim(char *s)
+char *creds_trim(char *s)
 {
 	char *end;
 
@@ -124,49 +116,9 @@ static char *trim(char *s)
 }
 
 /* Credential material must fit on one header line. */
-static bool one_line(const char *s)
+bool creds_one_line(const char *s)
 {
 	return s != NULL && *s != '\0' && strpbrk(s, "\r\n") == NULL;
-}
-
-/* "2024-05-01T12:34:56Z", optional fraction, "Z" or "+00:00". 0 on error. */
-static time_t parse_iso8601(const char *s)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, n = 0;
-	const char *rest;
-
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n == 0)
-		return 0;
-	rest = s + n;
-	if (*rest == '.') {
-		rest++;
-		while (isdigit((unsigned char)*rest))
-			rest++;
-	}
-	if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0 && strcmp(rest, "+0000") != 0)
-		return 0;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return 0;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	return timegm(&tm);
-}
-
-/* scheme://host[:port] of a URL, for messages (paths may be capabilities). */
-static void url_origin(const char *url, char *out, size_t n)
-{
-	const char *p = strstr(url, "://");
-	size_t len;
-
-	p = p ? p + 3 : url;
-	len = strcspn(p, "/?#");
-	snprintf(out, n, "%.*s%.*s", (int)(p - url), url, (int)len, p);
 }
 
 static time_t refresh_time(time_t now, time_t exp, int margin)
@@ -178,140 +130,6 @@ static time_t refresh_time(time_t now, time_t exp, int margin)
 	at = exp - margin;
 	half = now + (exp - now) / 2;
 	return at < half ? half : at;
-}
-
-/* ---- HTTP to the metadata endpoints ---------------------------------------- */
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct buf *b = ud;
-	size_t n = size * nmemb;
-
-	if (b->len + n > MAX_RESPONSE)
-		return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-	buf_append(b, ptr, n);
-	return n;
-}
-
-/*
- * One request with retries on network errors and 5xx. `what` names the step
- * for messages ("imds: PUT /latest/api/token"). On a transport failure after
- * all attempts returns -1 with *e set (IERR_TRANSIENT); otherwise 0 with
- * *status and *body (NUL-terminated) filled, whatever the status.
- * *timed_out (if not NULL) tells whether the last failure was a timeout.
- */
-static int http_request(struct creds_provider *p, const char *method, const char *url,
-                        const char *const *headers, const char *what, long *status,
-                        struct buf *body, bool *timed_out, struct ierr *e)
-{
-	char errbuf[CURL_ERROR_SIZE];
-	struct curl_slist *hl = NULL;
-	CURL *h = curl_easy_init();
-	CURLcode rc = CURLE_OK;
-	int attempt;
-
-	if (h == NULL)
-		return ierr_set(e, IERR_INTERNAL, "%s: cannot create a libcurl handle", what);
-	for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
-		hl = curl_slist_append(hl, headers[i]);
-	if (strcmp(method, "PUT") == 0) {
-		/* A bodiless PUT with Content-Length: 0, without the form
-		 * content type libcurl would add. */
-		hl = curl_slist_append(hl, "Content-Type:");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, p->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, p->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-
-	for (attempt = 0; attempt <= p->retries; attempt++) {
-		if (attempt > 0)
-			usleep(100 * 1000);
-		buf_reset(body);
-		errbuf[0] = '\0';
-		*status = 0;
-		rc = curl_easy_perform(h);
-		if (rc == CURLE_OK) {
-			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-			if (*status < 500)
-				break;
-		}
-	}
-	if (timed_out != NULL)
-		*timed_out = (rc == CURLE_OPERATION_TIMEDOUT);
-	curl_slist_free_all(hl);
-	curl_easy_cleanup(h);
-	buf_cstr(body);
-	if (rc != CURLE_OK)
-		return ierr_set(e, IERR_TRANSIENT, "%s: %s", what,
-		                errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	return 0;
-}
-
-/* Take AccessKeyId, SecretAccessKey, Token, Expiration from an ECS or IMDS
- * answer. `what` prefixes messages; never quotes the body. */
-static int parse_creds_json(const char *body, const char *what, bool need_code, struct aws_creds *c,
-                            struct ierr *e)
-{
-	json_error_t jerr;
-	json_t *root = json_loads(body, 0, &jerr);
-	const char *ak, *sk, *tok, *exp, *code;
-	int rc = -1;
-
-	if (root == NULL) {
-		ierr_set(e, IERR_TRANSIENT, "%s: answer is not JSON (line %d: %s)", what, jerr.line,
-		         jerr.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		ierr_set(e, IERR_TRANSIENT, "%s: answer is not a JSON object", what);
-		goto out;
-	}
-	code = json_string_value(json_object_get(root, "Code"));
-	if (need_code && (code == NULL || strcmp(code, "Success") != 0)) {
-		ierr_set(e, IERR_TRANSIENT, "%s: Code is \"%.60s\", not \"Success\"", what,
-		         code ? code : "(missing)");
-		goto out;
-	}
-	ak = json_string_value(json_object_get(root, "AccessKeyId"));
-	sk = json_string_value(json_object_get(root, "SecretAccessKey"));
-	tok = json_string_value(json_object_get(root, "Token"));
-	exp = json_string_value(json_object_get(root, "Expiration"));
-	if (!one_line(ak) || !one_line(sk)) {
-		ierr_set(e, IERR_TRANSIENT,
-		         "%s: answer lacks a valid AccessKeyId or SecretAccessKey", what);
-		goto out;
-	}
-	if (tok != NULL && *tok != '\0' && !one_line(tok)) {
-		ierr_set(e, IERR_TRANSIENT, "%s: Token contains a line break", what);
-		goto out;
-	}
-	memset(c, 0, sizeof(*c));
-	if (exp != NULL) {
-		c->expiration = parse_iso8601(exp);
-		if (c->expiration == 0) {
-			ierr_set(e, IERR_TRANSIENT, "%s: Expiration \"%.40s\" is not ISO 8601 UTC",
-			         what, exp);
-			goto out;
-		}
-	}
-	c->access_key = xstrdup(ak);
-	c->secret_key = xstrdup(sk);
-	c->session_token = (tok != NULL && *tok != '\0') ? xstrdup(tok) : NULL;
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
 }
 
 /* ---- 1. environment -------------------------------------------------------- */
@@ -329,512 +147,50 @@ static enum step try_env(struct creds_provider *p, struct aws_creds *c, struct b
 		         p->env_access_key ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		return STEP_ERROR;
 	}
-	if (!one_line(p->env_access_key) || !one_line(p->env_secret_key) ||
-	    (p->env_session_token && !one_line(p->env_session_token))) {
+	if (!creds_one_line(p->env_access_key) || !creds_one_line(p->env_secret_key) ||
+	    (p->env_session_token && !creds_one_line(p->env_session_token))) {
 		ierr_set(e, IERR_CONFIG,
 		         "AWS credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or "
 		         "AWS_SESSION_TOKEN contains a line break");
 		return STEP_ERROR;
 	}
 	memset(c, 0, sizeof(*c));
-	c->access_key = xstrdup(p->env_access_key);
-	c->secret_key = xstrdup(p->env_secret_key);
-	c->session_token = p->env_session_token ? xstrdup(p->env_session_token) : NULL;
+	c->access_key = creds_xstrdup(p->env_access_key);
+	c->secret_key = creds_xstrdup(p->env_secret_key);
+	c->session_token = p->env_session_token ? creds_xstrdup(p->env_session_token) : NULL;
 	snprintf(p->name, sizeof(p->name), "environment");
 	return STEP_FOUND;
 }
 
-/* ---- 2. shared files ------------------------------------------------------- */
-
-struct profile_keys {
-	bool section_found;
-	char *access_key, *secret_key, *session_token;
-};
-
-static void profile_keys_free(struct profile_keys *k)
-{
-	free_secret(k->access_key);
-	free_secret(k->secret_key);
-	free_secret(k->session_token);
-	memset(k, 0, sizeof(*k));
-}
-
-/* Does the section header text (between the brackets, trimmed) name our
- * profile? The config file prefixes "profile " except for "default". */
-static bool section_matches(char *inner, const char *profile, bool config_style)
-{
-	if (!config_style)
-		return strcmp(inner, profile) == 0;
-	if (strcmp(inner, "default") == 0)
-		return strcmp(profile, "default") == 0;
-	if (strncmp(inner, "profile", 7) == 0 && (inner[7] == ' ' || inner[7] == '\t'))
-		return strcmp(trim(inner + 8), profile) == 0;
-	return false;
-}
-
-/* Strip a " #" or " ;" comment from a value. Secrets are base64 and contain
- * neither, and a '#' glued to the text is kept. */
-static void strip_inline_comment(char *v)
-{
-	for (char *q = v; *q; q++) {
-		if ((*q == '#' || *q == ';') && q > v && (q[-1] == ' ' || q[-1] == '\t')) {
-			*q = '\0';
-			return;
-		}
-	}
-}
-
-/* Parse INI text (modified in place) for the keys of one profile. Sections
- * may repeat; later values win. An indented line after a key with an empty
- * value is a nested setting ("s3 =\n  max_concurrent_requests = 2") and is
- * ignored. */
-static void ini_profile(char *text, const char *profile, bool config_style, struct profile_keys *k)
-{
-	bool in_section = false, nested = false;
-	char *save = NULL;
-
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		bool indented = (*line == ' ' || *line == '\t');
-		char *s = trim(line), *eq, *key, *val, **slot = NULL;
-
-		if (*s == '\0' || *s == '#' || *s == ';')
-			continue;
-		if (*s == '[') {
-			char *close = strrchr(s, ']');
-
-			nested = false;
-			in_section = false;
-			if (close == NULL)
-				continue;
-			*close = '\0';
-			in_section = section_matches(trim(s + 1), profile, config_style);
-			if (in_section)
-				k->section_found = true;
-			continue;
-		}
-		if (nested && indented)
-			continue;
-		nested = false;
-		eq = strchr(s, '=');
-		if (!in_section || eq == NULL)
-			continue;
-		*eq = '\0';
-		key = trim(s);
-		val = eq + 1;
-		strip_inline_comment(val);
-		val = trim(val);
-		if (*val == '\0') {
-			nested = true;
-			continue;
-		}
-		if (strcasecmp(key, "aws_access_key_id") == 0)
-			slot = &k->access_key;
-		else if (strcasecmp(key, "aws_secret_access_key") == 0)
-			slot = &k->secret_key;
-		else if (strcasecmp(key, "aws_session_token") == 0)
-			slot = &k->session_token;
-		if (slot != NULL) {
-			free_secret(*slot);
-			*slot = xstrdup(val);
-		}
-	}
-}
-
-/* Read a whole file. 1: read; 0: does not exist; -1: error (*e set). */
-static int read_file(const char *path, const char *key, struct buf *out, struct ierr *e)
-{
-	FILE *f = fopen(path, "r");
-	char chunk[4096];
-	size_t n;
-
-	if (f == NULL) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return ierr_errno(e, errno, "AWS credentials: %s %s", key, path);
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (out->len + n > MAX_FILE) {
-			fclose(f);
-			return ierr_set(e, IERR_CONFIG,
-			                "AWS credentials: %s %s: larger than %d bytes", key, path,
-			                MAX_FILE);
-		}
-		buf_append(out, chunk, n);
-	}
-	if (ferror(f)) {
-		int err = errno;
-
-		fclose(f);
-		return ierr_errno(e, err, "AWS credentials: %s %s", key, path);
-	}
-	fclose(f);
-	buf_cstr(out);
-	return 1;
-}
-
-/* Look for the profile in one file. 1: section found (keys in *k), 0: not. */
-static int scan_file(const char *path, const char *key, bool config_style, const char *profile,
-                     struct profile_keys *k, struct buf *tried, struct ierr *e)
-{
-	struct buf text = {0};
-	int rc;
-
-	if (path == NULL) {
-		buf_printf(tried, "%s: HOME unknown", key);
-		return 0;
-	}
-	rc = read_file(path, key, &text, e);
-	if (rc < 0) {
-		buf_free(&text);
-		return -1;
-	}
-	if (rc == 0) {
-		buf_printf(tried, "%s not found", path);
-		buf_free(&text);
-		return 0;
-	}
-	ini_profile(text.data, profile, config_style, k);
-	OPENSSL_cleanse(text.data, text.len);
-	buf_free(&text);
-	if (!k->section_found) {
-		buf_printf(tried, "%s has no profile %s", path, profile);
-		return 0;
-	}
-	if (k->access_key == NULL && k->secret_key == NULL) {
-		buf_printf(tried, "%s: profile %s has no aws_access_key_id", path, profile);
-		return 0;
-	}
-	return 1;
-}
+/* ---- 2. shared files (creds_file.c) --------------------------------------- */
 
 static enum step try_files(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
                            struct ierr *e)
 {
-	static const char *const keys[] = {"AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"};
-	const char *paths[] = {p->credentials_file, p->config_file};
-	struct profile_keys k;
-	bool any_section = false;
+	enum step st = creds_from_files(p->credentials_file, p->config_file, p->profile,
+	                                p->profile_explicit, c, tried, e);
 
-	buf_puts(tried, "shared files (");
-	for (int i = 0; i < 2; i++) {
-		int rc;
-
-		memset(&k, 0, sizeof(k));
-		if (i > 0)
-			buf_puts(tried, ", ");
-		rc = scan_file(paths[i], keys[i], i == 1, p->profile, &k, tried, e);
-		if (rc < 0) {
-			profile_keys_free(&k);
-			return STEP_ERROR;
-		}
-		any_section = any_section || k.section_found;
-		if (rc == 0) {
-			profile_keys_free(&k);
-			continue;
-		}
-		if (k.access_key == NULL || k.secret_key == NULL) {
-			ierr_set(e, IERR_CONFIG, "AWS credentials: %s: profile %s has %s but no %s",
-			         paths[i], p->profile,
-			         k.access_key ? "aws_access_key_id" : "aws_secret_access_key",
-			         k.access_key ? "aws_secret_access_key" : "aws_access_key_id");
-			profile_keys_free(&k);
-			return STEP_ERROR;
-		}
-		if (!one_line(k.access_key) || !one_line(k.secret_key)) {
-			ierr_set(e, IERR_CONFIG, "AWS credentials: %s: profile %s: bad key value",
-			         paths[i], p->profile);
-			profile_keys_free(&k);
-			return STEP_ERROR;
-		}
-		memset(c, 0, sizeof(*c));
-		c->access_key = k.access_key;
-		c->secret_key = k.secret_key;
-		c->session_token = k.session_token;
+	if (st == STEP_FOUND)
 		snprintf(p->name, sizeof(p->name), "shared-file:profile %s", p->profile);
-		return STEP_FOUND;
-	}
-	buf_puts(tried, ")");
-	if (p->profile_explicit) {
-		if (!any_section)
-			ierr_set(e, IERR_CONFIG,
-			         "AWS credentials: AWS_PROFILE=%s: no such profile in %s or %s",
-			         p->profile, paths[0] ? paths[0] : "(no HOME)",
-			         paths[1] ? paths[1] : "(no HOME)");
-		else
-			ierr_set(
-			    e, IERR_CONFIG,
-			    "AWS credentials: AWS_PROFILE=%s has no aws_access_key_id "
-			    "(role_arn, sso and credential_process profiles are not supported)",
-			    p->profile);
-		return STEP_ERROR;
-	}
-	return STEP_SKIPPED;
+	return st;
 }
 
-/* ---- 3. ECS container credentials ------------------------------------------ */
-
-static bool allowed_http_host(const char *host)
-{
-	unsigned char a[16];
-
-	if (strcasecmp(host, "localhost") == 0)
-		return true;
-	if (inet_pton(AF_INET, host, a) == 1)
-		return a[0] == 127 || strcmp(host, "169.254.170.2") == 0 ||
-		       strcmp(host, "169.254.170.23") == 0;
-	if (inet_pton(AF_INET6, host, a) == 1) {
-		static const unsigned char loop6[16] = {[15] = 1};
-		static const unsigned char eks6[16] = {0xfd, 0x00, 0x0e, 0xc2, [15] = 0x23};
-
-		return memcmp(a, loop6, 16) == 0 || memcmp(a, eks6, 16) == 0;
-	}
-	return false;
-}
-
-/* The SDK rule for AWS_CONTAINER_CREDENTIALS_FULL_URI: https anywhere, plain
- * http only to this host or the container agent. */
-static int check_full_uri(const char *uri, struct ierr *e)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	int rc = -1;
-
-	if (u == NULL)
-		return ierr_set(e, IERR_INTERNAL, "AWS_CONTAINER_CREDENTIALS_FULL_URI: no memory");
-	if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		ierr_set(e, IERR_CONFIG, "AWS_CONTAINER_CREDENTIALS_FULL_URI: not a URL");
-		goto out;
-	}
-	if (strcmp(scheme, "https") == 0) {
-		rc = 0;
-	} else if (strcmp(scheme, "http") == 0) {
-		size_t n = strlen(host);
-
-		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-			memmove(host, host + 1, n - 2);
-			host[n - 2] = '\0';
-		}
-		if (allowed_http_host(host))
-			rc = 0;
-		else
-			ierr_set(
-			    e, IERR_CONFIG,
-			    "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is only allowed to "
-			    "loopback or 169.254.170.2/169.254.170.23, not to %.100s",
-			    host);
-	} else {
-		ierr_set(e, IERR_CONFIG,
-		         "AWS_CONTAINER_CREDENTIALS_FULL_URI: scheme %.20s is not "
-		         "http or https",
-		         scheme);
-	}
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
-}
-
-/* The Authorization header value: the token file wins, re-read each time
- * (EKS Pod Identity rotates it). NULL with *e set on error; "" for none. */
-static char *ecs_auth_token(struct creds_provider *p, struct ierr *e)
-{
-	struct buf text = {0};
-	char *tok;
-	int rc;
-
-	if (p->ecs_token_file == NULL)
-		return xstrdup(p->ecs_token ? p->ecs_token : "");
-	rc = read_file(p->ecs_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &text, e);
-	if (rc == 0)
-		ierr_set(e, IERR_CONFIG,
-		         "AWS credentials: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s: "
-		         "no such file",
-		         p->ecs_token_file);
-	if (rc <= 0) {
-		buf_free(&text);
-		return NULL;
-	}
-	tok = xstrdup(trim(text.data));
-	OPENSSL_cleanse(text.data, text.len);
-	buf_free(&text);
-	return tok;
-}
-
-static int fetch_ecs(struct creds_provider *p, struct aws_creds *c, struct ierr *e)
-{
-	struct buf url = {0}, hdr = {0}, body = {0};
-	char origin[160], what[200];
-	const char *headers[3] = {"Accept: application/json", NULL, NULL};
-	char *tok;
-	long status = 0;
-	int rc = -1;
-
-	if (p->ecs_relative_uri != NULL)
-		buf_printf(&url, "%s%s", p->ecs_base, p->ecs_relative_uri);
-	else
-		buf_puts(&url, p->ecs_full_uri);
-	buf_cstr(&url);
-	url_origin(url.data, origin, sizeof(origin));
-	snprintf(what, sizeof(what), "AWS credentials: ecs: GET %s", origin);
-
-	tok = ecs_auth_token(p, e);
-	if (tok == NULL)
-		goto out;
-	if (*tok != '\0') {
-		if (strpbrk(tok, "\r\n") != NULL) {
-			ierr_set(e, IERR_CONFIG,
-			         "AWS credentials: the container authorization token contains a "
-			         "line break");
-			goto out;
-		}
-		buf_printf(&hdr, "Authorization: %s", tok);
-		headers[1] = buf_cstr(&hdr);
-	}
-	if (http_request(p, "GET", url.data, headers, what, &status, &body, NULL, e) < 0)
-		goto out;
-	if (status != 200) {
-		ierr_set(e, status >= 500 || status == 429 ? IERR_TRANSIENT : IERR_CONFIG,
-		         "%s: HTTP %ld%s", what, status,
-		         status == 401 || status == 403 ? " (authorization token refused)" : "");
-		goto out;
-	}
-	if (parse_creds_json(body.data, what, false, c, e) < 0)
-		goto out;
-	snprintf(c->source, sizeof(c->source), "ecs");
-	rc = 0;
-out:
-	free_secret(tok);
-	if (hdr.data != NULL)
-		OPENSSL_cleanse(hdr.data, hdr.len);
-	buf_free(&hdr);
-	if (body.data != NULL)
-		OPENSSL_cleanse(body.data, body.len);
-	buf_free(&body);
-	buf_free(&url);
-	return rc;
-}
+/* ---- 3. ECS container credentials (creds_http.c) --------------------------- */
 
 static enum step try_ecs(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
                          struct ierr *e)
 {
-	if (p->ecs_relative_uri == NULL && p->ecs_full_uri == NULL) {
+	if (p->ep.ecs_relative_uri == NULL && p->ep.ecs_full_uri == NULL) {
 		buf_puts(tried, "ecs (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set)");
 		return STEP_SKIPPED;
 	}
-	if (fetch_ecs(p, c, e) < 0)
+	if (creds_fetch_ecs(&p->ep, c, e) < 0)
 		return STEP_ERROR;
 	snprintf(p->name, sizeof(p->name), "ecs");
 	return STEP_FOUND;
 }
 
-/* ---- 4. EC2 instance metadata ---------------------------------------------- */
-
-static bool role_name_ok(const char *r)
-{
-	if (*r == '\0' || strlen(r) > 64)
-		return false;
-	for (; *r; r++) {
-		unsigned char ch = (unsigned char)*r;
-
-		if (ch >= 0x80 || !(isalnum(ch) || strchr("+=,.@_-", ch)))
-			return false;
-	}
-	return true;
-}
-
-static int fetch_imds(struct creds_provider *p, struct aws_creds *c, struct ierr *e)
-{
-	struct buf url = {0}, tokhdr = {0}, body = {0};
-	const char *headers[2] = {NULL, NULL};
-	char what[256], role[80];
-	bool v1 = false, timed_out = false;
-	long status = 0;
-	int rc = -1;
-
-	/* the session token */
-	buf_printf(&url, "%s/latest/api/token", p->imds_endpoint);
-	snprintf(what, sizeof(what), "AWS credentials: imds: PUT %s", buf_cstr(&url));
-	headers[0] = "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL;
-	if (http_request(p, "PUT", url.data, headers, what, &status, &body, &timed_out, e) < 0) {
-		/* A hop limit of 1 behind a container bridge shows up as a timeout. */
-		if (!p->imds_v1 || !timed_out)
-			goto out;
-		v1 = true;
-	} else if (status == 200) {
-		const char *t = trim(body.data);
-
-		if (!one_line(t)) {
-			ierr_set(e, IERR_TRANSIENT, "%s: empty or malformed token", what);
-			goto out;
-		}
-		buf_printf(&tokhdr, "X-aws-ec2-metadata-token: %s", t);
-		headers[0] = buf_cstr(&tokhdr);
-	} else if ((status == 404 || status == 405) && p->imds_v1) {
-		v1 = true;
-	} else if (status == 404 || status == 405) {
-		ierr_set(e, IERR_CONFIG,
-		         "%s: HTTP %ld, IMDSv2 not available, and IMDSv1 fallback is off "
-		         "(AWS_EC2_METADATA_V1_FALLBACK=true allows it)",
-		         what, status);
-		goto out;
-	} else {
-		ierr_set(e, status >= 500 ? IERR_TRANSIENT : IERR_CONFIG, "%s: HTTP %ld%s", what,
-		         status,
-		         status == 403 ? " (instance metadata disabled for this instance)" : "");
-		goto out;
-	}
-	if (v1)
-		headers[0] = NULL;
-
-	/* the role name */
-	buf_reset(&url);
-	buf_printf(&url, "%s" IMDS_CREDS_PATH, p->imds_endpoint);
-	snprintf(what, sizeof(what), "AWS credentials: imds: GET %s", buf_cstr(&url));
-	if (http_request(p, "GET", url.data, headers, what, &status, &body, NULL, e) < 0)
-		goto out;
-	if (status != 200) {
-		ierr_set(e, status >= 500 ? IERR_TRANSIENT : IERR_CONFIG, "%s: HTTP %ld%s", what,
-		         status,
-		         status == 404   ? " (no IAM role attached to the instance)"
-		         : status == 401 ? " (token refused)"
-		                         : "");
-		goto out;
-	}
-	body.data[strcspn(body.data, "\r\n")] = '\0';
-	snprintf(role, sizeof(role), "%s", trim(body.data));
-	if (!role_name_ok(role)) {
-		ierr_set(e, IERR_TRANSIENT, "%s: no valid role name in the answer", what);
-		goto out;
-	}
-
-	/* the role's credentials */
-	buf_printf(&url, "%s", role);
-	snprintf(what, sizeof(what), "AWS credentials: imds: GET %s", buf_cstr(&url));
-	if (http_request(p, "GET", url.data, headers, what, &status, &body, NULL, e) < 0)
-		goto out;
-	if (status != 200) {
-		ierr_set(e, status >= 500 ? IERR_TRANSIENT : IERR_CONFIG, "%s: HTTP %ld", what,
-		         status);
-		goto out;
-	}
-	if (parse_creds_json(body.data, what, true, c, e) < 0)
-		goto out;
-	snprintf(c->source, sizeof(c->source), "imds:%s%s", role, v1 ? " (IMDSv1)" : "");
-	rc = 0;
-out:
-	if (tokhdr.data != NULL)
-		OPENSSL_cleanse(tokhdr.data, tokhdr.len);
-	buf_free(&tokhdr);
-	if (body.data != NULL)
-		OPENSSL_cleanse(body.data, body.len);
-	buf_free(&body);
-	buf_free(&url);
-	return rc;
-}
+/* ---- 4. EC2 instance metadata (creds_http.c) ------------------------------- */
 
 static enum step try_imds(struct creds_provider *p, struct aws_creds *c, struct buf *tried,
                           struct ierr *e)
@@ -846,7 +202,7 @@ static enum step try_imds(struct creds_provider *p, struct aws_creds *c, struct 
 		buf_puts(tried, "imds (disabled by AWS_EC2_METADATA_DISABLED)");
 		return STEP_SKIPPED;
 	}
-	if (fetch_imds(p, c, &sub) < 0) {
+	if (creds_fetch_imds(&p->ep, c, &sub) < 0) {
 		/* The normal outcome off EC2: report it with the others. */
 		const char *m = sub.msg;
 
@@ -903,7 +259,8 @@ static int refresh(struct creds_provider *p, time_t now, struct ierr *e)
 	int rc;
 
 	memset(&c, 0, sizeof(c));
-	rc = p->source == SRC_ECS ? fetch_ecs(p, &c, &sub) : fetch_imds(p, &c, &sub);
+	rc = p->source == SRC_ECS ? creds_fetch_ecs(&p->ep, &c, &sub)
+	                          : creds_fetch_imds(&p->ep, &c, &sub);
 	if (rc == 0) {
 		if (p->source == SRC_IMDS)
 			snprintf(p->name, sizeof(p->name), "%s", c.source);
@@ -959,7 +316,7 @@ static char *look(const struct creds_options *o, const char *key)
 {
 	const char *v = o->lookup(key, o->lookup_ctx);
 
-	return (v != NULL && *v != '\0') ? xstrdup(v) : NULL;
+	return (v != NULL && *v != '\0') ? creds_xstrdup(v) : NULL;
 }
 
 static int look_bool(const struct creds_options *o, const char *key, bool *out, struct ierr *e)
@@ -1015,7 +372,7 @@ static char *file_path(const struct creds_options *o, const char *key, const cha
 	struct buf b = {0};
 
 	if (v != NULL && *v != '\0' && !(v[0] == '~' && (v[1] == '/' || v[1] == '\0')))
-		return xstrdup(v);
+		return creds_xstrdup(v);
 	if (home == NULL)
 		return NULL;
 	if (v != NULL && *v != '\0')
@@ -1049,31 +406,32 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	p->profile = look(o, "AWS_PROFILE");
 	p->profile_explicit = p->profile != NULL;
 	if (p->profile == NULL)
-		p->profile = xstrdup("default");
+		p->profile = creds_xstrdup("default");
 	if (strpbrk(p->profile, "[]\r\n") != NULL)
 		return ierr_set(e, IERR_CONFIG, "AWS_PROFILE: \"%.60s\" is not a profile name",
 		                p->profile);
 
-	p->ecs_relative_uri = look(o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	p->ecs_full_uri = look(o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
-	p->ecs_token = look(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
-	p->ecs_token_file = look(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	p->ecs_base = xstrdup(o->ecs_relative_base ? o->ecs_relative_base : ECS_DEFAULT_BASE);
-	if (p->ecs_relative_uri != NULL && p->ecs_relative_uri[0] != '/')
+	p->ep.ecs_relative_uri = look(o, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	p->ep.ecs_full_uri = look(o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	p->ep.ecs_token = look(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	p->ep.ecs_token_file = look(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	p->ep.ecs_base =
+	    creds_xstrdup(o->ecs_relative_base ? o->ecs_relative_base : ECS_DEFAULT_BASE);
+	if (p->ep.ecs_relative_uri != NULL && p->ep.ecs_relative_uri[0] != '/')
 		return ierr_set(e, IERR_CONFIG,
 		                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with '/'");
-	if (p->ecs_relative_uri == NULL && p->ecs_full_uri != NULL &&
-	    check_full_uri(p->ecs_full_uri, e) < 0)
+	if (p->ep.ecs_relative_uri == NULL && p->ep.ecs_full_uri != NULL &&
+	    creds_check_full_uri(p->ep.ecs_full_uri, e) < 0)
 		return -1;
 
 	if (look_bool(o, "AWS_EC2_METADATA_DISABLED", &p->imds_disabled, e) < 0)
 		return -1;
-	p->imds_v1 = o->imds_v1_fallback;
-	if (look_bool(o, "AWS_EC2_METADATA_V1_FALLBACK", &p->imds_v1, e) < 0)
+	p->ep.imds_v1 = o->imds_v1_fallback;
+	if (look_bool(o, "AWS_EC2_METADATA_V1_FALLBACK", &p->ep.imds_v1, e) < 0)
 		return -1;
 	if (o->imds_v1_fallback)
-		p->imds_v1 = true;
-	p->imds_endpoint = look(o, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+		p->ep.imds_v1 = true;
+	p->ep.imds_endpoint = look(o, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	mode = look(o, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	if (mode != NULL && strcasecmp(mode, "IPv4") != 0 && strcasecmp(mode, "IPv6") != 0) {
 		ierr_set(
@@ -1083,32 +441,33 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 		free(mode);
 		return -1;
 	}
-	if (p->imds_endpoint == NULL)
-		p->imds_endpoint =
-		    xstrdup(mode != NULL && strcasecmp(mode, "IPv6") == 0 ? IMDS_DEFAULT_V6
-		                                                          : IMDS_DEFAULT_V4);
+	if (p->ep.imds_endpoint == NULL)
+		p->ep.imds_endpoint =
+		    creds_xstrdup(mode != NULL && strcasecmp(mode, "IPv6") == 0 ? IMDS_DEFAULT_V6
+		                                                                : IMDS_DEFAULT_V4);
 	free(mode);
-	if (check_endpoint("AWS_EC2_METADATA_SERVICE_ENDPOINT", p->imds_endpoint, e) < 0)
+	if (check_endpoint("AWS_EC2_METADATA_SERVICE_ENDPOINT", p->ep.imds_endpoint, e) < 0)
 		return -1;
-	for (size_t n = strlen(p->imds_endpoint); n > 0 && p->imds_endpoint[n - 1] == '/'; n--)
-		p->imds_endpoint[n - 1] = '\0';
+	for (size_t n = strlen(p->ep.imds_endpoint); n > 0 && p->ep.imds_endpoint[n - 1] == '/';
+	     n--)
+		p->ep.imds_endpoint[n - 1] = '\0';
 
-	p->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 1000;
-	p->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000;
-	p->retries = o->retries < 0 ? 0 : (o->retries == 0 ? 2 : o->retries);
+	p->ep.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 1000;
+	p->ep.timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000;
+	p->ep.retries = o->retries < 0 ? 0 : (o->retries == 0 ? 2 : o->retries);
 	p->margin = o->refresh_margin_s > 0 ? o->refresh_margin_s : 300;
 	rc = look_number(o, "AWS_METADATA_SERVICE_TIMEOUT", 0.1, 60, &d, e);
 	if (rc < 0)
 		return -1;
 	if (rc > 0)
-		p->timeout_ms = (long)(d * 1000);
+		p->ep.timeout_ms = (long)(d * 1000);
 	rc = look_number(o, "AWS_METADATA_SERVICE_NUM_ATTEMPTS", 1, 10, &d, e);
 	if (rc < 0)
 		return -1;
 	if (rc > 0)
-		p->retries = (int)d - 1;
-	if (p->connect_timeout_ms > p->timeout_ms)
-		p->connect_timeout_ms = p->timeout_ms;
+		p->ep.retries = (int)d - 1;
+	if (p->ep.connect_timeout_ms > p->ep.timeout_ms)
+		p->ep.connect_timeout_ms = p->ep.timeout_ms;
 	return 0;
 }
 
@@ -1143,18 +502,18 @@ void creds_provider_free(struct creds_provider *p)
 {
 	if (p == NULL)
 		return;
-	free_secret(p->env_access_key);
-	free_secret(p->env_secret_key);
-	free_secret(p->env_session_token);
+	creds_free_secret(p->env_access_key);
+	creds_free_secret(p->env_secret_key);
+	creds_free_secret(p->env_session_token);
 	free(p->credentials_file);
 	free(p->config_file);
 	free(p->profile);
-	free_secret(p->ecs_relative_uri);
-	free_secret(p->ecs_full_uri);
-	free_secret(p->ecs_token);
-	free(p->ecs_token_file);
-	free(p->ecs_base);
-	free(p->imds_endpoint);
+	creds_free_secret(p->ep.ecs_relative_uri);
+	creds_free_secret(p->ep.ecs_full_uri);
+	creds_free_secret(p->ep.ecs_token);
+	free(p->ep.ecs_token_file);
+	free(p->ep.ecs_base);
+	free(p->ep.imds_endpoint);
 	aws_creds_free(&p->cur);
 	if (p->curl_ready)
 		curl_global_cleanup();

@@ -4,10 +4,11 @@
  * target_s3_open() (target.h) returns a target that ships spool segments to
  * one bucket over HTTP(S) with libcurl, signing every request with our SigV4
  * module (sigv4.h) and credentials from the AWS chain (creds.h). This header
- * is what s3.c (the upload protocol) and s3_http.c (the request layer and the
- * pure pieces) share, and what tests/unit/test_s3.c exercises.
+ * is what s3.c (target, PutObject, comparing objects), s3_multipart.c
+ * (multipart with resume) and s3_http.c (the request layer and the pure
+ * pieces) share, and what tests/unit/test_s3.c exercises.
  *
- * The protocol (s3.c), in short:
+ * The protocol, in short:
  * - Below MULTIPART_THRESHOLD: one PutObject streamed from the spool file
  *   (never held in memory), with Content-MD5, x-amz-checksum-sha256 (unless
  *   S3_CHECKSUM=none), the recorded SHA-256 as the signed payload hash and
@@ -15,21 +16,27 @@
  *   If-None-Match until the server answers 501 NotImplemented, then HEAD
  *   first). The bytes read are hashed again while they are sent; a file that
  *   no longer matches its recorded SHA-256 is quarantined.
- * - Above it: CreateMultipartUpload (x-amz-checksum-algorithm SHA256), the
- *   upload id recorded in the spool before any part is sent, one UploadPart
- *   per MULTIPART_PART_SIZE bytes (Content-MD5 and x-amz-checksum-sha256 of
- *   the part, its SHA-256 as payload hash; each part is read twice, once to
- *   digest it and once to send it, so memory stays at a few buffers), each
- *   finished part recorded with spool_part_done() as soon as the server has
- *   confirmed it, then CompleteMultipartUpload with If-None-Match: *. A
- *   restarted uploader finds the upload id and the finished parts in the spool
- *   and sends only the missing parts. NoSuchUpload starts over. Before any
- *   multipart work on a key, in-progress uploads of that exact key other than
- *   the recorded one (left by a crash between Create and recording its id)
- *   are aborted; abandoned uploads (conflict, quarantine) are aborted too.
+ * - Above it: a HEAD first (an object already there is settled before
+ *   megabytes are sent again; a 403 from a write-only role is tolerated),
+ *   CreateMultipartUpload (x-amz-checksum-algorithm SHA256), the upload id
+ *   recorded in the spool before any part is sent, one UploadPart per
+ *   MULTIPART_PART_SIZE bytes (Content-MD5 and x-amz-checksum-sha256 of the
+ *   part, its SHA-256 as payload hash; each part is read twice, once to digest
+ *   it and once to send it, so memory stays at a few buffers), each finished
+ *   part recorded with spool_part_done() as soon as the server has confirmed
+ *   it, the whole file's SHA-256 checked against the recorded one, then
+ *   CompleteMultipartUpload with If-None-Match: * and every part's ETag and
+ *   checksum (S3 stores the composite checksum base64(sha256(sha_1..sha_N))-N,
+ *   the ETag hex(md5(md5_1..md5_N))-N; both are recomputed here). A restarted
+ *   uploader finds the upload id and the finished parts in the spool and
+ *   sends only the missing parts, with the recorded part size. NoSuchUpload
+ *   starts over. Before any multipart work on a key, in-progress uploads of
+ *   that exact key other than the recorded one (left by a crash between
+ *   Create and recording its id) are aborted (ListMultipartUploads, prefix =
+ *   the key); abandoned uploads (conflict, quarantine) are aborted too.
  * - Exactly once: a 412 (or 409 ConditionalRequestConflict) means the key
- *   exists. The object is then compared with the segment (s3.c,
- *   same_object()): a different Content-Length is a conflict; the full-object
+ *   exists. The object is then compared with the segment (s3_same_object()):
+ *   a different Content-Length is a conflict; the full-object
  *   x-amz-checksum-sha256 (HEAD with x-amz-checksum-mode: ENABLED) or a plain
  *   ETag equal to the recorded MD5 proves the same bytes; a multipart
  *   ETag/checksum ("...-N") is recomputed from the spool file with the part
@@ -72,17 +79,17 @@
 /* Bytes of a response body kept for parsing (errors, XML results). */
 #define S3_BODY_CAP (64 * 1024)
 /* S3 limits on multipart uploads. */
-#define S3_MIN_PART_SIZE  (5ULL * 1024 * 1024)
-#define S3_MAX_PART_SIZE  (5ULL * 1024 * 1024 * 1024)
-#define S3_MAX_PARTS      10000
-#define S3_MAX_PUT_SIZE   (5ULL * 1024 * 1024 * 1024)
+#define S3_MIN_PART_SIZE (5ULL * 1024 * 1024)
+#define S3_MAX_PART_SIZE (5ULL * 1024 * 1024 * 1024)
+#define S3_MAX_PARTS     10000
+#define S3_MAX_PUT_SIZE  (5ULL * 1024 * 1024 * 1024)
 
 /* ---- addressing (pure) ---- */
 
 struct s3_endpoint {
-	char scheme[8];       /* "https" or "http" */
-	char host[512];       /* S3_ENDPOINT's host[:port], or "" for AWS */
-	char base_path[512];  /* S3_ENDPOINT's path without trailing '/', usually "" */
+	char scheme[8];      /* "https" or "http" */
+	char host[512];      /* S3_ENDPOINT's host[:port], or "" for AWS */
+	char base_path[512]; /* S3_ENDPOINT's path without trailing '/', usually "" */
 	char region[64];
 	bool path_style;
 };
@@ -95,7 +102,7 @@ struct s3_endpoint {
  * otherwise. Returns -1 (IERR_CONFIG naming the key) for an unusable URL.
  */
 int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *force,
-		     const char *bucket, const char *region, struct ierr *e);
+                     const char *bucket, const char *region, struct ierr *e);
 
 /*
  * Host (for the URL and the Host header; includes a non-default port) and raw,
@@ -105,7 +112,7 @@ int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *f
  * host and path. Pure.
  */
 void s3_location(const struct s3_endpoint *ep, const char *bucket, const char *key,
-		 struct buf *host, struct buf *path);
+                 struct buf *host, struct buf *path);
 
 /* ---- response parsing and error classification (pure) ---- */
 
@@ -117,12 +124,12 @@ void s3_location(const struct s3_endpoint *ep, const char *bucket, const char *k
  * just does not match.
  */
 bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t outsz,
-		 size_t *from);
+                 size_t *from);
 
 /* Like s3_xml_text() but gives the raw inner range xml[*start..*end) of the
  * element (for nested elements such as <Upload> of ListMultipartUploads). */
 bool s3_xml_element(const char *xml, size_t len, const char *tag, size_t *start, size_t *end,
-		    size_t *from);
+                    size_t *from);
 
 /* The S3 error of a response: <Code>, <Message>, a region hint. */
 struct s3_error {
@@ -178,11 +185,11 @@ struct s3_target {
 	struct creds_provider *creds;
 	bool verify_tls;
 	char ca_file[4096];
-	bool checksum;         /* S3_CHECKSUM=sha256 */
+	bool checksum; /* S3_CHECKSUM=sha256 */
 	enum s3_cond_mode cond;
 	atomic_bool cond_unsupported; /* auto mode saw 501 for If-None-Match */
-	uint64_t threshold;    /* MULTIPART_THRESHOLD */
-	uint64_t part_size;    /* MULTIPART_PART_SIZE, clamped to S3's limits */
+	uint64_t threshold;           /* MULTIPART_THRESHOLD */
+	uint64_t part_size;           /* MULTIPART_PART_SIZE, clamped to S3's limits */
 	long connect_timeout_ms;
 	long low_speed_time_s; /* a transfer slower than 1 B/s this long fails */
 	CURLSH *share;         /* DNS cache and TLS sessions */
@@ -219,13 +226,13 @@ struct s3_resp {
 	char etag[256];
 	char checksum_sha256[128];
 	char bucket_region[64];
-	char sse[64];        /* x-amz-server-side-encryption */
-	char error_code[64]; /* x-minio-error-code / x-amz-error-code (HEAD) */
+	char sse[64];           /* x-amz-server-side-encryption */
+	char error_code[64];    /* x-minio-error-code / x-amz-error-code (HEAD) */
 	int64_t content_length; /* -1 when absent */
-	struct buf body;     /* capped at S3_BODY_CAP */
-	uint64_t file_read;  /* body bytes read from the file */
-	int read_errno;      /* a read() error on the file */
-	bool file_short;     /* the file ended before file_len */
+	struct buf body;        /* capped at S3_BODY_CAP */
+	uint64_t file_read;     /* body bytes read from the file */
+	int read_errno;         /* a read() error on the file */
+	bool file_short;        /* the file ended before file_len */
 };
 
 /* Release what a response holds; safe to call twice. */
@@ -236,10 +243,10 @@ void s3_resp_free(struct s3_resp *r);
  * HTTP response arrived (whatever its status: look at resp->status), or -1
  * with *e (IERR_TRANSIENT / IERR_PERMANENT) and code (a short name for
  * res->code) when none did: credentials, a network failure, a timeout, a file
- * read error, a stop request. what/key name the request in messages.
+ * read error, a stop request. Messages name s3://bucket/key.
  */
-int s3_request(struct s3_target *t, const struct s3_req *rq, struct s3_resp *resp,
-	       char *code, size_t codesz, struct ierr *e);
+int s3_request(struct s3_target *t, const struct s3_req *rq, struct s3_resp *resp, char *code,
+               size_t codesz, struct ierr *e);
 
 /*
  * Turn a response with an error status (or a 200 whose body is an <Error>)
@@ -247,10 +254,57 @@ int s3_request(struct s3_target *t, const struct s3_req *rq, struct s3_resp *res
  * <Message>" (with the region hint for redirects and wrong-region errors).
  */
 int s3_fail(struct s3_target *t, const struct s3_resp *resp, const char *key, char *code,
-	    size_t codesz, struct ierr *e);
+            size_t codesz, struct ierr *e);
 
 /* Pool management for target_s3_open()/free (s3_http.c). */
 int s3_http_init(struct s3_target *t, struct ierr *e);
 void s3_http_cleanup(struct s3_target *t);
+
+/* ---- shared by s3.c and s3_multipart.c (not for other components) ---- */
+
+/* What the key holds compared with a segment. S3_UNKNOWN in *v on entry to
+ * s3_same_object() makes a 403 on the HEAD leave it so (a write-only role);
+ * otherwise a 403 is an error. */
+enum s3_verdict { S3_ABSENT, S3_SAME, S3_DIFFERENT, S3_UNKNOWN };
+
+/* If-None-Match in use (S3_CONDITIONAL_WRITES, and not refused by the server). */
+bool s3_cond_enabled(struct s3_target *t);
+
+/* Fill res->code and *e, return -1: the spool file is damaged
+ * (res->quarantine, code ChecksumMismatch, IERR_PERMANENT); a retryable
+ * failure (IERR_TRANSIENT with the given code); a conflict at seg->key
+ * (IERR_PERMANENT, code Conflict, logged loudly). */
+int s3_quarantine(struct put_result *res, struct ierr *e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int s3_transient(struct put_result *res, struct ierr *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int s3_conflict(struct s3_target *t, const struct segment *seg, const char *why,
+                struct put_result *res, struct ierr *e);
+
+/* The response's ETag is not an MD5 (SSE-KMS). */
+bool s3_etag_not_md5(const struct s3_resp *r);
+
+/* Feed fd[off, off+len) to every non-NULL digest context (pread, bounded
+ * buffer). 0, 1 when the file ended early, -1 with errno on a read error. */
+int s3_digest_range(int fd, uint64_t off, uint64_t len, EVP_MD_CTX *a, EVP_MD_CTX *b,
+                    EVP_MD_CTX *c);
+
+/* Part size for a new upload of `bytes`: MULTIPART_PART_SIZE, raised in
+ * 64 MiB steps until the object fits in 10000 parts. */
+uint64_t s3_part_size_for(const struct s3_target *t, uint64_t bytes);
+
+/*
+ * Compare the object at seg->key with the segment (HEAD, then local multipart
+ * digests with part_size, then a download; see the top of this file). fd is
+ * the open spool file or -1. Returns 0 with *v, or -1 with *e. On S3_SAME,
+ * res->etag holds the object's ETag. May block for a full download.
+ */
+int s3_same_object(struct s3_target *t, const struct segment *seg, int fd, uint64_t part_size,
+                   enum s3_verdict *v, char *why, size_t whysz, struct put_result *res,
+                   struct ierr *e);
+
+/* The multipart path of put_segment (s3_multipart.c); fd is the open file. */
+int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment *seg, int fd,
+                     struct put_result *res, struct ierr *e);
 
 #endif

@@ -40,7 +40,7 @@
 /* ================================================================ addressing */
 
 int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *force,
-		     const char *bucket, const char *region, struct ierr *e)
+                     const char *bucket, const char *region, struct ierr *e)
 {
 	memset(ep, 0, sizeof(*ep));
 	snprintf(ep->region, sizeof(ep->region), "%s", region && *region ? region : "us-east-1");
@@ -51,25 +51,24 @@ int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *f
 		size_t hlen;
 
 		if (p == NULL || !((p - endpoint == 4 && strncasecmp(endpoint, "http", 4) == 0) ||
-				   (p - endpoint == 5 && strncasecmp(endpoint, "https", 5) == 0)))
+		                   (p - endpoint == 5 && strncasecmp(endpoint, "https", 5) == 0)))
 			return ierr_set(e, IERR_CONFIG,
-					"S3_ENDPOINT: \"%.200s\" is not an http:// or https:// URL",
-					endpoint);
+			                "S3_ENDPOINT: \"%.200s\" is not an http:// or https:// URL",
+			                endpoint);
 		snprintf(ep->scheme, sizeof(ep->scheme), "%s",
-			 p - endpoint == 4 ? "http" : "https");
+		         p - endpoint == 4 ? "http" : "https");
 		p += 3;
 		slash = strchr(p, '/');
 		hlen = slash ? (size_t)(slash - p) : strlen(p);
 		if (memchr(p, '@', hlen) != NULL) /* user:password@: never echoed */
 			return ierr_set(e, IERR_CONFIG,
-					"S3_ENDPOINT: credentials in the URL are not supported "
-					"(use the AWS_* keys)");
-		if (hlen == 0 || hlen >= sizeof(ep->host) ||
-		    strpbrk(endpoint, "?# \t\r\n") != NULL)
+			                "S3_ENDPOINT: credentials in the URL are not supported "
+			                "(use the AWS_* keys)");
+		if (hlen == 0 || hlen >= sizeof(ep->host) || strpbrk(endpoint, "?# \t\r\n") != NULL)
 			return ierr_set(e, IERR_CONFIG,
-					"S3_ENDPOINT: \"%.200s\" is not a base URL "
-					"(scheme://host[:port][/path])",
-					endpoint);
+			                "S3_ENDPOINT: \"%.200s\" is not a base URL "
+			                "(scheme://host[:port][/path])",
+			                endpoint);
 		memcpy(ep->host, p, hlen);
 		ep->host[hlen] = '\0';
 		for (char *h = ep->host; *h; h++)
@@ -93,11 +92,11 @@ int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *f
 static void aws_host(const struct s3_endpoint *ep, struct buf *host)
 {
 	buf_printf(host, "s3.%s.amazonaws.com%s", ep->region,
-		   strncmp(ep->region, "cn-", 3) == 0 ? ".cn" : "");
+	           strncmp(ep->region, "cn-", 3) == 0 ? ".cn" : "");
 }
 
 void s3_location(const struct s3_endpoint *ep, const char *bucket, const char *key,
-		 struct buf *host, struct buf *path)
+                 struct buf *host, struct buf *path)
 {
 	if (!ep->path_style)
 		buf_printf(host, "%s.", bucket);
@@ -134,10 +133,10 @@ static void xml_decode(const char *s, size_t n, char *out, size_t outsz)
 				const char *name;
 				char c;
 			} ent[] = {{"&amp;", '&'},
-				   {"&lt;", '<'},
-				   {"&gt;", '>'},
-				   {"&quot;", '"'},
-				   {"&apos;", '\''}};
+			           {"&lt;", '<'},
+			           {"&gt;", '>'},
+			           {"&quot;", '"'},
+			           {"&apos;", '\''}};
 			bool done = false;
 
 			for (size_t k = 0; k < sizeof(ent) / sizeof(ent[0]); k++) {
@@ -159,8 +158,8 @@ static void xml_decode(const char *s, size_t n, char *out, size_t outsz)
 					j++;
 				while (j < n && j - i < 12 && isxdigit((unsigned char)s[j])) {
 					int d = isdigit((unsigned char)s[j])
-						    ? s[j] - '0'
-						    : tolower((unsigned char)s[j]) - 'a' + 10;
+					            ? s[j] - '0'
+					            : tolower((unsigned char)s[j]) - 'a' + 10;
 
 					if (!hex && d > 9)
 						break;
@@ -172,7 +171,8 @@ static void xml_decode(const char *s, size_t n, char *out, size_t outsz)
 					i = j + 1;
 					done = true;
 				} else if (j < n && s[j] == ';' && v >= 0x80) {
-					out[o++] = '?'; /* non-ASCII reference: not worth UTF-8 here */
+					out[o++] =
+					    '?'; /* non-ASCII reference: not worth UTF-8 here */
 					i = j + 1;
 					done = true;
 				}
@@ -188,7 +188,7 @@ static void xml_decode(const char *s, size_t n, char *out, size_t outsz)
 }
 
 bool s3_xml_element(const char *xml, size_t len, const char *tag, size_t *start, size_t *end,
-		    size_t *from)
+                    size_t *from)
 {
 	size_t tl = strlen(tag);
 	size_t pos = from ? *from : 0;
@@ -232,7 +232,7 @@ bool s3_xml_element(const char *xml, size_t len, const char *tag, size_t *start,
 }
 
 bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t outsz,
-		 size_t *from)
+                 size_t *from)
 {
 	size_t start, end;
 
@@ -250,27 +250,48 @@ bool s3_xml_text(const char *xml, size_t len, const char *tag, char *out, size_t
 const char *s3_status_name(long status)
 {
 	switch (status) {
-	case 301: return "PermanentRedirect";
-	case 302: return "Found";
-	case 304: return "NotModified";
-	case 307: return "TemporaryRedirect";
-	case 400: return "BadRequest";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "NotFound";
-	case 405: return "MethodNotAllowed";
-	case 408: return "RequestTimeout";
-	case 409: return "Conflict";
-	case 411: return "LengthRequired";
-	case 412: return "PreconditionFailed";
-	case 416: return "InvalidRange";
-	case 429: return "TooManyRequests";
-	case 500: return "InternalError";
-	case 501: return "NotImplemented";
-	case 502: return "BadGateway";
-	case 503: return "ServiceUnavailable";
-	case 504: return "GatewayTimeout";
-	default: return NULL;
+	case 301:
+		return "PermanentRedirect";
+	case 302:
+		return "Found";
+	case 304:
+		return "NotModified";
+	case 307:
+		return "TemporaryRedirect";
+	case 400:
+		return "BadRequest";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "NotFound";
+	case 405:
+		return "MethodNotAllowed";
+	case 408:
+		return "RequestTimeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "LengthRequired";
+	case 412:
+		return "PreconditionFailed";
+	case 416:
+		return "InvalidRange";
+	case 429:
+		return "TooManyRequests";
+	case 500:
+		return "InternalError";
+	case 501:
+		return "NotImplemented";
+	case 502:
+		return "BadGateway";
+	case 503:
+		return "ServiceUnavailable";
+	case 504:
+		return "GatewayTimeout";
+	default:
+		return NULL;
 	}
 }
 
@@ -303,12 +324,24 @@ void s3_parse_error(long status, const char *body, size_t len, struct s3_error *
 enum ierr_code s3_classify(long status, const char *code)
 {
 	static const char *const transient[] = {
-	    "SlowDown",        "SlowDownRead",   "SlowDownWrite",
-	    "RequestTimeout",  "InternalError",  "ServiceUnavailable",
-	    "OperationAborted", "ExpiredToken",  "TokenRefreshRequired",
-	    "BadDigest",       "XAmzContentSHA256Mismatch", "IncompleteBody",
-	    "Throttling",      "ThrottlingException", "RequestLimitExceeded",
-	    "ConditionalRequestConflict", "XMinioServerNotInitialized", "ServerBusy",
+	    "SlowDown",
+	    "SlowDownRead",
+	    "SlowDownWrite",
+	    "RequestTimeout",
+	    "InternalError",
+	    "ServiceUnavailable",
+	    "OperationAborted",
+	    "ExpiredToken",
+	    "TokenRefreshRequired",
+	    "BadDigest",
+	    "XAmzContentSHA256Mismatch",
+	    "IncompleteBody",
+	    "Throttling",
+	    "ThrottlingException",
+	    "RequestLimitExceeded",
+	    "ConditionalRequestConflict",
+	    "XMinioServerNotInitialized",
+	    "ServerBusy",
 	    NULL,
 	};
 
@@ -331,22 +364,50 @@ enum ierr_code s3_classify_curl(CURLcode rc, const char **name)
 	enum ierr_code c = IERR_TRANSIENT;
 
 	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST: n = "DNSFailure"; break;
-	case CURLE_COULDNT_RESOLVE_PROXY: n = "ProxyDNSFailure"; break;
-	case CURLE_COULDNT_CONNECT: n = "ConnectFailed"; break;
-	case CURLE_OPERATION_TIMEDOUT: n = "Timeout"; break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		n = "DNSFailure";
+		break;
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		n = "ProxyDNSFailure";
+		break;
+	case CURLE_COULDNT_CONNECT:
+		n = "ConnectFailed";
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		n = "Timeout";
+		break;
 	case CURLE_SEND_ERROR:
-	case CURLE_SEND_FAIL_REWIND: n = "SendError"; break;
-	case CURLE_RECV_ERROR: n = "RecvError"; break;
-	case CURLE_GOT_NOTHING: n = "EmptyReply"; break;
-	case CURLE_PARTIAL_FILE: n = "PartialResponse"; break;
-	case CURLE_SSL_CONNECT_ERROR: n = "TLSHandshake"; break;
-	case CURLE_WEIRD_SERVER_REPLY: n = "BadReply"; break;
+	case CURLE_SEND_FAIL_REWIND:
+		n = "SendError";
+		break;
+	case CURLE_RECV_ERROR:
+		n = "RecvError";
+		break;
+	case CURLE_GOT_NOTHING:
+		n = "EmptyReply";
+		break;
+	case CURLE_PARTIAL_FILE:
+		n = "PartialResponse";
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+		n = "TLSHandshake";
+		break;
+	case CURLE_WEIRD_SERVER_REPLY:
+		n = "BadReply";
+		break;
 	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM: n = "HTTP2Error"; break;
-	case CURLE_READ_ERROR: n = "EIO"; break;
-	case CURLE_ABORTED_BY_CALLBACK: n = "Interrupted"; break;
-	case CURLE_OUT_OF_MEMORY: n = "OutOfMemory"; break;
+	case CURLE_HTTP2_STREAM:
+		n = "HTTP2Error";
+		break;
+	case CURLE_READ_ERROR:
+		n = "EIO";
+		break;
+	case CURLE_ABORTED_BY_CALLBACK:
+		n = "Interrupted";
+		break;
+	case CURLE_OUT_OF_MEMORY:
+		n = "OutOfMemory";
+		break;
 	case CURLE_PEER_FAILED_VERIFICATION:
 		n = "TLSVerifyFailed";
 		c = IERR_PERMANENT;
@@ -363,7 +424,8 @@ enum ierr_code s3_classify_curl(CURLcode rc, const char **name)
 		n = "BadURL";
 		c = IERR_PERMANENT;
 		break;
-	default: break;
+	default:
+		break;
 	}
 	if (name)
 		*name = n;
@@ -481,7 +543,7 @@ int s3_http_init(struct s3_target *t, struct ierr *e)
 	t->share = curl_share_init();
 	if (t->share == NULL)
 		return ierr_set(e, IERR_INTERNAL, "bucket %s: libcurl share init failed",
-				t->base.bucket);
+		                t->base.bucket);
 	curl_share_setopt(t->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(t->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(t->share, CURLSHOPT_USERDATA, t);
@@ -676,7 +738,7 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
 }
 
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-		       curl_off_t ulnow)
+                       curl_off_t ulnow)
 {
 	(void)userp;
 	(void)dltotal;
@@ -688,8 +750,6 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 
 static void set_method(CURL *h, const struct s3_req *rq, uint64_t body_len)
 {
-	bool has_body = rq->fd >= 0 || rq->body != NULL;
-
 	if (strcmp(rq->method, "PUT") == 0) {
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body_len);
@@ -703,7 +763,15 @@ static void set_method(CURL *h, const struct s3_req *rq, uint64_t body_len)
 	} else {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
 	}
-	(void)has_body;
+}
+
+static bool has_header(const struct s3_req *rq, const char *name)
+{
+	for (size_t i = 0; i < rq->nheaders; i++) {
+		if (strcasecmp(rq->headers[i].name, name) == 0)
+			return true;
+	}
+	return false;
 }
 
 static void set_common(struct s3_target *t, CURL *h, struct xfer *x, char *errbuf)
@@ -737,7 +805,7 @@ static void set_common(struct s3_target *t, CURL *h, struct xfer *x, char *errbu
 }
 
 static int sign(struct s3_target *t, const struct s3_req *rq, struct sigv4_result *sig,
-		struct buf *host, char *code, size_t codesz, struct ierr *e)
+                struct buf *host, char *code, size_t codesz, struct ierr *e)
 {
 	struct buf path = {0};
 	struct sigv4_kv hdrs[24];
@@ -754,7 +822,7 @@ static int sign(struct s3_target *t, const struct s3_req *rq, struct sigv4_resul
 		hdrs[i + 1] = rq->headers[i];
 	if (creds_get(t->creds, &creds, e) != 0) {
 		snprintf(code, codesz, "%s",
-			 e->code == IERR_TRANSIENT ? "CredentialsUnavailable" : "NoCredentials");
+		         e->code == IERR_TRANSIENT ? "CredentialsUnavailable" : "NoCredentials");
 		ierr_prefix(e, "s3://%s: credentials", t->base.bucket);
 		if (e->code != IERR_TRANSIENT)
 			e->code = IERR_PERMANENT;
@@ -785,7 +853,7 @@ static int sign(struct s3_target *t, const struct s3_req *rq, struct sigv4_resul
 }
 
 int s3_request(struct s3_target *t, const struct s3_req *rq, struct s3_resp *resp, char *code,
-	       size_t codesz, struct ierr *e)
+               size_t codesz, struct ierr *e)
 {
 	struct sigv4_result sig;
 	struct buf host = {0}, url = {0}, line = {0};
@@ -811,12 +879,12 @@ int s3_request(struct s3_target *t, const struct s3_req *rq, struct s3_resp *res
 		buf_printf(&line, "%s: %s", sig.headers[i].name, sig.headers[i].value);
 		hl = curl_slist_append(hl, buf_cstr(&line));
 	}
-	if (rq->body == NULL && rq->fd < 0 && strcmp(rq->method, "POST") == 0)
-		hl = curl_slist_append(hl, "Content-Type:"); /* no form type on an empty POST */
+	if (strcmp(rq->method, "POST") == 0 && !has_header(rq, "content-type"))
+		hl = curl_slist_append(hl, "Content-Type:"); /* not curl's form type */
 	h = handle_get(t);
 	if (h == NULL || hl == NULL) {
 		ret = ierr_set(e, IERR_TRANSIENT, "s3://%s: out of memory for a request",
-			       t->base.bucket);
+		               t->base.bucket);
 		snprintf(code, codesz, "OutOfMemory");
 		goto out;
 	}
@@ -842,23 +910,25 @@ int s3_request(struct s3_target *t, const struct s3_req *rq, struct s3_resp *res
 		resp->status = 0;
 		if (resp->read_errno != 0) {
 			snprintf(code, codesz, "EIO");
-			ret = ierr_set(e, IERR_TRANSIENT, "S3 %s s3://%s/%s: reading the spool file: %s",
-				       rq->method, t->base.bucket, rq->key ? rq->key : "",
-				       strerror(resp->read_errno));
+			ret = ierr_set(e, IERR_TRANSIENT,
+			               "S3 %s s3://%s/%s: reading the spool file: %s", rq->method,
+			               t->base.bucket, rq->key ? rq->key : "",
+			               strerror(resp->read_errno));
 		} else if (resp->file_short) {
 			snprintf(code, codesz, "ChecksumMismatch");
 			ret = ierr_set(e, IERR_PERMANENT,
-				       "S3 %s s3://%s/%s: the spool file is shorter than recorded",
-				       rq->method, t->base.bucket, rq->key ? rq->key : "");
+			               "S3 %s s3://%s/%s: the spool file is shorter than recorded",
+			               rq->method, t->base.bucket, rq->key ? rq->key : "");
 		} else if (rc == CURLE_ABORTED_BY_CALLBACK && ingesta_stop_requested) {
 			snprintf(code, codesz, "Interrupted");
-			ret = ierr_set(e, IERR_TRANSIENT, "S3 %s s3://%s/%s: interrupted by a stop request",
-				       rq->method, t->base.bucket, rq->key ? rq->key : "");
+			ret = ierr_set(e, IERR_TRANSIENT,
+			               "S3 %s s3://%s/%s: interrupted by a stop request",
+			               rq->method, t->base.bucket, rq->key ? rq->key : "");
 		} else {
 			snprintf(code, codesz, "%s", name);
 			ret = ierr_set(e, cls, "S3 %s s3://%s/%s: %s: %s", rq->method,
-				       t->base.bucket, rq->key ? rq->key : "", name,
-				       errbuf[0] ? errbuf : curl_easy_strerror(rc));
+			               t->base.bucket, rq->key ? rq->key : "", name,
+			               errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		}
 	}
 out:
@@ -873,7 +943,7 @@ out:
 }
 
 int s3_fail(struct s3_target *t, const struct s3_resp *resp, const char *key, char *code,
-	    size_t codesz, struct ierr *e)
+            size_t codesz, struct ierr *e)
 {
 	struct s3_error err;
 	char hint[160] = "";
@@ -889,9 +959,9 @@ int s3_fail(struct s3_target *t, const struct s3_resp *resp, const char *key, ch
 	     strcmp(err.code, "PermanentRedirect") == 0) &&
 	    strcmp(err.region, t->ep.region) != 0)
 		snprintf(hint, sizeof(hint), " (the bucket is in region %s; set AWS_REGION=%s)",
-			 err.region, err.region);
+		         err.region, err.region);
 	snprintf(code, codesz, "%s", err.code);
 	return ierr_set(e, s3_classify(resp->status, err.code), "S3 %ld %s for s3://%s/%s: %s%s",
-			resp->status, err.code, t->base.bucket, key ? key : "",
-			err.message[0] ? err.message : "(no message)", hint);
+	                resp->status, err.code, t->base.bucket, key ? key : "",
+	                err.message[0] ? err.message : "(no message)", hint);
 }

@@ -99,6 +99,7 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 		}
 		spool_counter_add(sp, "uploads_total", 1);
 		spool_counter_add(sp, "uploaded_bytes_total", (int64_t)seg->bytes);
+		FAILPOINT("upload.after_mark_uploaded");
 		log_event(LOG_INFO,
 		          res->already_present ? "segment already present, recorded"
 		                               : "segment uploaded",
@@ -114,6 +115,7 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 		spool_counter_add(sp, counter, 1);
 	}
 	if (res->quarantine) {
+		FAILPOINT("upload.before_mark_quarantined");
 		spool_mark_quarantined(sp, seg->id, err->msg, &e2);
 		log_event(LOG_ERROR, "segment quarantined", "key", seg->key, "error", err->msg,
 		          NULL);
@@ -124,6 +126,7 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 		int64_t next = now_ms() + backoff_ms(u, seg->attempts);
 		bool last = permanent || seg->attempts >= u->max_attempts;
 
+		FAILPOINT("upload.before_mark_retry");
 		if (spool_mark_retry(sp, seg->id, permanent, next, u->max_attempts, res->code,
 		                     err->msg, &e2) != 0) {
 			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);

@@ -24,7 +24,15 @@ objects are decompressed with the zstd CLI.
    the first attempt, code in `status --json` recent_errors, secret not in any
    message; a missing bucket -> NoSuchBucket. A spool file corrupted on disk ->
    quarantined, nothing written at its key.
-6. Resume: a multipart upload killed (-9) after two parts, through a small
+6. Same bytes already put by another client in other-sized parts: settled by
+   downloading and comparing. S3_CHECKSUM=none: Content-MD5 only, no checksum
+   stored. HTTPS through a TLS proxy of this test with a self-signed
+   certificate: refused by default (TLSVerifyFailed), accepted with S3_CA_FILE
+   and with the explicit S3_INSECURE_SKIP_VERIFY=true.
+7. Transient errors injected by the proxy (503 SlowDown, 500 on a part, a
+   200 CompleteMultipartUpload carrying an <Error>) are retried; the retry
+   resumes the multipart upload without re-sending finished parts.
+8. Resume: a multipart upload killed (-9) after two parts, through a small
    counting HTTP proxy of this test that holds part 3 until the kill; the
    restarted uploader sends only parts 3.. with the recorded upload id (the
    proxy's request log proves no finished part was sent twice and no new
@@ -38,8 +46,10 @@ import http.server
 import json
 import os
 import secrets
+import shutil
 import signal
 import sqlite3
+import ssl
 import subprocess
 import threading
 import time
@@ -49,7 +59,8 @@ import boto3
 from botocore.config import Config
 
 from ingesta_test import (INGESTA, TestFailure, check, clean_env, main, read_object, run,
-                          servers_env, tempdir, write_config)
+                          servers_env, write_config)
+from ingesta_test import tempdir as _tempdir
 
 SRV = {}
 MIB = 1024 * 1024
@@ -65,10 +76,34 @@ def s3client():
                                       retries={"max_attempts": 2}))
 
 
+CREATED = []
+WORKDIRS = []
+
+
+def tempdir(prefix):
+    d = _tempdir(prefix)
+    WORKDIRS.append(d)
+    return d
+
+
 def new_bucket(s3, tag):
     name = f"ingesta-{tag}-{secrets.token_hex(4)}"
     s3.create_bucket(Bucket=name)
+    CREATED.append(name)
     return name
+
+
+def delete_buckets(s3):
+    """Remove this run's buckets (after a pass only: a failure keeps them to look at)."""
+    for b in CREATED:
+        try:
+            for up in s3.list_multipart_uploads(Bucket=b).get("Uploads", []):
+                s3.abort_multipart_upload(Bucket=b, Key=up["Key"], UploadId=up["UploadId"])
+            for k in list_keys(s3, b):
+                s3.delete_object(Bucket=b, Key=k)
+            s3.delete_bucket(Bucket=b)
+        except Exception as exc:  # noqa: BLE001 - cleanup is best effort
+            print(f"  (could not delete bucket {b}: {exc})")
 
 
 def list_keys(s3, bucket):
@@ -399,6 +434,147 @@ def test_errors(s3, bucket):
     print("  damaged spool file: quarantined, nothing written")
 
 
+def s3_error(code, message):
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>TEST</RequestId></Error>").encode()
+
+
+def test_faults(s3):
+    """Transient S3 errors injected by the proxy are retried (attempt 2):
+    503 SlowDown on PutObject, 500 InternalError on a part (the retry resumes
+    at that part), and a 200 CompleteMultipartUpload whose body is an <Error>."""
+    work = tempdir("s3-faults")
+    make_big_source(os.path.join(work, "source.db"), 13)
+    bucket = new_bucket(s3, "faults")
+    proxy = CountingProxy(int(SRV["port"]))
+    try:
+        cfg = config(work, "c", settings(work, bucket, COMPRESSION="none",
+                                         S3_ENDPOINT=f"http://127.0.0.1:{proxy.port}",
+                                         MULTIPART_THRESHOLD="5M", MULTIPART_PART_SIZE="5M",
+                                         SEGMENT_MAX_BYTES="9M", UPLOAD_CONCURRENCY=1,
+                                         RETRY_BASE="50ms", RETRY_CAP="200ms"))
+        run(["collect", "--config", cfg])
+        segs = spool_rows(work)
+        single = [x for x in segs if x["bytes"] <= 5 * MIB]
+        multi = [x for x in segs if x["bytes"] > 5 * MIB]
+        check(single and multi, f"segment sizes {[x['bytes'] for x in segs]}")
+        proxy.faults = [
+            (lambda m, q: m == "PUT" and "partNumber" not in q and "uploadId" not in q,
+             503, s3_error("SlowDown", "Please reduce your request rate.")),
+            (lambda m, q: m == "PUT" and q.get("partNumber") == "2", 500,
+             s3_error("InternalError", "We encountered an internal error.")),
+            (lambda m, q: m == "POST" and "uploadId" in q, 200,
+             s3_error("InternalError", "We encountered an internal error. Please try again.")),
+        ]
+        p = run(["upload", "--config", cfg, "--once"])
+        check(not proxy.faults, f"faults not hit: {len(proxy.faults)}")
+        for code in ("SlowDown", "InternalError"):
+            check(f"code={code}" in p.stderr, f"no retry logged for {code}")
+        rows = spool_rows(work)
+        check(all(r["state"] == "uploaded" for r in rows), "not all uploaded after faults")
+        m = [r for r in rows if r["id"] == multi[0]["id"]][0]
+        check(m["attempts"] == 3, f"multipart segment: {m['attempts']} attempts, want 3")
+        parts = sorted(pn for pn, _ in proxy.parts())
+        n = (multi[0]["bytes"] + 5 * MIB - 1) // (5 * MIB)
+        check(parts == sorted([1] + list(range(2, n + 1)) + [2]),
+              f"parts sent {parts}: a finished part was sent twice")
+        check(proxy.creates() == 1, f"{proxy.creates()} uploads created")
+        s = [r for r in rows if r["id"] == single[0]["id"]][0]
+        check(s["attempts"] == 2, f"single segment: {s['attempts']} attempts, want 2")
+        for r in rows:
+            body = s3.get_object(Bucket=bucket, Key=r["key"])["Body"].read()
+            check(hashlib.sha256(body).hexdigest() == r["sha256"], f"{r['key']} differs")
+        check(not s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), "uploads left")
+        print("  faults: 503 SlowDown, 500 on part 2, 200-with-<Error> on Complete: retried, "
+              "resumed without re-sending finished parts, uploaded")
+    finally:
+        proxy.close()
+
+
+def test_tls(s3, bucket):
+    """HTTPS through a TLS-terminating proxy with a self-signed certificate:
+    refused by default, accepted with S3_CA_FILE, and with the explicit
+    S3_INSECURE_SKIP_VERIFY=true (which warns)."""
+    work = tempdir("s3-tls")
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    proxy = CountingProxy(int(SRV["port"]), tls=(cert, key))
+    try:
+        endpoint = f"https://127.0.0.1:{proxy.port}"
+        make_small_source(os.path.join(work, "source.db"))
+        cfg = config(work, "c", settings(work, bucket, S3_ENDPOINT=endpoint))
+        run(["collect", "--config", cfg])
+        run(["upload", "--config", cfg, "--once"], check_rc=5)
+        rows = spool_rows(work)
+        check(all(r["state"] == "failed" and r["last_error_code"] == "TLSVerifyFailed"
+                  for r in rows), f"unverified TLS: {[(r['state'], r['last_error_code']) for r in rows]}")
+        check(not proxy.requests, "a request went through an unverified TLS connection")
+        run(["replay", "--config", cfg, "--all-failed"])
+        cfg = config(work, "ca", settings(work, bucket, S3_ENDPOINT=endpoint, S3_CA_FILE=cert))
+        run(["upload", "--config", cfg, "--once"])
+        check(all(r["state"] == "uploaded" for r in spool_rows(work)), "S3_CA_FILE: not uploaded")
+        check(proxy.requests, "nothing went through the TLS proxy")
+        # Skip-verify, explicitly: works, and says so.
+        seg = spool_rows(work)[0]
+        spool_exec(work, "UPDATE segments SET state='sealed' WHERE id=?", (seg["id"],))
+        cfg = config(work, "insecure", settings(work, bucket, S3_ENDPOINT=endpoint,
+                                                S3_INSECURE_SKIP_VERIFY="true"))
+        p = run(["upload", "--config", cfg, "--once"])
+        check("NOT verified" in p.stderr, "no warning for S3_INSECURE_SKIP_VERIFY")
+        check(spool_rows(work, f"id={seg['id']}")[0]["state"] == "uploaded", "insecure: not uploaded")
+        print("  TLS: self-signed refused (TLSVerifyFailed), accepted with S3_CA_FILE, "
+              "and with S3_INSECURE_SKIP_VERIFY=true (warned)")
+    finally:
+        proxy.close()
+
+
+def test_foreign_part_size(s3):
+    """The same bytes put by another client with another part size: no metadata
+    matches, the object is downloaded and compared -> already present."""
+    work = tempdir("s3-foreign")
+    make_big_source(os.path.join(work, "source.db"), 13)
+    bucket = new_bucket(s3, "foreign")
+    cfg = config(work, "c", settings(work, bucket, COMPRESSION="none",
+                                     MULTIPART_THRESHOLD="5M", MULTIPART_PART_SIZE="5M"))
+    run(["collect", "--config", cfg])
+    seg = spool_rows(work)[0]
+    from boto3.s3.transfer import TransferConfig
+    s3.upload_file(os.path.join(work, "spool", seg["path"]), bucket, seg["key"],
+                   Config=TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB))
+    before = s3.head_object(Bucket=bucket, Key=seg["key"])
+    check("-" in before["ETag"], f"boto3 did not upload in parts: {before['ETag']}")
+    p = run(["upload", "--config", cfg, "--once"])
+    check("already present" in p.stderr, "same bytes, other part size: not recognised")
+    check(s3.head_object(Bucket=bucket, Key=seg["key"])["LastModified"] == before["LastModified"],
+          "rewritten")
+    check(not s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), "uploads left")
+    print(f"  same bytes uploaded by boto3 in 8 MiB parts (ETag {before['ETag']}): "
+          "compared by download, recorded as already present")
+
+
+def test_checksum_none(s3):
+    work = tempdir("s3-nocksum")
+    make_big_source(os.path.join(work, "source.db"), 11)
+    bucket = new_bucket(s3, "nocksum")
+    cfg = config(work, "c", settings(work, bucket, COMPRESSION="none", S3_CHECKSUM="none",
+                                     MULTIPART_THRESHOLD="5M", MULTIPART_PART_SIZE="5M",
+                                     SEGMENT_MAX_BYTES="7M"))
+    run(["collect", "--config", cfg])
+    run(["upload", "--config", cfg, "--once"])
+    segs = spool_rows(work)
+    check(any(s["bytes"] > 5 * MIB for s in segs) and any(s["bytes"] <= 5 * MIB for s in segs),
+          f"want one multipart and one single segment: {[s['bytes'] for s in segs]}")
+    for seg in segs:
+        check(seg["state"] == "uploaded", f"{seg['key']}: {seg['state']} {seg['last_error']}")
+        body = s3.get_object(Bucket=bucket, Key=seg["key"])["Body"].read()
+        check(hashlib.sha256(body).hexdigest() == seg["sha256"], f"{seg['key']}: bytes differ")
+        head = s3.head_object(Bucket=bucket, Key=seg["key"], ChecksumMode="ENABLED")
+        check(not head.get("ChecksumSHA256"), f"{seg['key']}: checksum sent with S3_CHECKSUM=none")
+    print(f"  S3_CHECKSUM=none: {len(segs)} segments (single and multipart), Content-MD5 only")
+
+
 # ---------------------------------------------------------------- resume, through a proxy
 
 class CountingProxy:
@@ -410,10 +586,11 @@ class CountingProxy:
 
     HOP = {"connection", "keep-alive", "expect", "proxy-connection", "transfer-encoding", "te"}
 
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, tls=None):
         self.requests = []
         self.lock = threading.Lock()
         self.hold_part = None
+        self.faults = []  # [(match(method, query) -> bool, status, body)], each used once
         self.holding = threading.Event()
         self.release = threading.Event()
         proxy = self
@@ -436,6 +613,16 @@ class CountingProxy:
                             and q.get("partNumber") == str(proxy.hold_part))
                     if hold:
                         proxy.hold_part = None
+                    fault = next((f for f in proxy.faults if f[0](self.command, q)), None)
+                    if fault:
+                        proxy.faults.remove(fault)
+                if fault:
+                    self.send_response_only(fault[1])
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(fault[2])))
+                    self.end_headers()
+                    self.wfile.write(fault[2])
+                    return
                 if hold:
                     proxy.holding.set()
                     proxy.release.wait(120)
@@ -467,6 +654,10 @@ class CountingProxy:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -486,6 +677,7 @@ class CountingProxy:
     def reset(self):
         with self.lock:
             self.requests = []
+            self.faults = []
         self.holding.clear()
         self.release.clear()
 
@@ -606,7 +798,14 @@ def test():
     test_conflict(s3)
     test_multipart_conflict(s3)
     test_errors(s3, bucket)
+    test_foreign_part_size(s3)
+    test_checksum_none(s3)
     test_resume(s3)
+    test_faults(s3)
+    test_tls(s3, bucket)
+    delete_buckets(s3)
+    for d in WORKDIRS:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

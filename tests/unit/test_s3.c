@@ -16,8 +16,8 @@
 #include "testlib.h"
 
 static void location(const char *endpoint, const char *force, const char *bucket,
-		     const char *region, const char *key, const char *want_host,
-		     const char *want_path)
+                     const char *region, const char *key, const char *want_host,
+                     const char *want_path)
 {
 	struct s3_endpoint ep;
 	struct buf host = {0}, path = {0};
@@ -38,24 +38,24 @@ static void test_addressing(void)
 
 	/* AWS, virtual-hosted by default. */
 	location("", "auto", "raw-ms1", "eu-west-1", "users/year=2024/a.json.zst",
-		 "raw-ms1.s3.eu-west-1.amazonaws.com", "/users/year=2024/a.json.zst");
+	         "raw-ms1.s3.eu-west-1.amazonaws.com", "/users/year=2024/a.json.zst");
 	location("", "auto", "raw-ms1", "", NULL, "raw-ms1.s3.us-east-1.amazonaws.com", "/");
 	location("", "auto", "raw", "cn-north-1", "k", "raw.s3.cn-north-1.amazonaws.com.cn", "/k");
 	/* Dots in the name: path-style (the wildcard certificate would not match). */
 	location("", "auto", "my.data.lake", "us-west-2", "t/k", "s3.us-west-2.amazonaws.com",
-		 "/my.data.lake/t/k");
+	         "/my.data.lake/t/k");
 	location("", "true", "raw", "us-east-1", "k", "s3.us-east-1.amazonaws.com", "/raw/k");
 	location("", "false", "my.lake", "us-east-1", "k", "my.lake.s3.us-east-1.amazonaws.com",
-		 "/k");
+	         "/k");
 	/* Custom endpoint: path-style unless told otherwise; port kept. */
 	location("http://127.0.0.1:19000", "auto", "b1", "us-east-1", "t/a b.json",
-		 "127.0.0.1:19000", "/b1/t/a b.json");
+	         "127.0.0.1:19000", "/b1/t/a b.json");
 	location("https://S3.Example.com/", "auto", "b1", "us-east-1", NULL, "s3.example.com",
-		 "/b1/");
-	location("https://s3.example.com/base/", "auto", "b1", "us-east-1", "k",
-		 "s3.example.com", "/base/b1/k");
+	         "/b1/");
+	location("https://s3.example.com/base/", "auto", "b1", "us-east-1", "k", "s3.example.com",
+	         "/base/b1/k");
 	location("https://s3.example.com:8443", "false", "b1", "us-east-1", "k",
-		 "b1.s3.example.com:8443", "/k");
+	         "b1.s3.example.com:8443", "/k");
 	CHECK(s3_endpoint_init(&ep, "http://h:1", "auto", "b", "r", &e) == 0);
 	CHECK_STR(ep.scheme, "http");
 	CHECK(s3_endpoint_init(&ep, "", "auto", "b", "r", &e) == 0);
@@ -74,10 +74,10 @@ static void test_addressing(void)
 static void test_xml(void)
 {
 	const char *doc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-			  "<Error><Code>NoSuchKey</Code><CodeX>no</CodeX>"
-			  "<Message>The key &lt;a&amp;b&gt; &quot;x&quot; &#65;&#x42; does not "
-			  "exist</Message><Key>a&amp;b</Key><Empty/><Region>eu-west-1</Region>"
-			  "<Attr kind=\"x\">v</Attr></Error>";
+	                  "<Error><Code>NoSuchKey</Code><CodeX>no</CodeX>"
+	                  "<Message>The key &lt;a&amp;b&gt; &quot;x&quot; &#65;&#x42; does not "
+	                  "exist</Message><Key>a&amp;b</Key><Empty/><Region>eu-west-1</Region>"
+	                  "<Attr kind=\"x\">v</Attr></Error>";
 	char out[256];
 	size_t from = 0, s, end;
 	int n = 0;
@@ -105,7 +105,7 @@ static void test_xml(void)
 	CHECK(!s3_xml_text("", 0, "Code", out, sizeof(out), NULL));
 	CHECK(!s3_xml_text(NULL, 0, "Code", out, sizeof(out), NULL));
 	CHECK(s3_xml_text("<Code>&bogus; &#xZZ; &#99999999999;</Code>", 42, "Code", out,
-			  sizeof(out), NULL));
+	                  sizeof(out), NULL));
 	CHECK_STR(out, "&bogus; &#xZZ; &#99999999999;");
 	/* Control characters never reach a message. */
 	CHECK(s3_xml_text("<M>a\nb\tc</M>", 12, "M", out, sizeof(out), NULL));
@@ -114,7 +114,7 @@ static void test_xml(void)
 	/* Iteration over repeated elements (ListMultipartUploads). */
 	{
 		const char *list = "<R><Upload><Key>k1</Key><UploadId>u1</UploadId></Upload>"
-				   "<Upload><Key>k2</Key><UploadId>u2</UploadId></Upload></R>";
+		                   "<Upload><Key>k2</Key><UploadId>u2</UploadId></Upload></R>";
 
 		while (s3_xml_element(list, strlen(list), "Upload", &s, &end, &from)) {
 			char k[16], id[16];
@@ -152,9 +152,9 @@ static void test_errors(void)
 {
 	struct s3_error err;
 	const char *body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>"
-			   "<RequestId>X</RequestId></Error>";
+	                   "<RequestId>X</RequestId></Error>";
 	const char *redirect = "<Error><Code>PermanentRedirect</Code><Message>use the right "
-			       "endpoint</Message><Region>eu-central-1</Region></Error>";
+	                       "endpoint</Message><Region>eu-central-1</Region></Error>";
 
 	s3_parse_error(403, body, strlen(body), &err);
 	CHECK(err.status == 403);

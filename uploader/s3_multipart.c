@@ -1,0 +1,682 @@
+/*
+ * s3_multipart.c - multipart uploads that survive a crash (see s3.h).
+ *
+ * Order of writes, so that a `kill -9` anywhere loses at most the part in
+ * flight: CreateMultipartUpload, then its id into the spool
+ * (spool_set_upload_id) before any part is sent; each part recorded
+ * (spool_part_done) only after the server confirmed it with the part's MD5 as
+ * ETag; CompleteMultipartUpload (If-None-Match: *) last. A restart reads the
+ * id and the finished parts back (spool_parts_list) and sends only the others,
+ * with the part size of the recorded parts. Every part is read twice from the
+ * spool file: once to digest it (Content-MD5, x-amz-checksum-sha256, the
+ * signed payload hash, and the whole-file SHA-256 that must equal the
+ * recorded one before Complete), once to send it. The send is not hashed
+ * again: the server refuses bytes that differ from those digests, and such a
+ * refusal re-reads the part to tell a changed file (quarantine) from a
+ * corrupted transfer (retry). Memory: 48 bytes of digests per part plus a
+ * read buffer, whatever the object size.
+ *
+ * An upload that cannot be used any more is forgotten in the spool first and
+ * aborted on the server second (a crash in between leaves an upload that the
+ * next attempt's ListMultipartUploads sweep aborts). NoSuchUpload means the
+ * upload expired, was aborted, or was completed by a run that crashed before
+ * recording it: the object is compared first, then the upload starts over.
+ */
+#include "s3.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "failpoint.h"
+#include "log.h"
+#include "util.h"
+
+static void digest_init(EVP_MD_CTX *ctx, const EVP_MD *md)
+{
+	EVP_DigestInit_ex(ctx, md, NULL);
+}
+
+static void digest_final(EVP_MD_CTX *ctx, unsigned char *out)
+{
+	unsigned int len = 0;
+
+	EVP_DigestFinal_ex(ctx, out, &len);
+}
+
+static bool is_hex32(const char *s)
+{
+	unsigned char raw[16];
+
+	return s3_unhex(s, raw, 16) == 0;
+}
+
+struct mpu {
+	struct s3_target *t;
+	struct spool *sp;
+	const struct segment *seg;
+	int fd;
+	char upload_id[512];
+	uint64_t part_size;
+	int nparts;
+	unsigned char *md5s; /* 16 bytes per part */
+	unsigned char *shas; /* 32 bytes per part */
+	char (*etags)[72];   /* as returned by UploadPart (quotes stripped) */
+	struct spool_part *done;
+	int ndone;
+};
+
+static void mpu_free(struct mpu *m)
+{
+	free(m->md5s);
+	free(m->shas);
+	free(m->etags);
+	free(m->done);
+	m->md5s = m->shas = NULL;
+	m->etags = NULL;
+	m->done = NULL;
+	m->ndone = 0;
+}
+
+static int abort_upload(struct s3_target *t, const char *key, const char *upload_id)
+{
+	struct sigv4_kv q[] = {{"uploadId", upload_id}};
+	struct s3_req rq = {.method = "DELETE", .key = key, .query = q, .nquery = 1, .fd = -1};
+	struct s3_resp resp;
+	struct ierr e;
+	char code[64];
+	int rc = s3_request(t, &rq, &resp, code, sizeof(code), &e);
+
+	if (rc == 0 && resp.status != 204 && resp.status != 200 && resp.status != 404)
+		rc = s3_fail(t, &resp, key, code, sizeof(code), &e);
+	s3_resp_free(&resp);
+	if (rc != 0)
+		log_event(LOG_WARNING, "could not abort a multipart upload", "bucket",
+		          t->base.bucket, "key", key, "error", e.msg, NULL);
+	else
+		log_event(LOG_INFO, "multipart upload aborted", "bucket", t->base.bucket, "key",
+		          key, NULL);
+	return rc;
+}
+
+/* Forget the current upload (spool first, so a crash never resumes an
+ * aborted upload), then abort it on the server. */
+static void abandon(struct mpu *m)
+{
+	struct ierr e;
+
+	if (m->upload_id[0] == '\0')
+		return;
+	if (spool_set_upload_id(m->sp, m->seg->id, "", &e) != 0)
+		log_event(LOG_WARNING, "could not clear the upload id", "key", m->seg->key, "error",
+		          e.msg, NULL);
+	abort_upload(m->t, m->seg->key, m->upload_id);
+	m->upload_id[0] = '\0';
+}
+
+/*
+ * Abort in-progress uploads of exactly this key except keep_id: left by a
+ * crash between CreateMultipartUpload and recording its id, or by an older
+ * uploader. Best effort: a missing s3:ListBucketMultipartUploads permission
+ * only costs a warning.
+ */
+static void abort_stale_uploads(struct s3_target *t, const char *key, const char *keep_id)
+{
+	char key_marker[1024] = "", id_marker[512] = "";
+
+	for (int page = 0; page < 20; page++) {
+		struct sigv4_kv q[5] = {{"uploads", NULL}, {"prefix", key}, {"max-uploads", "100"}};
+		struct s3_req rq = {.method = "GET", .query = q, .nquery = 3, .fd = -1};
+		struct s3_resp resp;
+		struct ierr e;
+		char code[64], trunc[16];
+		size_t from = 0, s, end;
+
+		if (key_marker[0]) {
+			q[3] = (struct sigv4_kv){"key-marker", key_marker};
+			q[4] = (struct sigv4_kv){"upload-id-marker", id_marker};
+			rq.nquery = 5;
+		}
+		if (s3_request(t, &rq, &resp, code, sizeof(code), &e) != 0 ||
+		    (resp.status != 200 && s3_fail(t, &resp, key, code, sizeof(code), &e) != 0)) {
+			log_event(LOG_WARNING, "could not list multipart uploads", "bucket",
+			          t->base.bucket, "key", key, "error", e.msg, NULL);
+			s3_resp_free(&resp);
+			return;
+		}
+		while (s3_xml_element(resp.body.data, resp.body.len, "Upload", &s, &end, &from)) {
+			char k[1024], id[512];
+
+			if (s3_xml_text(resp.body.data + s, end - s, "Key", k, sizeof(k), NULL) &&
+			    s3_xml_text(resp.body.data + s, end - s, "UploadId", id, sizeof(id),
+			                NULL) &&
+			    strcmp(k, key) == 0 && strcmp(id, keep_id) != 0) {
+				log_event(LOG_INFO, "aborting a stale multipart upload", "bucket",
+				          t->base.bucket, "key", key, NULL);
+				abort_upload(t, key, id);
+			}
+		}
+		s3_xml_text(resp.body.data, resp.body.len, "IsTruncated", trunc, sizeof(trunc),
+		            NULL);
+		s3_xml_text(resp.body.data, resp.body.len, "NextKeyMarker", key_marker,
+		            sizeof(key_marker), NULL);
+		s3_xml_text(resp.body.data, resp.body.len, "NextUploadIdMarker", id_marker,
+		            sizeof(id_marker), NULL);
+		s3_resp_free(&resp);
+		if (strcmp(trunc, "true") != 0 || key_marker[0] == '\0')
+			return;
+	}
+}
+
+static int create_upload(struct mpu *m, struct put_result *res, struct ierr *e)
+{
+	struct s3_target *t = m->t;
+	struct sigv4_kv q[] = {{"uploads", NULL}};
+	struct sigv4_kv hdr[] = {{"content-type", "application/octet-stream"},
+	                         {"x-amz-checksum-algorithm", "SHA256"}};
+	struct s3_req rq = {.method = "POST",
+	                    .key = m->seg->key,
+	                    .query = q,
+	                    .nquery = 1,
+	                    .headers = hdr,
+	                    .nheaders = t->checksum ? 2 : 1,
+	                    .fd = -1};
+	struct s3_resp resp;
+	int rc;
+
+	/* No parts of an earlier upload may survive into this one (an abandon
+	 * whose spool update failed would leave them). */
+	if (spool_set_upload_id(m->sp, m->seg->id, "", e) != 0) {
+		snprintf(res->code, sizeof(res->code), "SpoolError");
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
+	if (rc == 0 && resp.status != 200)
+		rc = s3_fail(t, &resp, m->seg->key, res->code, sizeof(res->code), e);
+	if (rc == 0 && (!s3_xml_text(resp.body.data, resp.body.len, "UploadId", m->upload_id,
+	                             sizeof(m->upload_id), NULL) ||
+	                m->upload_id[0] == '\0')) {
+		snprintf(res->code, sizeof(res->code), "BadReply");
+		rc = ierr_set(e, IERR_TRANSIENT,
+		              "S3 CreateMultipartUpload for s3://%s/%s: no UploadId in the answer",
+		              t->base.bucket, m->seg->key);
+	}
+	s3_resp_free(&resp);
+	if (rc != 0)
+		return -1;
+	if (spool_set_upload_id(m->sp, m->seg->id, m->upload_id, e) != 0) {
+		abort_upload(t, m->seg->key, m->upload_id);
+		m->upload_id[0] = '\0';
+		snprintf(res->code, sizeof(res->code), "SpoolError");
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	log_event(LOG_DEBUG, "multipart upload created", "bucket", t->base.bucket, "key",
+	          m->seg->key, NULL);
+	return 0;
+}
+
+/* Result of one part: 0 sent, -1 error (*e), 1 NoSuchUpload, 2 file changed. */
+static int upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len, struct put_result *res,
+                       struct ierr *e)
+{
+	struct s3_target *t = m->t;
+	char pnum[16], md5_b64[32], sha_b64[64], sha_hex[65], md5_hex[33], sz[32];
+	struct sigv4_kv q[] = {{"partNumber", pnum}, {"uploadId", m->upload_id}};
+	struct sigv4_kv hdr[3];
+	struct s3_req rq = {.method = "PUT",
+	                    .key = m->seg->key,
+	                    .query = q,
+	                    .nquery = 2,
+	                    .headers = hdr,
+	                    .fd = m->fd,
+	                    .file_off = off,
+	                    .file_len = len,
+	                    .payload_hash = sha_hex};
+	struct s3_resp resp;
+	unsigned char md[32];
+	int rc;
+
+	snprintf(pnum, sizeof(pnum), "%d", pn);
+	s3_base64(m->md5s + 16 * (pn - 1), 16, md5_b64);
+	s3_base64(m->shas + 32 * (pn - 1), 32, sha_b64);
+	s3_hex(m->shas + 32 * (pn - 1), 32, sha_hex);
+	s3_hex(m->md5s + 16 * (pn - 1), 16, md5_hex);
+	hdr[0] = (struct sigv4_kv){"content-md5", md5_b64};
+	rq.nheaders = 1;
+	if (t->checksum)
+		hdr[rq.nheaders++] = (struct sigv4_kv){"x-amz-checksum-sha256", sha_b64};
+	/* No second hash while sending: the server checks these bytes against
+	 * the digests just computed (Content-MD5, the signed payload hash and
+	 * the part checksum) and refuses anything else. */
+	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
+	if (resp.file_short) {
+		s3_resp_free(&resp);
+		return 2;
+	}
+	if (rc != 0) {
+		s3_resp_free(&resp);
+		return -1;
+	}
+	if (resp.status != 200) {
+		rc = s3_fail(t, &resp, m->seg->key, res->code, sizeof(res->code), e);
+		s3_resp_free(&resp);
+		if (strcmp(res->code, "NoSuchUpload") == 0)
+			return 1;
+		if (strcmp(res->code, "BadDigest") == 0 ||
+		    strcmp(res->code, "XAmzContentSHA256Mismatch") == 0 ||
+		    strcmp(res->code, "InvalidDigest") == 0) {
+			/* Other bytes than we digested: the file, or the wire? */
+			EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+			int drc;
+
+			digest_init(ctx, EVP_sha256());
+			drc = s3_digest_range(m->fd, off, len, ctx, NULL, NULL);
+			digest_final(ctx, md);
+			EVP_MD_CTX_free(ctx);
+			if (drc > 0 || (drc == 0 && memcmp(md, m->shas + 32 * (pn - 1), 32) != 0))
+				return 2;
+			e->code = IERR_TRANSIENT; /* corrupted in transit: send again */
+		}
+		return -1;
+	}
+	s3_etag_unquote(resp.etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
+	s3_resp_free(&resp);
+	if (strcasecmp(m->etags[pn - 1], md5_hex) != 0 && !s3_etag_not_md5(&resp)) {
+		snprintf(res->code, sizeof(res->code), "ETagMismatch");
+		return ierr_set(
+		    e, IERR_TRANSIENT,
+		    "S3 UploadPart %d for s3://%s/%s: ETag %.64s is not the part's MD5 %s", pn,
+		    t->base.bucket, m->seg->key, m->etags[pn - 1], md5_hex);
+	}
+	if (spool_part_done(m->sp, m->seg->id, pn, len, m->etags[pn - 1], e) != 0) {
+		snprintf(res->code, sizeof(res->code), "SpoolError");
+		e->code = IERR_TRANSIENT;
+		return -1;
+	}
+	FAILPOINT("upload.s3.after_part");
+	snprintf(pnum, sizeof(pnum), "%d", pn);
+	snprintf(sz, sizeof(sz), "%" PRIu64, len);
+	{
+		char of[16];
+
+		snprintf(of, sizeof(of), "%d", m->nparts);
+		log_event(LOG_DEBUG, "part uploaded", "bucket", t->base.bucket, "key", m->seg->key,
+		          "part", pnum, "of", of, "bytes", sz, NULL);
+	}
+	return 0;
+}
+
+/* 0 done, -1 error, 1 start over (the upload is gone or unusable). */
+static int complete_upload(struct mpu *m, struct put_result *res, struct ierr *e)
+{
+	struct s3_target *t = m->t;
+	struct buf body = {0};
+	char sha_hex[65], md5_b64[32], expect[64], etag[256], cks[96];
+	unsigned char md[32];
+	struct sigv4_kv q[] = {{"uploadId", m->upload_id}};
+	struct sigv4_kv hdr[3];
+	struct s3_req rq = {.method = "POST",
+	                    .key = m->seg->key,
+	                    .query = q,
+	                    .nquery = 1,
+	                    .headers = hdr,
+	                    .fd = -1,
+	                    .payload_hash = sha_hex};
+	struct s3_resp resp;
+	size_t from = 0, s, end;
+	bool cond = s3_cond_enabled(t);
+	int rc;
+
+	buf_puts(&body,
+	         "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	for (int i = 0; i < m->nparts; i++) {
+		buf_printf(&body, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag>", i + 1,
+		           m->etags[i]);
+		if (t->checksum) {
+			s3_base64(m->shas + 32 * i, 32, cks);
+			buf_printf(&body, "<ChecksumSHA256>%s</ChecksumSHA256>", cks);
+		}
+		buf_puts(&body, "</Part>");
+	}
+	buf_puts(&body, "</CompleteMultipartUpload>");
+	EVP_Digest(body.data, body.len, md, NULL, EVP_sha256(), NULL);
+	s3_hex(md, 32, sha_hex);
+	EVP_Digest(body.data, body.len, md, NULL, EVP_md5(), NULL);
+	s3_base64(md, 16, md5_b64);
+	hdr[0] = (struct sigv4_kv){"content-type", "application/xml"};
+	hdr[1] = (struct sigv4_kv){"content-md5", md5_b64};
+	hdr[2] = (struct sigv4_kv){"if-none-match", "*"};
+	rq.nheaders = cond ? 3 : 2;
+	rq.body = body.data;
+	rq.body_len = body.len;
+	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
+	buf_free(&body);
+	if (rc != 0)
+		return -1;
+	/* S3 may answer 200 and put an <Error> in the body (it keeps the
+	 * connection alive with whitespace while it assembles the object). */
+	if (resp.status != 200 ||
+	    s3_xml_element(resp.body.data, resp.body.len, "Error", &s, &end, &from)) {
+		rc = s3_fail(t, &resp, m->seg->key, res->code, sizeof(res->code), e);
+		s3_resp_free(&resp);
+		if (resp.status == 412)
+			return 2;
+		if (resp.status == 501 && cond && t->cond == S3_COND_AUTO) {
+			atomic_store(&t->cond_unsupported, true);
+			log_event(LOG_WARNING,
+			          "the S3 server does not support If-None-Match on "
+			          "CompleteMultipartUpload; checking with HEAD first from now on",
+			          "bucket", t->base.bucket, NULL);
+			return 3;
+		}
+		if (strcmp(res->code, "NoSuchUpload") == 0 ||
+		    strcmp(res->code, "ConditionalRequestConflict") == 0 ||
+		    strcmp(res->code, "InvalidPart") == 0 ||
+		    strcmp(res->code, "InvalidPartOrder") == 0 ||
+		    strcmp(res->code, "EntityTooSmall") == 0)
+			return 1;
+		return rc;
+	}
+	s3_xml_text(resp.body.data, resp.body.len, "ETag", etag, sizeof(etag), NULL);
+	if (etag[0] == '\0')
+		snprintf(etag, sizeof(etag), "%s", resp.etag);
+	s3_etag_unquote(etag, res->etag, sizeof(res->etag));
+	s3_resp_free(&resp);
+	s3_multipart_etag(m->md5s, m->nparts, expect, sizeof(expect));
+	if (strcasecmp(res->etag, expect) != 0 && !s3_etag_not_md5(&resp)) {
+		/* Not the ETag S3 computes from our parts: look at the object. */
+		char why[512];
+		enum s3_verdict v;
+
+		if (s3_same_object(t, m->seg, m->fd, m->part_size, &v, why, sizeof(why), res, e) !=
+		    0)
+			return -1;
+		if (v != S3_SAME) {
+			snprintf(res->code, sizeof(res->code), "ETagMismatch");
+			return ierr_set(e, IERR_PERMANENT,
+			                "S3 CompleteMultipartUpload for s3://%s/%s: ETag %.64s, "
+			                "expected %s, and the object does not match: %s",
+			                t->base.bucket, m->seg->key, res->etag, expect, why);
+		}
+	}
+	return 0;
+}
+
+/* Load recorded parts and decide the part layout; -1: layout unusable. */
+static int mpu_layout(struct mpu *m, struct ierr *e)
+{
+	const struct segment *seg = m->seg;
+
+	mpu_free(m);
+	m->part_size = s3_part_size_for(m->t, seg->bytes);
+	if (m->upload_id[0]) {
+		m->ndone = spool_parts_list(m->sp, seg->id, &m->done, e);
+		if (m->ndone < 0) {
+			m->ndone = 0;
+			return -2;
+		}
+		if (m->ndone > 0 && m->done[0].part_number == 1)
+			m->part_size = m->done[0].size; /* keep the layout of the upload */
+	}
+	if (m->part_size == 0)
+		return -1;
+	m->nparts = (int)((seg->bytes + m->part_size - 1) / m->part_size);
+	if (m->nparts < 1 || m->nparts > S3_MAX_PARTS ||
+	    (m->nparts > 1 && m->part_size < S3_MIN_PART_SIZE))
+		return -1;
+	for (int i = 0; i < m->ndone; i++) {
+		int pn = m->done[i].part_number;
+		uint64_t off = (uint64_t)(pn - 1) * m->part_size;
+
+		if (pn < 1 || pn > m->nparts ||
+		    m->done[i].size !=
+		        (seg->bytes - off < m->part_size ? seg->bytes - off : m->part_size))
+			return -1;
+	}
+	m->md5s = calloc((size_t)m->nparts, 16);
+	m->shas = calloc((size_t)m->nparts, 32);
+	m->etags = calloc((size_t)m->nparts, sizeof(*m->etags));
+	if (!m->md5s || !m->shas || !m->etags) {
+		ierr_set(e, IERR_TRANSIENT, "multipart s3://%s/%s: out of memory",
+		         m->t->base.bucket, seg->key);
+		return -2;
+	}
+	return 0;
+}
+
+static const struct spool_part *find_done(const struct mpu *m, int pn)
+{
+	for (int i = 0; i < m->ndone; i++) {
+		if (m->done[i].part_number == pn)
+			return &m->done[i];
+	}
+	return NULL;
+}
+
+/*
+ * Send every part not yet recorded, verifying the whole file on the way.
+ * 0 all parts there, -1 error, 1 start over, 2 quarantine.
+ */
+static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
+{
+	const struct segment *seg = m->seg;
+	EVP_MD_CTX *whole = EVP_MD_CTX_new(), *pm = EVP_MD_CTX_new(), *ps = EVP_MD_CTX_new();
+	unsigned char md[32];
+	char hex[65];
+	bool stale_part = false;
+	int rc = 0;
+
+	if (m->ndone > 0) {
+		char n[16], of[16];
+
+		snprintf(n, sizeof(n), "%d", m->ndone);
+		snprintf(of, sizeof(of), "%d", m->nparts);
+		log_event(LOG_INFO, "resuming a multipart upload", "bucket", m->t->base.bucket,
+		          "key", seg->key, "parts_already_done", n, "parts", of, NULL);
+	}
+	digest_init(whole, EVP_sha256());
+	for (int pn = 1; pn <= m->nparts && rc == 0; pn++) {
+		uint64_t off = (uint64_t)(pn - 1) * m->part_size;
+		uint64_t len = seg->bytes - off < m->part_size ? seg->bytes - off : m->part_size;
+		const struct spool_part *d = find_done(m, pn);
+		int drc;
+
+		if (ingesta_stop_requested) {
+			rc = s3_transient(res, e, "Interrupted",
+			                  "multipart s3://%s/%s: interrupted by a stop request "
+			                  "(progress kept)",
+			                  m->t->base.bucket, seg->key);
+			break;
+		}
+		digest_init(pm, EVP_md5());
+		digest_init(ps, EVP_sha256());
+		drc = s3_digest_range(m->fd, off, len, pm, ps, whole);
+		digest_final(pm, m->md5s + 16 * (pn - 1));
+		digest_final(ps, m->shas + 32 * (pn - 1));
+		if (drc > 0) {
+			rc = 2;
+			break;
+		}
+		if (drc < 0) {
+			rc = s3_transient(res, e, "EIO", "spool file %s: read: %s", seg->path,
+			                  strerror(errno));
+			break;
+		}
+		if (d != NULL) {
+			char md5_hex[33];
+
+			s3_etag_unquote(d->etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
+			s3_hex(m->md5s + 16 * (pn - 1), 16, md5_hex);
+			if (is_hex32(m->etags[pn - 1]) &&
+			    strcasecmp(m->etags[pn - 1], md5_hex) != 0)
+				stale_part = true;
+			continue; /* confirmed by the server earlier: never sent again */
+		}
+		rc = upload_part(m, pn, off, len, res, e);
+	}
+	if (rc == 0 || rc == 2) {
+		/* A part already recorded was not read by this pass only if we
+		 * stopped early; when all were read, check the whole file. */
+		digest_final(whole, md);
+		s3_hex(md, 32, hex);
+		if (rc == 0 && strcmp(hex, seg->sha256) != 0)
+			rc = 2;
+		if (rc == 0 && stale_part) {
+			log_event(LOG_WARNING,
+			          "recorded part does not match the file; starting over", "key",
+			          seg->key, NULL);
+			rc = 1;
+		}
+	}
+	EVP_MD_CTX_free(whole);
+	EVP_MD_CTX_free(pm);
+	EVP_MD_CTX_free(ps);
+	return rc;
+}
+
+/*
+ * After the server said the key exists, or that the upload is gone: compare
+ * the object with the segment. Returns 0 when that settled it (*rc: 0 success
+ * with res->already_present, or -1 conflict/error), 1 when the key is empty.
+ */
+static int settle(struct mpu *m, struct put_result *res, struct ierr *e, int *rc)
+{
+	enum s3_verdict v = S3_ABSENT;
+	char why[512];
+
+	if (s3_same_object(m->t, m->seg, m->fd, m->part_size, &v, why, sizeof(why), res, e) != 0) {
+		*rc = -1;
+		return 0;
+	}
+	if (v == S3_ABSENT)
+		return 1;
+	abandon(m);
+	if (v == S3_DIFFERENT) {
+		*rc = s3_conflict(m->t, m->seg, why, res, e);
+	} else {
+		res->already_present = true;
+		*rc = 0;
+	}
+	return 0;
+}
+
+int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment *seg, int fd,
+                     struct put_result *res, struct ierr *e)
+{
+	struct mpu m = {.t = t, .sp = sp, .seg = seg, .fd = fd};
+	int rc = 1;
+
+	snprintf(m.upload_id, sizeof(m.upload_id), "%s", seg->upload_id);
+	for (int round = 0; round < 3 && rc > 0; round++) {
+		int lrc = mpu_layout(&m, e);
+
+		if (lrc == -2) {
+			snprintf(res->code, sizeof(res->code), "SpoolError");
+			e->code = IERR_TRANSIENT;
+			rc = -1;
+			break;
+		}
+		if (lrc == -1) {
+			log_event(LOG_WARNING,
+			          "recorded multipart progress unusable; starting over", "key",
+			          seg->key, NULL);
+			abandon(&m);
+			continue;
+		}
+		abort_stale_uploads(t, seg->key, m.upload_id);
+		/* One HEAD before sending many megabytes, whatever the write mode:
+		 * an object already there (an earlier run completed it) is settled
+		 * now instead of after every part was sent again. Complete still
+		 * carries If-None-Match, which is what makes the write atomic. */
+		{
+			enum s3_verdict v = s3_cond_enabled(t) ? S3_UNKNOWN : S3_ABSENT;
+			char why[512];
+
+			if (s3_same_object(t, seg, fd, m.part_size, &v, why, sizeof(why), res, e) !=
+			    0) {
+				rc = -1;
+				break;
+			}
+			if (v == S3_SAME || v == S3_DIFFERENT) {
+				abandon(&m);
+				if (v == S3_DIFFERENT) {
+					rc = s3_conflict(t, seg, why, res, e);
+				} else {
+					res->already_present = true;
+					rc = 0;
+				}
+				break;
+			}
+		}
+		if (m.upload_id[0] == '\0') {
+			if (create_upload(&m, res, e) != 0) {
+				rc = -1;
+				break;
+			}
+			if (mpu_layout(&m, e) != 0) {
+				snprintf(res->code, sizeof(res->code), "SpoolError");
+				e->code = IERR_TRANSIENT;
+				rc = -1;
+				break;
+			}
+		}
+		rc = send_parts(&m, res, e);
+		if (rc == 2) {
+			abandon(&m);
+			rc = s3_quarantine(res, e,
+			                   "spool file %s no longer matches its recorded sha256 "
+			                   "%.16s... (multipart upload to s3://%s/%s abandoned): "
+			                   "quarantined",
+			                   seg->path, seg->sha256, t->base.bucket, seg->key);
+			break;
+		}
+		if (rc == 1) { /* NoSuchUpload while sending parts */
+			if (settle(&m, res, e, &rc) == 0)
+				break;
+			abandon(&m);
+			rc = 1;
+			continue;
+		}
+		if (rc != 0)
+			break;
+		rc = complete_upload(&m, res, e);
+		if (rc == 3) { /* 501: no If-None-Match here; HEAD, then complete plainly */
+			if (settle(&m, res, e, &rc) == 0)
+				break;
+			rc = complete_upload(&m, res, e);
+			if (rc > 0)
+				rc = s3_transient(res, e, "CompleteFailed",
+				                  "CompleteMultipartUpload s3://%s/%s refused",
+				                  t->base.bucket, seg->key);
+			break;
+		}
+		if (rc == 2) { /* 412: the key exists */
+			if (settle(&m, res, e, &rc) == 0)
+				break;
+			abandon(&m);
+			rc = s3_transient(
+			    res, e, "ConditionalRequestConflict",
+			    "S3 s3://%s/%s: Complete refused with 412 but no object is "
+			    "there; starting over",
+			    t->base.bucket, seg->key);
+			break;
+		}
+		if (rc == 1) { /* the upload is gone or unusable */
+			if (settle(&m, res, e, &rc) == 0)
+				break;
+			abandon(&m);
+			continue;
+		}
+	}
+	if (rc > 0)
+		rc = s3_transient(res, e, "MultipartRestart",
+		                  "multipart upload to s3://%s/%s had to start over too often",
+		                  t->base.bucket, seg->key);
+	mpu_free(&m);
+	return rc;
+}
