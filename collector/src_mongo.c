@@ -213,9 +213,10 @@ static mongoc_uri_t *make_uri(const struct config *cfg, struct ierr *e)
 	return uri;
 }
 
-static int32_t ms_of_seconds(int64_t sec)
+/* Duration keys come in milliseconds (config.h); URI options are int32. */
+static int32_t ms_int32(int64_t ms)
 {
-	return sec <= 0 ? 0 : sec >= INT32_MAX / 1000 ? INT32_MAX : (int32_t)(sec * 1000);
+	return ms <= 0 ? 0 : ms >= INT32_MAX ? INT32_MAX : (int32_t)ms;
 }
 
 /* "mongodb host:port/db" from the parsed URI (first seed host). */
@@ -251,7 +252,7 @@ static struct source *mongo_open(const struct config *cfg, struct ierr *e)
 	bson_error_t berr;
 	bson_t ping = BSON_INITIALIZER;
 	const char *dbname, *snap;
-	int32_t connect_ms = ms_of_seconds(config_int(cfg, "SOURCE_CONNECT_TIMEOUT"));
+	int32_t connect_ms = ms_int32(config_int(cfg, "SOURCE_CONNECT_TIMEOUT"));
 
 	mongoc_init();
 	if (!log_handler_set) {
@@ -276,7 +277,7 @@ static struct source *mongo_open(const struct config *cfg, struct ierr *e)
 		abort();
 	s->dbname = strdup(dbname);
 	s->batch_size = config_int(cfg, "MONGO_BATCH_SIZE");
-	s->query_timeout_ms = config_int(cfg, "SOURCE_QUERY_TIMEOUT") * 1000;
+	s->query_timeout_ms = config_int(cfg, "SOURCE_QUERY_TIMEOUT");
 	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");
 	snap = config_str(cfg, "MONGO_SNAPSHOT");
 	s->snapshot = strcmp(snap, "true") == 0    ? SNAP_ON
@@ -446,6 +447,9 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 	int rc = 0;
 
 	BSON_APPEND_INT64(&opts, "batchSize", s->batch_size);
+	/* SOURCE_QUERY_TIMEOUT: MongoDB counts maxTimeMS over the find and all its
+	 * getMores (server time, not time between batches); FerretDB 1.24 per
+	 * command, i.e. per batch. */
 	if (s->query_timeout_ms > 0)
 		BSON_APPEND_INT64(&opts, "maxTimeMS", s->query_timeout_ms);
 	if (s->session && !mongoc_client_session_append(s->session, &opts, &berr)) {

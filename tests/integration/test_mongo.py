@@ -9,7 +9,8 @@ reading it back raw with pymongo) is reported and left to the unit test
 (tests/unit/test_bson_json.c), every other field must come out as golden.
 Then odd collection and field names, discovery order (byte order, system.*
 skipped), a 200,000-document collection streamed in batches, and failures:
-closed port, MONGO_URI credentials never printed, the connection cut in the
+closed port, a server that never answers, credentials refused, MONGO_URI
+credentials never printed, the connection cut in the
 middle of a collection (a TCP proxy in this script resets it, so the shared
 server keeps running).
 """
@@ -252,6 +253,35 @@ def test_closed_port(m, workdir):
     print(f"closed port: exit 3, {p.stderr.strip()}")
 
 
+def test_silent_server(m, workdir):
+    """A server that accepts TCP and never answers: SOURCE_CONNECT_TIMEOUT bounds
+    the wait (a duration key: milliseconds in config_int, once got wrong)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    port = lsock.getsockname()[1]
+    cfg = m.config(workdir, "silent.env", MONGO_PORT=port, SOURCE_CONNECT_TIMEOUT="2")
+    t0 = time.monotonic()
+    try:
+        p = extract(cfg, check_rc=3, timeout=60)
+    finally:
+        lsock.close()
+    secs = time.monotonic() - t0
+    check(secs < 15, f"silent server: gave up after {secs:.1f} s, wanted about 2")
+    check(f"mongodb 127.0.0.1:{port}/{m.dbname}: connect:" in p.stderr, f"silent: {p.stderr!r}")
+    print(f"silent server: exit 3 after {secs:.1f} s")
+
+
+def test_auth_refused(m, workdir):
+    """Credentials the server refuses (FerretDB 1.24 without its new auth has
+    no SCRAM at all): exit 3 at connect, the password never printed."""
+    cfg = m.config(workdir, "auth.env", MONGO_USER="bob", MONGO_PASSWORD="Auth-Pw-Never-Shown")
+    p = extract(cfg, check_rc=3, timeout=60)
+    check("Auth-Pw-Never-Shown" not in p.stderr + p.stdout, "auth: password printed")
+    check(f"mongodb {m.host}:{m.port}/{m.dbname}: connect:" in p.stderr, f"auth: {p.stderr!r}")
+    print(f"auth refused: exit 3, {p.stderr.strip().splitlines()[0]}")
+
+
 def test_uri_secret(m, workdir):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -291,6 +321,7 @@ class CuttingProxy:
         self.lsock.listen(8)
         self.port = self.lsock.getsockname()[1]
         self.conns = []
+        self.to_server = bytearray()
         self.cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -312,6 +343,8 @@ class CuttingProxy:
                 if not data:
                     break
                 dst.sendall(data)
+                if not counted:
+                    self.to_server += data
                 if counted:
                     self.sent += len(data)
                     if self.sent >= self.limit:
@@ -331,6 +364,27 @@ class CuttingProxy:
     def close(self):
         self.lsock.close()
         self._reset_all()
+
+
+def test_query_timeout(m, workdir):
+    """SOURCE_QUERY_TIMEOUT reaches the server as the find's maxTimeMS (seen on
+    the wire, so the check does not depend on how fast the server is). Whether
+    it then trips is the server's business: FerretDB 1.24 applies it per
+    command, MongoDB over the whole cursor."""
+    proxy = CuttingProxy(m.host, m.port, limit=1 << 62)
+    cfg = m.config(workdir, "timeout.env", MONGO_PORT=proxy.port, SOURCE_QUERY_TIMEOUT="1500ms")
+    p = extract(cfg, ["golden"], check_rc=None, timeout=120)
+    proxy.close()
+    check(b"\x12maxTimeMS\x00" + (1500).to_bytes(8, "little") in proxy.to_server,
+          "query timeout: no maxTimeMS 1500 in the find command")
+    check(p.returncode == 0 or (p.returncode == 3 and "time limit" in p.stderr),
+          f"query timeout: exit {p.returncode}: {p.stderr!r}")
+    proxy = CuttingProxy(m.host, m.port, limit=1 << 62)
+    cfg = m.config(workdir, "notimeout.env", MONGO_PORT=proxy.port)
+    extract(cfg, ["golden"], timeout=120)
+    proxy.close()
+    check(b"maxTimeMS" not in proxy.to_server, "SOURCE_QUERY_TIMEOUT=0 still sent maxTimeMS")
+    print("query timeout: maxTimeMS 1500 sent with SOURCE_QUERY_TIMEOUT=1500ms, none by default")
 
 
 def test_cut_mid_collection(m, workdir):
@@ -358,7 +412,10 @@ def test():
         test_discovery(m, cfg, names)
         test_missing_table(cfg)
         test_closed_port(m, workdir)
+        test_silent_server(m, workdir)
+        test_auth_refused(m, workdir)
         test_uri_secret(m, workdir)
+        test_query_timeout(m, workdir)
         test_big(m, cfg)
         test_cut_mid_collection(m, workdir)
     finally:
