@@ -138,8 +138,11 @@ def assert_bucket_exactly(bucket, table, ids):
 def wait_for(cond, timeout, what):
     t0 = time.time()
     while time.time() - t0 < timeout:
-        if cond():
-            return time.time() - t0
+        try:
+            if cond():
+                return time.time() - t0
+        except sqlite3.OperationalError:
+            pass  # the spool is being created/migrated right now; look again
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
 
