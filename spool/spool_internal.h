@@ -1,0 +1,36 @@
+/*
+ * spool_internal.h - what the spool's own files (spool.c, recovery.c,
+ * upload_state.c) share. Not for other components: they use spool.h.
+ */
+#ifndef INGESTA_SPOOL_INTERNAL_H
+#define INGESTA_SPOOL_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct spool {
+	sqlite3 *db;
+	char dir[3072];
+	int uploader_lock_fd;
+};
+
+/* -1 with *e from the connection's last SQLite error ("spool DIR/spool.db: what: msg"). */
+int sp_db_error(struct spool *sp, struct ierr *e, const char *what);
+/* BEGIN IMMEDIATE / COMMIT (rolls back when the commit fails) / ROLLBACK. */
+int sp_begin(struct spool *sp, struct ierr *e);
+int sp_commit(struct spool *sp, struct ierr *e);
+void sp_rollback(struct spool *sp);
+/* Prepare sql; NULL with *e on error. */
+sqlite3_stmt *sp_prep(struct spool *sp, const char *sql, struct ierr *e);
+/* Step a statement that returns no rows, then finalize it. */
+int sp_step_done(struct spool *sp, sqlite3_stmt *st, const char *what, struct ierr *e);
+/* The first column of the first row, or dflt. */
+int64_t sp_query_int(struct spool *sp, const char *sql, int64_t dflt);
+/* unlink, ENOENT is success. */
+int sp_remove_path(const char *path, struct ierr *e);
+/* locks/run-<run_id>.lock */
+void sp_lock_path(const struct spool *sp, const char *run_id, char *out, size_t n);
+
+#endif

@@ -1,0 +1,414 @@
+/*
+ * upload_state.c - the uploader's side of the spool: claiming due segments and
+ * recording each outcome (uploaded, retry with backoff, failed, quarantined),
+ * multipart progress, manifests of fully uploaded partitions, retention, and
+ * replay. Every transition is one transaction (spool.h, "Contract").
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "failpoint.h"
+#include "log.h"
+#include "spool.h"
+#include "spool_internal.h"
+#include "util.h"
+
+/* -------------------------------------------------------- uploader side */
+
+static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+
+	snprintf(dst, n, "%s", v ? (const char *)v : "");
+}
+
+int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+	char rel[1024];
+
+	if (sp_begin(sp, e) != 0)
+		return -1;
+	st =
+	    sp_prep(sp,
+	            "SELECT id, partition_id, run_id, source, table_name, path, bucket, key, rows, "
+	            "bytes, sha256, md5, attempts, coalesce(upload_id,'') FROM segments "
+	            "WHERE state='sealed' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id "
+	            "LIMIT 1",
+	            e);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now_ms());
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_finalize(st);
+		sp_rollback(sp);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sp_db_error(sp, e, "claim segment");
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(st, 0);
+	out->partition_id = sqlite3_column_int64(st, 1);
+	copy_col(out->run_id, sizeof(out->run_id), st, 2);
+	copy_col(out->source, sizeof(out->source), st, 3);
+	copy_col(out->table, sizeof(out->table), st, 4);
+	copy_col(rel, sizeof(rel), st, 5);
+	snprintf(out->path, sizeof(out->path), "%s/%s", sp->dir, rel);
+	copy_col(out->bucket, sizeof(out->bucket), st, 6);
+	copy_col(out->key, sizeof(out->key), st, 7);
+	out->rows = (uint64_t)sqlite3_column_int64(st, 8);
+	out->bytes = (uint64_t)sqlite3_column_int64(st, 9);
+	copy_col(out->sha256, sizeof(out->sha256), st, 10);
+	copy_col(out->md5, sizeof(out->md5), st, 11);
+	out->attempts = sqlite3_column_int(st, 12) + 1;
+	copy_col(out->upload_id, sizeof(out->upload_id), st, 13);
+	sqlite3_finalize(st);
+	st =
+	    sp_prep(sp, "UPDATE segments SET state='uploading', attempts=attempts+1 WHERE id=?", e);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, out->id);
+	if (sp_step_done(sp, st, "claim segment", e) != 0)
+		goto fail;
+	if (sp_commit(sp, e) != 0)
+		return -1;
+	return 1;
+fail:
+	sp_rollback(sp);
+	return -1;
+}
+
+int64_t spool_next_due(struct spool *sp)
+{
+	return sp_query_int(sp, "SELECT min(next_attempt_at) FROM segments WHERE state='sealed'",
+	                    -1);
+}
+
+int64_t spool_count_state(struct spool *sp, const char *state)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(sp->db, "SELECT count(*) FROM segments WHERE state=?", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct ierr *e)
+{
+	sqlite3_stmt *st;
+
+	FAILPOINT("upload.before_mark_uploaded");
+	if (sp_begin(sp, e) != 0)
+		return -1;
+	st = sp_prep(sp,
+	             "UPDATE segments SET state='uploaded', uploaded_at=?2, etag=?3, "
+	             "last_error=NULL, last_error_code=NULL, upload_id=NULL WHERE id=?1",
+	             e);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_ms());
+	sqlite3_bind_text(st, 3, etag ? etag : "", -1, SQLITE_STATIC);
+	if (sp_step_done(sp, st, "mark uploaded", e) != 0)
+		goto fail;
+	st = sp_prep(sp, "DELETE FROM segment_parts WHERE segment_id=?", e);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	if (sp_step_done(sp, st, "mark uploaded", e) != 0)
+		goto fail;
+	return sp_commit(sp, e);
+fail:
+	sp_rollback(sp);
+	return -1;
+}
+
+int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_attempt_at,
+                     int max_attempts, const char *code, const char *msg, struct ierr *e)
+{
+	sqlite3_stmt *st = sp_prep(sp,
+	                           "UPDATE segments SET state=CASE WHEN ?2 OR attempts >= ?3 THEN "
+	                           "'failed' ELSE 'sealed' END, next_attempt_at=?4, "
+	                           "last_error_code=?5, last_error=?6 WHERE id=?1",
+	                           e);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, permanent ? 1 : 0);
+	sqlite3_bind_int(st, 3, max_attempts);
+	sqlite3_bind_int64(st, 4, next_attempt_at);
+	sqlite3_bind_text(st, 5, code ? code : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, msg ? msg : "", -1, SQLITE_STATIC);
+	return sp_step_done(sp, st, "record upload error", e);
+}
+
+int spool_mark_quarantined(struct spool *sp, int64_t id, const char *msg, struct ierr *e)
+{
+	sqlite3_stmt *st = sp_prep(sp,
+	                           "UPDATE segments SET state='quarantined', last_error_code="
+	                           "'ChecksumMismatch', last_error=?2 WHERE id=?1",
+	                           e);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, msg, -1, SQLITE_STATIC);
+	return sp_step_done(sp, st, "quarantine", e);
+}
+
+int spool_set_upload_id(struct spool *sp, int64_t id, const char *upload_id, struct ierr *e)
+{
+	sqlite3_stmt *st = sp_prep(sp, "UPDATE segments SET upload_id=?2 WHERE id=?1", e);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	if (upload_id && *upload_id)
+		sqlite3_bind_text(st, 2, upload_id, -1, SQLITE_STATIC);
+	if (sp_step_done(sp, st, "record upload id", e) != 0)
+		return -1;
+	if (upload_id == NULL || *upload_id == '\0') {
+		st = sp_prep(sp, "DELETE FROM segment_parts WHERE segment_id=?", e);
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, id);
+		return sp_step_done(sp, st, "forget parts", e);
+	}
+	return 0;
+}
+
+int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size, const char *etag,
+                    struct ierr *e)
+{
+	sqlite3_stmt *st = sp_prep(sp,
+	                           "INSERT OR REPLACE INTO segment_parts (segment_id, part_number, "
+	                           "size, etag) VALUES (?,?,?,?)",
+	                           e);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, part_number);
+	sqlite3_bind_int64(st, 3, (int64_t)size);
+	sqlite3_bind_text(st, 4, etag, -1, SQLITE_STATIC);
+	return sp_step_done(sp, st, "record part", e);
+}
+
+/* Manifest key: the directory of the partition's first segment key. */
+static void manifest_key(const char *seg_key, const char *run_id, char *out, size_t n)
+{
+	const char *slash = strrchr(seg_key, '/');
+
+	if (slash)
+		snprintf(out, n, "%.*s/_manifest-%s.json", (int)(slash - seg_key), seg_key, run_id);
+	else
+		snprintf(out, n, "_manifest-%s.json", run_id);
+}
+
+int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e)
+{
+	sqlite3_stmt *st =
+	    sp_prep(sp,
+	            "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, r.bucket, "
+	            "r.source FROM partitions p JOIN runs r ON r.run_id=p.run_id "
+	            "WHERE p.state='complete' AND p.manifest_state='none' AND NOT EXISTS "
+	            "(SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
+	            "s.state <> 'uploaded') ORDER BY p.id LIMIT 1",
+	            e);
+	struct buf b = {0};
+	struct lossy none = {0};
+	int rc;
+	bool first = true;
+	char first_key[1024] = "";
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? 0 : sp_db_error(sp, e, "find manifests");
+	}
+	memset(job, 0, sizeof(*job));
+	job->partition_id = sqlite3_column_int64(st, 0);
+	copy_col(job->run_id, sizeof(job->run_id), st, 1);
+	copy_col(job->bucket, sizeof(job->bucket), st, 5);
+	buf_puts(&b, "{\"run_id\":");
+	json_string(&b, job->run_id, strlen(job->run_id), &none);
+	buf_puts(&b, ",\"source\":");
+	json_string(&b, (const char *)sqlite3_column_text(st, 6),
+	            (size_t)sqlite3_column_bytes(st, 6), &none);
+	buf_puts(&b, ",\"table\":");
+	json_string(&b, (const char *)sqlite3_column_text(st, 2),
+	            (size_t)sqlite3_column_bytes(st, 2), &none);
+	buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"files\":[",
+	           (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+	sqlite3_finalize(st);
+
+	st = sp_prep(sp,
+	             "SELECT key, rows, bytes, sha256, md5 FROM segments WHERE partition_id=? "
+	             "ORDER BY seq",
+	             e);
+	if (st == NULL) {
+		buf_free(&b);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, job->partition_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(st, 0);
+
+		if (first)
+			snprintf(first_key, sizeof(first_key), "%s", key);
+		buf_puts(&b, first ? "{\"key\":" : ",{\"key\":");
+		first = false;
+		json_string(&b, key, strlen(key), &none);
+		buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"sha256\":\"%s\",\"md5\":\"%s\"}",
+		           (long long)sqlite3_column_int64(st, 1),
+		           (long long)sqlite3_column_int64(st, 2),
+		           (const char *)sqlite3_column_text(st, 3),
+		           (const char *)sqlite3_column_text(st, 4));
+	}
+	sqlite3_finalize(st);
+	buf_puts(&b, "]}\n");
+	if (first) {
+		/* An empty table: no segments, so no partition directory to describe. */
+		buf_free(&b);
+		if (spool_manifest_written(sp, job->partition_id, e) != 0)
+			return -1;
+		return spool_next_manifest(sp, job, e);
+	}
+	manifest_key(first_key, job->run_id, job->key, sizeof(job->key));
+	job->json = strdup(buf_cstr(&b));
+	buf_free(&b);
+	return 1;
+}
+
+int spool_manifest_written(struct spool *sp, int64_t partition_id, struct ierr *e)
+{
+	sqlite3_stmt *st =
+	    sp_prep(sp, "UPDATE partitions SET manifest_state='written' WHERE id=?", e);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, partition_id);
+	return sp_step_done(sp, st, "manifest written", e);
+}
+
+int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e)
+{
+	sqlite3_stmt *st = sp_prep(sp,
+	                           "SELECT id, path FROM segments WHERE state='uploaded' AND "
+	                           "file_deleted_at IS NULL AND uploaded_at <= ?",
+	                           e);
+	int n = 0;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now_ms() - retention_ms);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char full[4096];
+		sqlite3_stmt *u;
+
+		snprintf(full, sizeof(full), "%s/%s", sp->dir,
+		         (const char *)sqlite3_column_text(st, 1));
+		/* File first: a crash before the update leaves a row whose file is
+		 * gone, which recovery records as deleted. */
+		if (sp_remove_path(full, e) != 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		FAILPOINT("retention.after_unlink");
+		u = sp_prep(sp, "UPDATE segments SET file_deleted_at=?2 WHERE id=?1", e);
+		if (u == NULL) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		sqlite3_bind_int64(u, 1, sqlite3_column_int64(st, 0));
+		sqlite3_bind_int64(u, 2, now_ms());
+		if (sp_step_done(sp, u, "retention", e) != 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+		n++;
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+int spool_replay(struct spool *sp, const int64_t *ids, int nids, struct ierr *e)
+{
+	sqlite3_stmt *st;
+	int n = 0;
+
+	if (sp_begin(sp, e) != 0)
+		return -1;
+	if (ids == NULL) {
+		if (spool_exec(sp,
+		               "UPDATE segments SET state='sealed', attempts=0, next_attempt_at=0 "
+		               "WHERE state='failed'",
+		               e) != 0)
+			goto fail;
+		n = sqlite3_changes(sp->db);
+	} else {
+		st = sp_prep(sp,
+		             "UPDATE segments SET state='sealed', attempts=0, next_attempt_at=0 "
+		             "WHERE id=? AND state IN ('failed','quarantined')",
+		             e);
+		if (st == NULL)
+			goto fail;
+		for (int i = 0; i < nids; i++) {
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, ids[i]);
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				sp_db_error(sp, e, "replay");
+				sqlite3_finalize(st);
+				goto fail;
+			}
+			n += sqlite3_changes(sp->db);
+		}
+		sqlite3_finalize(st);
+	}
+	if (sp_commit(sp, e) != 0)
+		return -1;
+	spool_wakeup(sp);
+	return n;
+fail:
+	sp_rollback(sp);
+	return -1;
+}
+
+void spool_counter_add(struct spool *sp, const char *name, int64_t delta)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(
+	        sp->db,
+	        "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) "
+	        "DO UPDATE SET value = value + ?2",
+	        -1, &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, delta);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+}
