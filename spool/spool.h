@@ -102,6 +102,14 @@ void spool_wakeup(const struct spool *sp);
 
 /* ---- uploader side ---- */
 
+/* The uploader's own transitions (claim, uploaded, retry, parts, manifests)
+ * may skip the fsync at commit (WAL + synchronous=NORMAL): a commit lost in a
+ * power cut only repeats work that exactly-once absorbs (a re-PUT answered 412
+ * and compared, a part sent again). A process crash loses nothing either way.
+ * Collectors keep synchronous=FULL: a partition commit must not be visible to
+ * the uploader before it is durable. */
+int spool_relaxed_sync(struct spool *sp, struct ierr *e);
+
 /* Take locks/uploader.lock; fails when another uploader runs on this spool. */
 int spool_uploader_lock(struct spool *sp, struct ierr *e);
 

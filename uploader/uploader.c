@@ -154,8 +154,9 @@ static void *worker(void *p)
 	struct ierr e;
 	struct spool *sp = spool_open(config_str(u->cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, &e);
 
-	if (sp == NULL) {
+	if (sp == NULL || spool_relaxed_sync(sp, &e) != 0) {
 		snprintf(u->fatal, sizeof(u->fatal), "%s", e.msg);
+		spool_close(sp);
 		return NULL;
 	}
 	while (!ingesta_stop_requested && u->fatal[0] == '\0') {
@@ -279,7 +280,7 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_UPLOADER, e);
 	if (sp == NULL)
 		return -1;
-	if (spool_uploader_lock(sp, e) != 0) {
+	if (spool_uploader_lock(sp, e) != 0 || spool_relaxed_sync(sp, e) != 0) {
 		spool_close(sp);
 		return -1;
 	}
