@@ -3,10 +3,12 @@
 #   1. install build and test dependencies, build the Go test servers (cached),
 #   2. start MariaDB, PostgreSQL, FerretDB, MinIO and toxiproxy on 127.0.0.1,
 #   3. check formatting, build with -Werror, run the unit, integration and
-#      reliability suites, then the unit and integration suites again under
-#      AddressSanitizer + UndefinedBehaviorSanitizer,
+#      reliability suites, a benchmark smoke run (bench/run.sh --quick), then the
+#      unit and integration suites again under AddressSanitizer +
+#      UndefinedBehaviorSanitizer,
 #   4. stop the servers and print "N passed, N failed" as the last line.
-# Options: --quick (skip the sanitizer build), --suite NAME (only that suite).
+# Options: --quick (skip the benchmark smoke run and the sanitizer build),
+# --suite NAME (only that suite).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -60,6 +62,17 @@ if meson setup build-test -Dfailpoints=true >/dev/null && ninja -C build-test; t
 else
   echo "build failed"
   failed=$((failed + 1))
+fi
+
+if ((!quick)) && ((${#suites[@]} == 0)); then
+  step "benchmark smoke run (bench/run.sh --quick; the full run is not part of the tests)"
+  if timeout 900 bash bench/run.sh --quick >/tmp/ingesta-bench-quick.log 2>&1; then
+    passed=$((passed + 1))
+    tail -n 5 /tmp/ingesta-bench-quick.log
+  else
+    failed=$((failed + 1))
+    tail -n 40 /tmp/ingesta-bench-quick.log
+  fi
 fi
 
 if ((!quick)) && ((${#suites[@]} == 0)); then
