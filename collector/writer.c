@@ -256,7 +256,10 @@ static void format_key(struct table_writer *w, int seq, char *out, size_t n)
 		const char *name = p + 1;
 
 		if (len == 5 && strncmp(name, "table", 5) == 0) {
-			/* A '/' in a table name would invent a directory level. */
+			/* A '/' in a table name would invent a directory level, and
+			 * "." or ".." would climb out of a file:// bucket. */
+			if (strcmp(w->table, ".") == 0 || strcmp(w->table, "..") == 0)
+				buf_putc(&k, '_');
 			for (const char *c = w->table; *c; c++)
 				buf_putc(&k, *c == '/' ? '_' : *c);
 		} else if (len == 4 && strncmp(name, "year", 4) == 0) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "log.h"
@@ -503,6 +504,62 @@ static int parse_text(struct config *c, const char *text, const char *origin, st
 	return rc;
 }
 
+/* Rules that involve more than one value, or a value's shape beyond its type. */
+static int validate_combined(struct config *c, struct ierr *e)
+{
+	static const char *const known[] = {"table",  "year", "month", "day",
+	                                    "run_id", "seq",  "ext",   "source"};
+	const char *tmpl = c->val[key_index("S3_KEY_TEMPLATE")];
+	static const char *const buckets[] = {"S3_BUCKET", "S3_BUCKET_MS1", "S3_BUCKET_MS2",
+	                                      "S3_BUCKET_MS3"};
+
+	if (c->val[key_index("SPOOL_DIR")][0] == '\0')
+		return ierr_set(e, IERR_CONFIG, "SPOOL_DIR: empty (a directory for the spool)");
+	if (*tmpl) {
+		for (const char *p = strchr(tmpl, '{'); p; p = strchr(p + 1, '{')) {
+			const char *close = strchr(p, '}');
+			bool ok = false;
+
+			for (size_t i = 0; close && i < sizeof(known) / sizeof(known[0]); i++)
+				ok = ok || ((size_t)(close - p - 1) == strlen(known[i]) &&
+				            strncmp(p + 1, known[i], strlen(known[i])) == 0);
+			if (!ok)
+				return ierr_set(
+				    e, IERR_CONFIG,
+				    "S3_KEY_TEMPLATE: unknown placeholder at \"%.20s\" (known: "
+				    "{table} {year} {month} {day} {run_id} {seq} {ext} {source})",
+				    p);
+		}
+		if (strstr(tmpl, "{run_id}") == NULL || strstr(tmpl, "{seq}") == NULL)
+			return ierr_set(
+			    e, IERR_CONFIG,
+			    "S3_KEY_TEMPLATE: must contain {run_id} and {seq} (keys must be "
+			    "unique per segment)");
+	}
+	for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
+		const char *b = c->val[key_index(buckets[i])];
+
+		if (strncmp(b, "file://", 7) == 0 && b[7] != '/')
+			return ierr_set(e, IERR_CONFIG,
+			                "%s: \"%s\": a file:// bucket needs an absolute path "
+			                "(file:///srv/lake/raw)",
+			                buckets[i], b);
+	}
+	{
+		int64_t part = c->num[key_index("MULTIPART_PART_SIZE")];
+
+		if (part < 5 * 1024 * 1024 || part > 5LL * 1024 * 1024 * 1024)
+			return ierr_set(
+			    e, IERR_CONFIG,
+			    "MULTIPART_PART_SIZE: %lld is outside S3's 5M..5G part sizes",
+			    (long long)part);
+	}
+	if (strlen(c->val[key_index("S3_PREFIX")]) > 512)
+		return ierr_set(e, IERR_CONFIG,
+		                "S3_PREFIX: longer than 512 bytes (S3 keys are at most 1024)");
+	return 0;
+}
+
 static struct config *finish(struct config *c, const char *const *overrides, bool use_env,
                              struct ierr *e)
 {
@@ -547,6 +604,8 @@ static struct config *finish(struct config *c, const char *const *overrides, boo
 		}
 	}
 	c->secrets[ns] = NULL;
+	if (validate_combined(c, e) != 0)
+		goto fail;
 	return c;
 fail:
 	config_free(c);
@@ -579,9 +638,17 @@ struct config *config_load(const char *path, const char *const *overrides, struc
 		char chunk[8192];
 		size_t n;
 
+		struct stat sb;
+
 		if (f == NULL) {
 			ierr_errno(e, errno, "config %s", path);
 			e->code = IERR_CONFIG;
+			return NULL;
+		}
+		if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			fclose(f);
+			ierr_set(e, IERR_CONFIG, "config %s: is a directory, not a KEY=VALUE file",
+			         path);
 			return NULL;
 		}
 		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)

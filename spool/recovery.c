@@ -138,7 +138,12 @@ static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repa
 /* Drop the open partitions (and their pending segments) of dead runs. */
 static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 {
-	sqlite3_stmt *st = sp_prep(sp, "SELECT run_id FROM runs WHERE state='running'", e);
+	sqlite3_stmt *st =
+	    sp_prep(sp,
+	            "SELECT run_id FROM runs r WHERE state='running' OR (state='failed' "
+	            "AND EXISTS (SELECT 1 FROM partitions p WHERE p.run_id=r.run_id "
+	            "AND p.state='open'))",
+	            e);
 	struct {
 		char id[64];
 	} dead[256];
@@ -199,7 +204,9 @@ static int abandon_dead_runs(struct spool *sp, int *repairs, struct ierr *e)
 		if (sp_step_done(sp, st, "recovery", e) != 0)
 			goto fail;
 		st = sp_prep(sp,
-		             "UPDATE runs SET state='abandoned', finished_at=?2, "
+		             "UPDATE runs SET state=CASE state WHEN 'running' THEN 'abandoned' "
+		             "ELSE state END, "
+		             "finished_at=coalesce(finished_at, ?2), "
 		             "error=coalesce(error,'collector died (recovered)') WHERE run_id=?1",
 		             e);
 		if (st == NULL)

@@ -29,15 +29,27 @@
 
 #define BUSY_TIMEOUT_MS 30000
 
+/* ENOSPC hides behind SQLITE_IOERR/SQLITE_FULL: say "disk full" plainly. */
+static enum ierr_code classify(struct spool *sp, const char **hint)
+{
+	int code = sqlite3_errcode(sp->db) & 0xff;
+	int sys = sqlite3_system_errno(sp->db);
+
+	*hint = "";
+	if (code == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+		*hint = " (No space left on device)";
+		return IERR_NOSPACE;
+	}
+	return IERR_SPOOL;
+}
+
 int sp_db_error(struct spool *sp, struct ierr *e, const char *what)
 {
-	int code = sqlite3_errcode(sp->db);
-	enum ierr_code c =
-	    (code == SQLITE_FULL || code == SQLITE_IOERR) ? IERR_NOSPACE : IERR_SPOOL;
+	const char *hint;
+	enum ierr_code c = classify(sp, &hint);
 
-	if (code == SQLITE_IOERR && sqlite3_system_errno(sp->db) != ENOSPC)
-		c = IERR_SPOOL;
-	return ierr_set(e, c, "spool %s/spool.db: %s: %s", sp->dir, what, sqlite3_errmsg(sp->db));
+	return ierr_set(e, c, "spool %s/spool.db: %s: %s%s", sp->dir, what, sqlite3_errmsg(sp->db),
+	                hint);
 }
 
 int spool_exec(struct spool *sp, const char *sql, struct ierr *e)
@@ -45,10 +57,10 @@ int spool_exec(struct spool *sp, const char *sql, struct ierr *e)
 	char *msg = NULL;
 
 	if (sqlite3_exec(sp->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		int code = sqlite3_errcode(sp->db);
+		const char *hint;
+		enum ierr_code c = classify(sp, &hint);
 
-		ierr_set(e, code == SQLITE_FULL ? IERR_NOSPACE : IERR_SPOOL,
-		         "spool %s/spool.db: %s", sp->dir, msg ? msg : "error");
+		ierr_set(e, c, "spool %s/spool.db: %s%s", sp->dir, msg ? msg : "error", hint);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -201,7 +213,13 @@ struct spool *spool_open(const char *dir, enum spool_role role, struct ierr *e)
 			goto fail;
 		}
 	}
-	chmod(path, 0600);
+	{
+		struct stat sb;
+
+		/* chmod only when needed: it is an inotify event for the uploader. */
+		if (stat(path, &sb) == 0 && (sb.st_mode & 0777) != 0600)
+			chmod(path, 0600);
+	}
 	sqlite3_busy_handler(sp->db, busy_wait, NULL);
 	if (spool_exec(sp, "PRAGMA journal_mode=WAL", e) != 0 ||
 	    spool_exec(sp, "PRAGMA synchronous=FULL", e) != 0 ||

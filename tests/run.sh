@@ -54,6 +54,9 @@ fi
 step "format"
 if bash tests/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
+step "fuzz corpora replay (libFuzzer targets, clang-14)"
+if bash tests/fuzz/build-and-run.sh --replay; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 step "build (-Werror) and test"
 rm -rf build-test
 if meson setup build-test -Dfailpoints=true >/dev/null && ninja -C build-test; then

@@ -170,8 +170,8 @@ static int parse_creds_json(const char *body, const char *what, bool need_code, 
 	int rc = -1;
 
 	if (root == NULL) {
-		ierr_set(e, IERR_TRANSIENT, "%s: answer is not JSON (line %d: %s)", what, jerr.line,
-		         jerr.text);
+		ierr_set(e, IERR_TRANSIENT, "%s: answer is not JSON (line %d, column %d)", what,
+		         jerr.line, jerr.column); /* not jerr.text: it quotes the input */
 		goto out;
 	}
 	if (!json_is_object(root)) {

@@ -677,6 +677,10 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 		rc = s3_transient(res, e, "MultipartRestart",
 		                  "multipart upload to s3://%s/%s had to start over too often",
 		                  t->base.bucket, seg->key);
+	/* The key is settled: any upload still open at it is an orphan (e.g. a
+	 * CreateMultipartUpload whose answer was lost and was then retried). */
+	if (rc == 0)
+		abort_stale_uploads(t, seg->key, "");
 	mpu_free(&m);
 	return rc;
 }

@@ -116,6 +116,24 @@ static int publish(const char *tmp, const char *dest, const char *sha, struct pu
 	return 0;
 }
 
+/* true when a key has a "." or ".." segment (it would leave the bucket). */
+static bool key_escapes(const char *key)
+{
+	const char *p = key;
+
+	while (*p) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return true;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	return false;
+}
+
 static int file_put_segment(struct target *t, struct spool *sp, const struct segment *seg,
                             struct put_result *res, struct ierr *e)
 {
@@ -128,6 +146,12 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 	EVP_MD_CTX *ctx;
 
 	(void)sp;
+	if (key_escapes(seg->key)) {
+		snprintf(res->code, sizeof(res->code), "InvalidKey");
+		return ierr_set(e, IERR_PERMANENT,
+		                "file target: key %s has a \".\" or \"..\" segment; refused",
+		                seg->key);
+	}
 	snprintf(dest, sizeof(dest), "%s/%s", ft->root, seg->key);
 	if (make_parents(dest, e) != 0) {
 		snprintf(res->code, sizeof(res->code), "EIO");

@@ -250,9 +250,21 @@ static bool wait_for_work(int ino, int64_t timeout_ms)
 		return false;
 	}
 	if (poll(&pfd, 1, (int)timeout_ms) > 0) {
-		/* Drain; IN_Q_OVERFLOW needs nothing special: every pass rescans the DB. */
-		while (read(ino, buf, sizeof(buf)) > 0)
-			woke = true;
+		ssize_t n;
+
+		/* Only .wakeup (touched by collectors and replay) means "look now":
+		 * the uploader's own writes to spool.db must not wake it again.
+		 * IN_Q_OVERFLOW: events were lost, so look anyway. */
+		while ((n = read(ino, buf, sizeof(buf))) > 0) {
+			for (char *p = buf; p < buf + n;) {
+				const struct inotify_event *ev = (const struct inotify_event *)p;
+
+				if ((ev->mask & IN_Q_OVERFLOW) ||
+				    (ev->len > 0 && strcmp(ev->name, ".wakeup") == 0))
+					woke = true;
+				p += sizeof(*ev) + ev->len;
+			}
+		}
 	}
 	return woke;
 }

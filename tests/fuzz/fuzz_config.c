@@ -40,7 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&e, 0, sizeof(e));
 	c = config_parse_text(text, "fuzz.env", NULL, false, &e);
 	if (c == NULL) {
-		if (e.msg[0] == '\0' || strstr(e.msg, SECRET_VALUE) != NULL) {
+		/* (the fuzzed text may spell the marker itself, e.g. as a key name,
+		 * which messages rightly quote) */
+		if (e.msg[0] == '\0' ||
+		    (strstr(e.msg, SECRET_VALUE) != NULL &&
+		     memmem(data, size, SECRET_VALUE, strlen(SECRET_VALUE)) == NULL)) {
 			fprintf(stderr, "bad error message: \"%s\"\n", e.msg);
 			abort();
 		}

@@ -1,14 +1,16 @@
 /*
  * fuzz_creds.c - libFuzzer target for the credential parsers of
- * uploader/creds.c: the ECS/IMDS JSON answer (parse_creds_json) and the
- * shared credentials/config INI files (ini_profile). Both are file-local, so
- * this harness includes creds.c itself rather than widening its API.
+ * uploader/creds_http.c (the ECS/IMDS JSON answer, parse_creds_json) and
+ * uploader/creds_file.c (the shared credentials/config INI files,
+ * ini_profile). Both are file-local, so this harness includes those two files
+ * itself rather than widening their API (creds.c is linked beside it).
  *
  * Byte 0 picks the parser (and, for INI, the profile and file style).
  * Oracles: no crash; parsed keys are single-line strings; an error message
  * never contains the secret the input carries (the marker below).
  */
-#include "../../uploader/creds.c"
+#include "../../uploader/creds_file.c"
+#include "../../uploader/creds_http.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(&c, 0, sizeof(c));
 		memset(&e, 0, sizeof(e));
 		if (parse_creds_json(text, "fuzz", (sel & 2) != 0, &c, &e) == 0) {
-			if (c.access_key == NULL || c.secret_key == NULL || !one_line(c.access_key) ||
-			    !one_line(c.secret_key))
+			if (c.access_key == NULL || c.secret_key == NULL ||
+			    !creds_one_line(c.access_key) || !creds_one_line(c.secret_key))
 				abort();
 			aws_creds_free(&c);
 		} else {
@@ -45,7 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				char val[64];
 				const char *q = strchr(sk + 17, '"');
 
+				/* (only when that value appears once: a Code or
+				 * Expiration equal to it may be quoted legitimately) */
 				if (q && sscanf(q + 1, "%63[^\"]", val) == 1 && strlen(val) >= 8 &&
+				    strstr(strstr(text, val) + 1, val) == NULL &&
 				    strstr(e.msg, val) != NULL) {
 					fprintf(stderr, "secret in error: %s\n", e.msg);
 					abort();

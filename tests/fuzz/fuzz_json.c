@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fail(const char *what, const struct buf *b)
 {
-	fprintf(stderr, "oracle failed: %s: output %.*s\n", what, (int)(b->len > 400 ? 400 : b->len),
-	        b->data ? b->data : "");
+	fprintf(stderr, "oracle failed: %s: output %.*s\n", what,
+	        (int)(b->len > 400 ? 400 : b->len), b->data ? b->data : "");
 	abort();
 }
 

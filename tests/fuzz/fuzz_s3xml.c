@@ -15,8 +15,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const long statuses[] = {200, 301, 307, 400, 403, 404, 409, 412, 429, 500, 501, 503, 0, 206,
-                                204, 302};
+static const long statuses[] = {200, 301, 307, 400, 403, 404, 409, 412,
+                                429, 500, 501, 503, 0,   206, 204, 302};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

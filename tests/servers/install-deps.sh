@@ -18,6 +18,8 @@ PACKAGES=(
     python3 python3-boto3 python3-pymongo awscli zstd sqlite3 rclone
     # what the scripts themselves use
     procps curl ca-certificates coreutils util-linux
+    # reliability suite: valgrind memcheck, libFuzzer corpus replay
+    valgrind clang-14 libclang-rt-14-dev
 )
 
 # missing_packages PKG... -> prints those not fully installed (one dpkg-query call).
