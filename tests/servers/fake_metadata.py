@@ -19,8 +19,9 @@ IMDS GETs need a valid X-aws-ec2-metadata-token (else 401, as with
 HttpTokens=required) unless --mode v1 (token optional) or --mode v1only (the
 token PUT answers 404, as an IMDSv1-only service, and GETs need no token).
 
-Every issue of credentials rotates them (ASIAFAKE00000001, 2, ...), and they
-expire --expire-seconds after issue, so a client's refresh is observable.
+Every issue of credentials rotates them (ASIAFAKE00000001, 2, ...; or the real
+temporary credentials listed in --creds-file, in turn), and they expire
+--expire-seconds after issue, so a client's refresh is observable.
 
 Each request is logged as one line "METHOD PATH STATUS" to --log (appended,
 flushed) so tests can count requests. The first line on stdout is
@@ -66,6 +67,15 @@ class State:
             n = self.issued
         now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         exp = now + datetime.timedelta(seconds=self.args.expire_seconds)
+        if self.args.creds_file:
+            # Real temporary credentials (e.g. from an S3 server's STS), in turn.
+            with open(self.args.creds_file) as f:
+                sets = json.load(f)
+            c = sets[(n - 1) % len(sets)]
+            return {"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
+                    "Token": c["Token"], "Code": "Success", "Type": "AWS-HMAC",
+                    "Expiration": exp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "LastUpdated": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
         return {
             "AccessKeyId": "ASIAFAKE%08d" % n,
             "SecretAccessKey": "fakeSecret%08d/%s" % (n, secrets.token_hex(8)),
@@ -167,6 +177,8 @@ def main():
                     help="v2: token required; v1: token optional; v1only: no token PUT")
     ap.add_argument("--ecs-token", help="required Authorization header on /ecs/")
     ap.add_argument("--log", help="append one line per request to this file")
+    ap.add_argument("--creds-file", help="JSON list of {AccessKeyId, SecretAccessKey, Token} "
+                    "to hand out in turn instead of made-up keys")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 
