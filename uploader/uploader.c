@@ -208,7 +208,9 @@ static int run_pass(struct uploader *u, int nworkers)
 	return u->fatal[0] ? -1 : 0;
 }
 
-static void write_manifests(struct uploader *u, struct spool *sp)
+/* Write the manifests of fully uploaded partitions. Returns true when one
+ * could not be written (it is retried on the next pass). */
+static bool write_manifests(struct uploader *u, struct spool *sp)
 {
 	struct manifest_job job;
 	struct ierr e;
@@ -222,15 +224,16 @@ static void write_manifests(struct uploader *u, struct spool *sp)
 			log_event(LOG_WARNING, "manifest not written yet", "key", job.key, "error",
 			          e.msg, NULL);
 			free(job.json);
-			return; /* retried on the next pass */
+			return true; /* retried on the next pass */
 		}
 		free(job.json);
 		FAILPOINT("manifest.before_record");
 		if (spool_manifest_written(sp, job.partition_id, &e) != 0)
-			return;
+			return true;
 		log_event(LOG_INFO, "partition manifest written", "bucket", job.bucket, "key",
 		          job.key, NULL);
 	}
+	return false;
 }
 
 /* Sleep until the wake-up file changes or timeout_ms passes (at most 1 s, so
@@ -280,6 +283,9 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	int nworkers = (int)config_int(cfg, "UPLOAD_CONCURRENCY");
 	int64_t last_scan = 0;
 	bool work = true;
+	bool manifest_pending = false;
+	int manifest_rounds = 0;
+	int64_t manifests_left = 0;
 
 	memset(&u, 0, sizeof(u));
 	pthread_mutex_init(&u.lock, NULL);
@@ -317,14 +323,29 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 				rc = ierr_set(e, IERR_SPOOL, "uploader stopped: %s", u.fatal);
 				break;
 			}
-			write_manifests(&u, sp);
+			manifest_pending = write_manifests(&u, sp);
 			if (spool_apply_retention(sp, retention_ms, e) < 0)
 				log_event(LOG_WARNING, "retention", "error", e->msg, NULL);
 			last_scan = monotonic_ms();
 		}
 		due = spool_next_due(sp);
-		if (once && due < 0 && spool_count_state(sp, "uploading") == 0)
-			break;
+		if (once && due < 0 && spool_count_state(sp, "uploading") == 0) {
+			if (!manifest_pending)
+				break;
+			/* --once also waits for the manifests, with the same patience as
+			 * for segments; then it reports them as left over. */
+			if (++manifest_rounds > u.max_attempts) {
+				log_event(LOG_ERROR,
+				          "manifests could not be written; they are retried "
+				          "by the next upload",
+				          NULL);
+				manifests_left = 1;
+				break;
+			}
+			wait_for_work(ino, backoff_ms(&u, manifest_rounds));
+			work = true;
+			continue;
+		}
 		wait = rescan_ms - (monotonic_ms() - last_scan);
 		if (due >= 0 && due - now_ms() < wait)
 			wait = due - now_ms();
@@ -339,7 +360,8 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 		}
 	}
 	metrics_stop();
-	*failed_left = spool_count_state(sp, "failed") + spool_count_state(sp, "quarantined");
+	*failed_left =
+	    spool_count_state(sp, "failed") + spool_count_state(sp, "quarantined") + manifests_left;
 	if (ino >= 0)
 		close(ino);
 	for (int i = 0; i < u.ntargets; i++)
