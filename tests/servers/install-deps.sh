@@ -20,6 +20,8 @@ PACKAGES=(
     procps curl ca-certificates coreutils util-linux
     # reliability suite: valgrind memcheck, libFuzzer corpus replay
     valgrind clang-14 libclang-rt-14-dev
+    # operator tests: status JSON schema, Prometheus text parser, systemd-analyze
+    python3-jsonschema python3-prometheus-client systemd
 )
 
 # missing_packages PKG... -> prints those not fully installed (one dpkg-query call).
