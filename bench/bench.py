@@ -51,6 +51,8 @@ import datasets  # noqa: E402
 PY = "/usr/bin/python3"
 VENV_PY = os.environ.get("BENCH_VENV_PY", os.path.join(HERE, ".venv", "bin", "python"))
 TEST_RUN = os.environ.get("INGESTA_TEST_RUN", "/tmp/ingesta-test-run")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "lib"))
+import ingesta_test  # noqa: E402  (the tests' helpers: one reader of the servers' env file)
 CLK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MiB = 1024 * 1024
@@ -72,17 +74,11 @@ def log(msg):
 
 
 def servers_env():
-    path = os.path.join(TEST_RUN, "env")
-    if not os.path.exists(path):
-        sys.exit(f"bench: {path} missing: start the servers with tests/servers/start.sh all")
-    out = subprocess.run(["bash", "-c", f"set -a; . {shlex.quote(path)}; env -0"],
-                         check=True, capture_output=True).stdout
-    env = {}
-    for item in out.split(b"\0"):
-        if b"=" in item:
-            k, v = item.split(b"=", 1)
-            env[k.decode()] = v.decode()
-    return env
+    """The test servers' settings (tests/servers/start.sh wrote them); shared with the tests."""
+    try:
+        return ingesta_test.servers_env()
+    except ingesta_test.TestFailure as exc:
+        sys.exit(f"bench: {exc}")
 
 
 def clean_env(extra=None):

@@ -22,7 +22,8 @@ bash "$root/tests/servers/install-deps.sh" python3-psycopg2 python3-pymysql pyth
 
 venv="$here/.venv"
 stamp="$venv/.requirements"
-if ! cmp -s "$here/requirements-dlt.txt" "$stamp" 2>/dev/null; then
+if ! cmp -s "$here/requirements-dlt.txt" "$stamp" 2>/dev/null ||
+    ! "$venv/bin/python" -c "import dlt" 2>/dev/null; then
     say "installing dlt into $venv"
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-dlt.txt"

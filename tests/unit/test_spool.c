@@ -258,7 +258,7 @@ static void test_quota(void)
 	for (int i = 0; i < 1000 && rc == 0; i++) {
 		struct buf *b = table_writer_row_begin(w);
 
-		buf_printf(b, "{\"id\":%d,\"pad\":\"xxxxxxxxxxxxxxxxxxxx\"}", i);
+		buf_printf(b, "{\"id\":%d,\"pad\":\"pppppppppppppppppppp\"}", i);
 		rc = table_writer_row_end(w, &e);
 	}
 	CHECK(rc != 0);
