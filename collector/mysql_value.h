@@ -6,7 +6,7 @@
  * session with time_zone '+00:00' and sql_mode '', and chooses one conversion
  * per column from its MYSQL_FIELD. This file owns what happens to each field's
  * bytes after that: turning the server's text form into its JSON value per
- * ../shared/TYPES.md. It is pure code (no <mysql.h>, no connection).
+ * docs/TYPES.md. It is pure code (no <mysql.h>, no connection).
  *
  * Every conversion appends to a caller-owned struct buf, cannot fail and never
  * blocks. A text form a converter does not recognise (year 0, a TIME or

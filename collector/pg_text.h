@@ -6,7 +6,7 @@
  * DateStyle=ISO, IntervalStyle=iso_8601, TimeZone=UTC, bytea_output=hex and
  * extra_float_digits=3. This file owns everything after the bytes arrive:
  * splitting a COPY line into fields, undoing COPY's backslash escapes, and
- * turning each field's text form into its JSON value per ../shared/TYPES.md
+ * turning each field's text form into its JSON value per docs/TYPES.md
  * (timestamps, timetz, bytea hex, arrays of any dimension, ...). It is pure
  * code, so the unit tests (tests/unit/test_pgtext.c) cover it without a server.
  *

@@ -54,9 +54,9 @@ command -v "$CLANG" >/dev/null || {
 # The project sources each target links (besides its harness).
 declare -A srcs=(
 	[config]="common/config.c common/log.c common/buf.c common/err.c common/util.c"
-	[json]="collector/json.c collector/json_float.c common/buf.c common/err.c"
-	[bson]="collector/bson_json.c collector/json.c collector/json_float.c common/buf.c common/err.c"
-	[pgtext]="collector/pg_text.c collector/json.c collector/json_float.c common/buf.c common/err.c"
+	[json]="common/json.c common/json_float.c common/buf.c common/err.c"
+	[bson]="collector/bson_json.c common/json.c common/json_float.c common/buf.c common/err.c"
+	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/buf.c common/err.c"
 	[s3xml]="uploader/s3_http.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/buf.c common/err.c"
 	[creds]="uploader/creds.c common/log.c common/util.c common/buf.c common/err.c"
 )

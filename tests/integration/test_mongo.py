@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """MongoDB source against a real MongoDB-wire server (FerretDB, tests/servers).
 
-Loads ../shared/golden/mongodb.input.json with pymongo (bson.json_util, one
+Loads tests/golden/mongodb.input.json with pymongo (bson.json_util, one
 document per line, in order), runs `ingesta extract` and compares its stdout
 byte for byte with mongodb.ndjson. The bson-only golden document is loaded field
 by field: a field the server refuses or does not store faithfully (checked by
@@ -27,7 +27,7 @@ from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from ingesta_test import SHARED, TestFailure, check, clean_env, main, run, servers_env, \
+from ingesta_test import GOLDEN, TestFailure, check, clean_env, main, run, servers_env, \
     tempdir, write_config
 
 # Subtype 4 binaries stay subtype 4 (pymongo 3's default would re-encode them as
@@ -39,7 +39,7 @@ RAW = CodecOptions(document_class=RawBSONDocument,
 
 
 def golden(name):
-    with open(os.path.join(SHARED, "golden", name), encoding="utf-8") as f:
+    with open(os.path.join(GOLDEN, name), encoding="utf-8") as f:
         return f.read()
 
 

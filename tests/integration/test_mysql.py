@@ -6,7 +6,7 @@ database (`golden_<random>` and friends, dropped at the end), runs
 `ingesta extract`, and compares the NDJSON byte for byte with what TYPES.md
 says it must be:
 
-  golden      ../shared/golden/mysql.sql -> mysql.ndjson, byte for byte
+  golden      tests/golden/mysql.sql -> mysql.ndjson, byte for byte
   cases       types the golden misses (GEOMETRY, SET edges, BIT(1)/BIT(64),
               unsigned/zerofill integers, DECIMAL(65,30), TIME(6), zero-in-date,
               TINYTEXT/LONGBLOB, emoji, JSON number tokens, UUID/INET6, ...)
@@ -115,9 +115,9 @@ def lines(*rows):
 
 def test_golden(tmp):
     db = new_db("golden")
-    with open(os.path.join(T.SHARED, "golden", "mysql.sql"), encoding="utf-8") as f:
+    with open(os.path.join(T.GOLDEN, "mysql.sql"), encoding="utf-8") as f:
         sql(db, f.read())
-    with open(os.path.join(T.SHARED, "golden", "mysql.ndjson"), "rb") as f:
+    with open(os.path.join(T.GOLDEN, "mysql.ndjson"), "rb") as f:
         want = f.read()
     p = extract(config(db, tmp), ["golden_types"])
     compare("golden", p.stdout, want)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PostgreSQL source against the real PostgreSQL 15 of tests/servers/start.sh.
 
-1. ../shared/golden/postgres.sql loaded with psql into a fresh database; `ingesta
+1. tests/golden/postgres.sql loaded with psql into a fresh database; `ingesta
    extract --table golden_types` must equal golden/postgres.ndjson byte for byte,
    and so must the objects `ingesta collect` + `ingesta upload --once` put in a
    file:// bucket.
@@ -23,7 +23,7 @@ import signal
 import subprocess
 import time
 
-from ingesta_test import (SHARED, TestFailure, bucket_files, check, clean_env, main,
+from ingesta_test import (GOLDEN, TestFailure, bucket_files, check, clean_env, main,
                           read_object, run, servers_env, tempdir, write_config)
 
 PSQL = "/usr/bin/psql"
@@ -83,8 +83,8 @@ def compare_lines(got, want, what):
 # ---------------------------------------------------------------- golden
 
 def test_golden(work, db):
-    psql(db, path=os.path.join(SHARED, "golden", "postgres.sql"))
-    with open(os.path.join(SHARED, "golden", "postgres.ndjson"), encoding="utf-8") as f:
+    psql(db, path=os.path.join(GOLDEN, "postgres.sql"))
+    with open(os.path.join(GOLDEN, "postgres.ndjson"), encoding="utf-8") as f:
         want = f.read()
     cfg = config(work, "golden", pg_settings(db))
     p = extract(cfg, ["golden_types"])

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from ingesta_test import (SHARED, bucket_files, bucket_rows, check, clean_env, main,
+from ingesta_test import (GOLDEN, bucket_files, bucket_rows, check, clean_env, main,
                           read_object, run, spool_db, tempdir, write_config)
 
 
@@ -26,14 +26,14 @@ def sqlite_cli_rows(db, table):
 
 def load_golden(d):
     db = os.path.join(d, "golden.db")
-    with open(os.path.join(SHARED, "golden", "sqlite.sql"), "rb") as f:
+    with open(os.path.join(GOLDEN, "sqlite.sql"), "rb") as f:
         subprocess.run(["sqlite3", db], stdin=f, check=True)
     return db
 
 
 def test_golden(d):
     db = load_golden(d)
-    want = open(os.path.join(SHARED, "golden", "sqlite.ndjson"), "rb").read()
+    want = open(os.path.join(GOLDEN, "sqlite.ndjson"), "rb").read()
     cfg = write_config(os.path.join(d, "g.env"), {"DB_TYPE": "sqlite", "SQLITE_PATH": db})
     p = subprocess.run([os.environ["INGESTA"], "extract", "--config", cfg, "--table", "golden_types"],
                        capture_output=True, env=clean_env(), check=True)
@@ -105,7 +105,7 @@ def test_layout_settings(d):
     seqs = sorted(f.rsplit("-", 1)[1] for f in data)
     check(seqs == ["00001.json", "00002.json", "00003.json"], f"sequence numbers {seqs}")
     got = b"".join(read_object(os.path.join(bucket, f)) for f in sorted(data))
-    check(got == open(os.path.join(SHARED, "golden", "sqlite.ndjson"), "rb").read(),
+    check(got == open(os.path.join(GOLDEN, "sqlite.ndjson"), "rb").read(),
           "segments concatenated differ from golden")
     print("layout: prefix, no partitioning, plain .json, rolling by rows")
 

@@ -19,7 +19,7 @@ import tempfile
 INGESTA = os.environ.get("INGESTA", "ingesta")
 SOURCE_ROOT = os.environ.get("INGESTA_SOURCE_ROOT",
                              os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SHARED = os.environ.get("INGESTA_SHARED", os.path.join(os.path.dirname(SOURCE_ROOT), "shared"))
+GOLDEN = os.path.join(SOURCE_ROOT, "tests", "golden")  # the golden cases, byte-exact (docs/TYPES.md)
 TEST_RUN = os.environ.get("INGESTA_TEST_RUN", "/tmp/ingesta-test-run")
 
 

@@ -1,11 +1,11 @@
 /*
- * test_bson_json.c - the BSON -> JSON converter against ../shared/golden and
+ * test_bson_json.c - the BSON -> JSON converter against tests/golden and
  * against documents built with the libbson API, one per BSON type.
  *
  * The golden inputs are Extended JSON, one document per line, parsed by
  * libbson's own parser (bson_new_from_json), so the documents under test are
  * built by code no one here wrote. The golden directory comes from
- * $INGESTA_SHARED (set by tests/unit/meson.build).
+ * $INGESTA_GOLDEN (set by tests/unit/meson.build).
  */
 #include <bson/bson.h>
 #include <math.h>
@@ -49,9 +49,9 @@ static void check_golden(const char *dir, const char *name, const struct lossy *
 	const char *line;
 	int docs = 0;
 
-	snprintf(path, sizeof(path), "%s/golden/%s.input.json", dir, name);
+	snprintf(path, sizeof(path), "%s/%s.input.json", dir, name);
 	in = read_file(path, &in_len);
-	snprintf(path, sizeof(path), "%s/golden/%s.ndjson", dir, name);
+	snprintf(path, sizeof(path), "%s/%s.ndjson", dir, name);
 	expect = read_file(path, &want_len);
 	CHECK(in != NULL && expect != NULL);
 	if (in == NULL || expect == NULL)
@@ -383,16 +383,16 @@ static void test_corrupt(void)
 
 int main(void)
 {
-	const char *shared = getenv("INGESTA_SHARED");
+	const char *golden = getenv("INGESTA_GOLDEN");
 	struct lossy want_bson_only = {.nonfinite = 3};
 	struct lossy want_mongodb = {.invalid_utf8 = 1};
 
-	CHECK(shared != NULL);
-	if (shared != NULL) {
-		check_golden(shared, "bson-only", &want_bson_only);
-		check_golden(shared, "mongodb", &want_mongodb);
+	CHECK(golden != NULL);
+	if (golden != NULL) {
+		check_golden(golden, "bson-only", &want_bson_only);
+		check_golden(golden, "mongodb", &want_mongodb);
 	} else {
-		fprintf(stderr, "INGESTA_SHARED not set: golden cases skipped\n");
+		fprintf(stderr, "INGESTA_GOLDEN not set: golden cases not checked\n");
 	}
 	test_scalars();
 	test_decimal_modes();

@@ -1,6 +1,6 @@
 /*
  * json.c - the NDJSON value writer (see json.h for the contract, and
- * ../shared/TYPES.md for the rules it implements).
+ * docs/TYPES.md for the rules it implements).
  *
  * Every database value of every row passes through this file, so the common
  * cases are the fast ones:

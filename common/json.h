@@ -1,7 +1,7 @@
 /*
  * json.h - the NDJSON value writer: every database value passes through here.
  *
- * Output follows ../shared/TYPES.md exactly: RFC 8259 strings (", \ and U+0000..
+ * Output follows docs/TYPES.md exactly: RFC 8259 strings (", \ and U+0000..
  * U+001F escaped, \n \t \r \b \f short forms, others \u00XX; everything else raw
  * UTF-8, invalid UTF-8 replaced by U+FFFD per maximal subpart and counted), exact
  * integers, doubles and 32-bit floats in the shortest round-trip digits written
