@@ -18,4 +18,7 @@ ALTER TABLE partitions ADD COLUMN committed_at INTEGER;
 -- Partitions of spools older than this migration were complete and had their
 -- manifest: they predate the commit log and never get a record.
 UPDATE partitions SET commit_state = 'written' WHERE manifest_state = 'written';
+-- The normalization settings of the run (DECIMAL_MODE, BINARY_MODE, S3_PREFIX,
+-- key template) as JSON: the catalog maps types from them.
+ALTER TABLE runs ADD COLUMN settings_json TEXT;
 CREATE INDEX partitions_commit ON partitions (commit_state, manifest_state);
