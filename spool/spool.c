@@ -179,6 +179,40 @@ int spool_relaxed_sync(struct spool *sp, struct ierr *e)
 	return spool_exec(sp, "PRAGMA synchronous=NORMAL", e);
 }
 
+/*
+ * The connection set-up that must not run in two processes at once: the
+ * switch of a brand-new spool.db to WAL and the migrations. Changing the
+ * journal mode needs an exclusive SQLite lock taken from a shared one; two
+ * processes doing it on the same new file deadlock, and SQLite breaks the
+ * deadlock by answering SQLITE_BUSY at once, without calling the busy handler
+ * ("database is locked" from a collector started beside others on a fresh
+ * spool). An flock on locks/open.lock queues the openers instead; it is held
+ * for milliseconds and never while data moves.
+ */
+static int open_locked(struct spool *sp, struct ierr *e)
+{
+	char path[4096];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/locks/open.lock", sp->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ierr_errno(e, errno, "spool %s: open %s", sp->dir, path);
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			rc = ierr_errno(e, errno, "spool %s: lock %s", sp->dir, path);
+			close(fd);
+			return rc;
+		}
+	}
+	if (spool_exec(sp, "PRAGMA journal_mode=WAL", e) != 0 ||
+	    spool_exec(sp, "PRAGMA synchronous=FULL", e) != 0 ||
+	    spool_exec(sp, "PRAGMA foreign_keys=ON", e) != 0 || migrate(sp, e) != 0)
+		rc = -1;
+	close(fd); /* releases the flock */
+	return rc;
+}
+
 struct spool *spool_open(const char *dir, enum spool_role role, struct ierr *e)
 {
 	struct spool *sp = calloc(1, sizeof(*sp));
@@ -221,11 +255,7 @@ struct spool *spool_open(const char *dir, enum spool_role role, struct ierr *e)
 			chmod(path, 0600);
 	}
 	sqlite3_busy_handler(sp->db, busy_wait, NULL);
-	if (spool_exec(sp, "PRAGMA journal_mode=WAL", e) != 0 ||
-	    spool_exec(sp, "PRAGMA synchronous=FULL", e) != 0 ||
-	    spool_exec(sp, "PRAGMA foreign_keys=ON", e) != 0)
-		goto fail;
-	if (migrate(sp, e) != 0)
+	if (open_locked(sp, e) != 0)
 		goto fail;
 	if (role != SPOOL_ROLE_OPERATOR && spool_recover(sp, e) < 0)
 		goto fail;
@@ -450,7 +480,8 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
 
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
                              uint64_t raw_bytes, uint64_t bytes, int segments,
-                             const struct lossy *lossy, struct ierr *e)
+                             const struct lossy *lossy, const char *schema_json,
+                             struct ierr *e)
 {
 	sqlite3_stmt *st;
 	int64_t now = now_ms();
@@ -461,7 +492,8 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 	st = sp_prep(sp,
 	             "UPDATE partitions SET state='complete', rows=?2, raw_bytes=?3, bytes=?4, "
 	             "segments=?5, nonfinite=?6, invalid_utf8=?7, invalid_dates=?8, "
-	             "infinite_dates=?9, completed_at=?10 WHERE id=?1 AND state='open'",
+	             "infinite_dates=?9, completed_at=?10, schema_json=?11 "
+	             "WHERE id=?1 AND state='open'",
 	             e);
 	if (st == NULL)
 		goto fail;
@@ -475,6 +507,8 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 	sqlite3_bind_int64(st, 8, (int64_t)lossy->invalid_dates);
 	sqlite3_bind_int64(st, 9, (int64_t)lossy->infinite_dates);
 	sqlite3_bind_int64(st, 10, now);
+	if (schema_json != NULL)
+		sqlite3_bind_text(st, 11, schema_json, -1, SQLITE_STATIC);
 	if (sp_step_done(sp, st, "complete partition", e) != 0)
 		goto fail;
 	FAILPOINT("partition.mid_commit");
