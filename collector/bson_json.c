@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct frame {
 	bson_iter_t it;
 	bool array;
@@ -54,23 +56,6 @@ static void write_regex(struct buf *b, const bson_iter_t *it, struct lossy *st)
 	buf_puts(&tmp, options ? options : "");
 	json_string(b, tmp.data, tmp.len, st);
 	buf_free(&tmp);
-}
-
-/* Days since 1970-01-01 -> proleptic Gregorian civil date (H. Hinnant's
- * days_from_civil inverse), valid for the whole int64 millisecond range. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
 }
 
 static void write_date(struct buf *b, int64_t ms)

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "parse.h"
 
 enum key_type { T_STR, T_INT, T_BOOL, T_ENUM, T_SIZE, T_DURATION };
 
@@ -190,76 +191,6 @@ static int parse_int(const char *s, int64_t *out)
 	if (errno || *end != '\0')
 		return -1;
 	*out = v;
-	return 0;
-}
-
-static int parse_size(const char *s, int64_t *out)
-{
-	char *end;
-	double v;
-	int64_t mult = 1;
-
-	errno = 0;
-	if (*s == '\0' || !(isdigit((unsigned char)*s) || *s == '.'))
-		return -1;
-	v = strtod(s, &end);
-	if (errno)
-		return -1;
-	if (*end) {
-		char u = (char)toupper((unsigned char)*end);
-		const char *rest = end + 1;
-
-		if (u == 'K')
-			mult = 1024;
-		else if (u == 'M')
-			mult = 1024 * 1024;
-		else if (u == 'G')
-			mult = 1024LL * 1024 * 1024;
-		else if (u == 'T')
-			mult = 1024LL * 1024 * 1024 * 1024;
-		else if (u != 'B')
-			return -1;
-		if (u != 'B' && (*rest == 'i' || *rest == 'I'))
-			rest++;
-		if (u != 'B' && (*rest == 'b' || *rest == 'B'))
-			rest++;
-		if (*rest)
-			return -1;
-	}
-	if (v < 0 || v * (double)mult > 9.0e18)
-		return -1;
-	*out = (int64_t)(v * (double)mult);
-	return 0;
-}
-
-/* Durations are stored in milliseconds; a bare number means seconds. */
-static int parse_duration(const char *s, int64_t *out)
-{
-	char *end;
-	double v;
-	double mult = 1000;
-
-	errno = 0;
-	if (*s == '\0' || !(isdigit((unsigned char)*s) || *s == '.'))
-		return -1;
-	v = strtod(s, &end);
-	if (errno || v < 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "s") == 0 || *end == '\0')
-		mult = 1000;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400000;
-	else
-		return -1;
-	if (v * mult > 9.0e15)
-		return -1;
-	*out = (int64_t)(v * mult);
 	return 0;
 }
 

@@ -27,6 +27,7 @@
  * callers keep to TYPES.md (years outside 1..9999 in the server's text form).
  */
 #include "json.h"
+#include "hex.h"
 #include "json_internal.h"
 
 #include <math.h>
@@ -361,11 +362,7 @@ void json_decimal(struct buf *b, const char *s, size_t n, enum decimal_mode mode
 
 static char *put_hex(char *o, const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		*o++ = hex_digits[p[i] >> 4];
-		*o++ = hex_digits[p[i] & 15];
-	}
-	return o;
+	return hex_put(o, p, n);
 }
 
 void json_hex_string(struct buf *b, const uint8_t *p, size_t n)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "hex.h"
 
 volatile int ingesta_stop_requested;
 
@@ -140,8 +143,8 @@ int write_file_atomic(const char *path, const void *data, size_t n, struct ierr 
 
 void random_hex(char *out, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[64];
+	char digits[2 * sizeof(raw) + 1];
 	size_t nb = (n + 1) / 2;
 
 	if (nb > sizeof(raw))
@@ -151,8 +154,10 @@ void random_hex(char *out, size_t n)
 		for (size_t i = 0; i < nb; i++)
 			raw[i] = (unsigned char)(rand() ^ (getpid() << 3) ^ (int)i);
 	}
-	for (size_t i = 0; i < n && i / 2 < nb; i++)
-		out[i] = hex[(i % 2 == 0) ? raw[i / 2] >> 4 : raw[i / 2] & 15];
+	hex_encode(raw, nb, digits);
+	if (n > 2 * nb)
+		n = 2 * nb;
+	memcpy(out, digits, n);
 	out[n] = '\0';
 }
 
@@ -195,4 +200,97 @@ void human_bytes(char *out, size_t n, uint64_t bytes)
 		snprintf(out, n, "%llu B", (unsigned long long)bytes);
 	else
 		snprintf(out, n, "%.1f %s", v, units[u]);
+}
+
+void civil_from_days(int64_t days, int64_t *year, int *month, int *day)
+{
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = yoe + era * 400 + (*month <= 2);
+}
+
+int sha256_file_hex(const char *path, char out[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx;
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -1;
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+		oom_abort("a digest context", 0);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+	}
+	err = errno;
+	close(fd);
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	if (n < 0) {
+		errno = err;
+		return -1;
+	}
+	hex_encode(md, len, out);
+	return 0;
+}
+
+void oom_abort(const char *what, size_t bytes)
+{
+	if (bytes > 0)
+		fprintf(stderr, "ingesta: out of memory for %s (%zu bytes)\n", what, bytes);
+	else
+		fprintf(stderr, "ingesta: out of memory for %s\n", what);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom_abort("an allocation", n);
+	return p;
+}
+
+void *xcalloc(size_t count, size_t size)
+{
+	void *p = calloc(count ? count : 1, size ? size : 1);
+
+	if (p == NULL)
+		oom_abort("an array", count * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+
+	if (q == NULL)
+		oom_abort("a growing array", n);
+	return q;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
 }

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +21,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "json_cstr.h"
 #include "log.h"
 #include "status.h"
 #include "util.h"
@@ -41,82 +41,6 @@ struct spool *ops_open(const char *dir, struct ierr *e)
 		return NULL;
 	}
 	return spool_open(dir, SPOOL_ROLE_OPERATOR, e);
-}
-
-int ops_parse_duration(const char *s, int64_t *ms)
-{
-	char *end = NULL;
-	double v;
-	double unit = 1000;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || v < 0)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		unit = 1;
-	else if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-		unit = 1000;
-	else if (strcmp(end, "m") == 0)
-		unit = 60000;
-	else if (strcmp(end, "h") == 0)
-		unit = 3600000;
-	else if (strcmp(end, "d") == 0)
-		unit = 86400000;
-	else
-		return -1;
-	*ms = (int64_t)(v * unit);
-	return 0;
-}
-
-int ops_file_sha256(const char *path, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	EVP_MD_CTX *ctx;
-	ssize_t n;
-	int err;
-
-	if (fd < 0)
-		return -1;
-	ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	}
-	err = errno;
-	close(fd);
-	EVP_DigestFinal_ex(ctx, md, &len);
-	EVP_MD_CTX_free(ctx);
-	if (n < 0) {
-		errno = err;
-		return -1;
-	}
-	for (unsigned int i = 0; i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * len] = '\0';
-	return 0;
-}
-
-static void jstr(struct buf *b, const char *s)
-{
-	struct lossy none = {0};
-
-	if (s == NULL) {
-		json_null(b);
-		return;
-	}
-	json_string(b, s, strlen(s), &none);
 }
 
 static const char *col(sqlite3_stmt *st, int i)
@@ -261,7 +185,7 @@ int ops_list(struct spool *sp, const struct list_opts *o, FILE *out, struct ierr
 				if (t == SQLITE_INTEGER || t == SQLITE_NULL)
 					jint_or_null(&b, st, i);
 				else
-					jstr(&b, col(st, i));
+					json_cstr(&b, col(st, i));
 			}
 			buf_putc(&b, '}');
 		} else {
@@ -354,7 +278,7 @@ static bool file_matches(struct spool *sp, const struct seg_row *r, char *why, s
 		return false;
 	}
 	snprintf(full, sizeof(full), "%s/%s", spool_dir(sp), r->path);
-	if (ops_file_sha256(full, sha) != 0) {
+	if (sha256_file_hex(full, sha) != 0) {
 		snprintf(why, n, "%s: %s", full, strerror(errno));
 		return false;
 	}
@@ -569,15 +493,15 @@ static void problem(struct buf *jb, bool json, FILE *out, const struct vrow *v, 
 {
 	if (json) {
 		buf_printf(jb, "%s{\"id\":%" PRId64 ",\"state\":", jb->len > 1 ? "," : "", v->id);
-		jstr(jb, v->state);
+		json_cstr(jb, v->state);
 		buf_puts(jb, ",\"key\":");
-		jstr(jb, v->key);
+		json_cstr(jb, v->key);
 		buf_puts(jb, ",\"problem\":");
-		jstr(jb, what);
+		json_cstr(jb, what);
 		buf_puts(jb, ",\"action\":");
-		jstr(jb, action);
+		json_cstr(jb, action);
 		buf_puts(jb, ",\"detail\":");
-		jstr(jb, detail);
+		json_cstr(jb, detail);
 		buf_putc(jb, '}');
 	} else {
 		fprintf(out, "#%" PRId64 " %-11s %s: %s -> %s (%s)\n", v->id, v->state, v->key,
@@ -594,7 +518,7 @@ static int verify_one(struct spool *sp, const struct vrow *v, bool json, struct 
 
 	sealed_or_failed = strcmp(v->state, "sealed") == 0 || strcmp(v->state, "failed") == 0;
 	snprintf(full, sizeof(full), "%s/%s", spool_dir(sp), v->path);
-	if (ops_file_sha256(full, sha) != 0) {
+	if (sha256_file_hex(full, sha) != 0) {
 		if (errno != ENOENT) {
 			snprintf(detail, sizeof(detail), "%s: %s", full, strerror(errno));
 			sha[0] = '\0';
@@ -751,11 +675,9 @@ static int drop_quarantined(struct spool *sp, struct gc_result *r, FILE *out, bo
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			rows = realloc(rows, (size_t)cap * sizeof(*rows));
-			parts = realloc(parts, (size_t)cap * sizeof(*parts));
-			has_file = realloc(has_file, (size_t)cap * sizeof(*has_file));
-			if (rows == NULL || parts == NULL || has_file == NULL)
-				abort();
+			rows = xrealloc(rows, (size_t)cap * sizeof(*rows));
+			parts = xrealloc(parts, (size_t)cap * sizeof(*parts));
+			has_file = xrealloc(has_file, (size_t)cap * sizeof(*has_file));
 		}
 		rows[n].id = sqlite3_column_int64(st, 0);
 		parts[n] = sqlite3_column_int64(st, 1);

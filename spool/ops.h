@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "parse.h"
 #include "spool.h"
 
 /* Open an existing spool for an operator command. Unlike spool_open(), a
@@ -27,12 +28,12 @@
  * silently create an empty spool that looks healthy). */
 struct spool *ops_open(const char *dir, struct ierr *e);
 
-/* "90", "500ms", "15m", "6h", "7d" -> milliseconds (a plain number is
- * seconds). Returns 0, or -1 for anything else. */
-int ops_parse_duration(const char *s, int64_t *ms);
-
-/* SHA-256 of a file as 64 hex digits; -1 with errno set when unreadable. */
-int ops_file_sha256(const char *path, char out[65]);
+/* A duration flag (--max-age, --older-than): the configuration's syntax,
+ * parse_duration() in common/parse.h ("inf", "nan" and overflows refused). */
+static inline int ops_parse_duration(const char *s, int64_t *ms)
+{
+	return parse_duration(s, ms);
+}
 
 /* ---- list ---- */
 

@@ -18,21 +18,11 @@
 
 #include "buf.h"
 #include "json.h"
+#include "json_cstr.h"
 #include "util.h"
 
 const char *const status_states[STATUS_NSTATES] = {"pending",  "sealed", "uploading",
                                                    "uploaded", "failed", "quarantined"};
-
-static void jstr(struct buf *b, const char *s)
-{
-	struct lossy none = {0};
-
-	if (s == NULL) {
-		json_null(b);
-		return;
-	}
-	json_string(b, s, strlen(s), &none);
-}
 
 static int64_t q1(sqlite3 *db, const char *sql, int64_t dflt)
 {
@@ -125,7 +115,7 @@ static void print_header_json(struct buf *b, const char *dir, const struct statu
                               int64_t quota)
 {
 	buf_puts(b, "{\"spool_dir\":");
-	jstr(b, dir);
+	json_cstr(b, dir);
 	buf_printf(b, ",\"generated_at\":%" PRId64 ",\"states\":{", s->generated_at);
 	for (int i = 0; i < STATUS_NSTATES; i++)
 		buf_printf(b,
@@ -202,9 +192,9 @@ static void print_tables(sqlite3 *db, bool json, struct buf *b, FILE *out)
 			v[i] = (long long)sqlite3_column_int64(st, i + 2);
 		if (json) {
 			buf_puts(b, first ? "{\"source\":" : ",{\"source\":");
-			jstr(b, src);
+			json_cstr(b, src);
 			buf_puts(b, ",\"table\":");
-			jstr(b, tbl);
+			json_cstr(b, tbl);
 			buf_printf(b,
 			           ",\"pending\":%lld,\"queued\":%lld,\"uploaded\":%lld,"
 			           "\"failed\":%lld,\"rows\":%lld,\"bytes\":%lld}",
@@ -242,15 +232,15 @@ static void print_errors(sqlite3 *db, bool json, struct buf *b, FILE *out)
 		if (json) {
 			buf_printf(b, "%s{\"id\":%lld,\"state\":", first ? "" : ",",
 			           (long long)sqlite3_column_int64(st, 0));
-			jstr(b, state);
+			json_cstr(b, state);
 			buf_puts(b, ",\"bucket\":");
-			jstr(b, bucket);
+			json_cstr(b, bucket);
 			buf_puts(b, ",\"key\":");
-			jstr(b, key);
+			json_cstr(b, key);
 			buf_printf(b, ",\"attempts\":%d,\"code\":", sqlite3_column_int(st, 4));
-			jstr(b, code);
+			json_cstr(b, code);
 			buf_puts(b, ",\"message\":");
-			jstr(b, msg);
+			json_cstr(b, msg);
 			buf_putc(b, '}');
 		} else {
 			if (first)

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hex.h"
 #include "log.h"
 #include "util.h"
 
@@ -90,7 +91,7 @@ static bool is_hex32(const char *s)
 {
 	unsigned char raw[16];
 
-	return s3_unhex(s, raw, 16) == 0;
+	return hex_decode(s, raw, 16) == 0;
 }
 
 /* SSE-KMS (and DSSE-KMS) ETags are not the MD5 of the content. */
@@ -103,7 +104,7 @@ static void hex_to_b64(const char *hex, size_t nbytes, char *out)
 {
 	unsigned char raw[64];
 
-	if (nbytes > sizeof(raw) || s3_unhex(hex, raw, nbytes) != 0) {
+	if (nbytes > sizeof(raw) || hex_decode(hex, raw, nbytes) != 0) {
 		out[0] = '\0';
 		return;
 	}
@@ -169,7 +170,7 @@ static int file_sha256_hex(int fd, uint64_t bytes, char out[65])
 	rc = s3_digest_range(fd, 0, bytes, ctx, NULL, NULL);
 	digest_final(ctx, md);
 	EVP_MD_CTX_free(ctx);
-	s3_hex(md, 32, out);
+	hex_encode(md, 32, out);
 	return rc;
 }
 
@@ -228,7 +229,7 @@ static int get_compare(struct s3_target *t, const struct segment *seg, enum s3_v
 	if (rc == 0 && resp.status == 404) {
 		*v = S3_ABSENT;
 	} else if (rc == 0 && resp.status == 200) {
-		s3_hex(md, 32, hex);
+		hex_encode(md, 32, hex);
 		*v = (g.bytes == seg->bytes && strcmp(hex, seg->sha256) == 0) ? S3_SAME
 		                                                              : S3_DIFFERENT;
 	} else if (rc == 0) {
@@ -265,7 +266,7 @@ static int local_multipart(int fd, const struct segment *seg, uint64_t part_size
 		digest_final(s, shas + 32 * i);
 	}
 	digest_final(w, whole_md);
-	s3_hex(whole_md, 32, hex);
+	hex_encode(whole_md, 32, hex);
 	if (md5s == NULL || shas == NULL || strcmp(hex, seg->sha256) != 0)
 		rc = -1;
 	if (rc == 0) {
@@ -445,7 +446,7 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
 	digest_final(rq.file_sha, md);
 	EVP_MD_CTX_free(rq.file_sha);
-	s3_hex(md, 32, sent);
+	hex_encode(md, 32, sent);
 	if (resp.file_short || (resp.file_read == seg->bytes && strcmp(sent, seg->sha256) != 0)) {
 		s3_resp_free(&resp);
 		return s3_quarantine(res, e,
@@ -571,9 +572,9 @@ static int s3_put_bytes(struct target *tt, const char *key, const void *data, si
 
 	memset(res, 0, sizeof(*res));
 	EVP_Digest(data, n, md, NULL, EVP_sha256(), NULL);
-	s3_hex(md, 32, sha_hex);
+	hex_encode(md, 32, sha_hex);
 	EVP_Digest(data, n, md, NULL, EVP_md5(), NULL);
-	s3_hex(md, 16, md5_hex);
+	hex_encode(md, 16, md5_hex);
 	s3_base64(md, 16, md5_b64);
 	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
 	if (rc == 0 && resp.status != 200)

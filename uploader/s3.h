@@ -159,10 +159,7 @@ enum ierr_code s3_classify_curl(CURLcode rc, const char **name);
 
 /* Raw digest -> base64 (out needs 4*ceil(n/3)+1 bytes). */
 void s3_base64(const unsigned char *in, size_t n, char *out);
-/* Raw digest -> lowercase hex (out needs 2n+1 bytes). */
-void s3_hex(const unsigned char *in, size_t n, char *out);
-/* Hex digest -> raw; returns -1 on a bad digit or a length != 2n. */
-int s3_unhex(const char *hex, unsigned char *out, size_t n);
+/* Hex: hex_encode() / hex_decode() in common/hex.h. */
 
 /*
  * Expected results of a multipart upload from the parts' raw MD5s and

@@ -33,6 +33,7 @@
 
 #include <openssl/evp.h>
 
+#include "hex.h"
 #include "ingesta_build.h"
 #include "log.h"
 #include "util.h"
@@ -439,42 +440,6 @@ void s3_base64(const unsigned char *in, size_t n, char *out)
 	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-void s3_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int s3_unhex(const char *hex, unsigned char *out, size_t n)
-{
-	if (hex == NULL || strlen(hex) != 2 * n)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 static void digest_concat(const EVP_MD *md, const unsigned char *in, size_t n, unsigned char *out)
 {
 	unsigned int len = 0;
@@ -488,7 +453,7 @@ void s3_multipart_etag(const unsigned char *md5s, int n, char *out, size_t outsz
 	char hex[2 * 16 + 1];
 
 	digest_concat(EVP_md5(), md5s, (size_t)n * 16, md);
-	s3_hex(md, 16, hex);
+	hex_encode(md, 16, hex);
 	snprintf(out, outsz, "%s-%d", hex, n);
 }
 

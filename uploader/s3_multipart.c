@@ -32,6 +32,7 @@
 #include <strings.h>
 
 #include "failpoint.h"
+#include "hex.h"
 #include "log.h"
 #include "util.h"
 
@@ -51,7 +52,7 @@ static bool is_hex32(const char *s)
 {
 	unsigned char raw[16];
 
-	return s3_unhex(s, raw, 16) == 0;
+	return hex_decode(s, raw, 16) == 0;
 }
 
 struct mpu {
@@ -244,8 +245,8 @@ static int upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len, struct
 	snprintf(pnum, sizeof(pnum), "%d", pn);
 	s3_base64(m->md5s + 16 * (pn - 1), 16, md5_b64);
 	s3_base64(m->shas + 32 * (pn - 1), 32, sha_b64);
-	s3_hex(m->shas + 32 * (pn - 1), 32, sha_hex);
-	s3_hex(m->md5s + 16 * (pn - 1), 16, md5_hex);
+	hex_encode(m->shas + 32 * (pn - 1), 32, sha_hex);
+	hex_encode(m->md5s + 16 * (pn - 1), 16, md5_hex);
 	hdr[0] = (struct sigv4_kv){"content-md5", md5_b64};
 	rq.nheaders = 1;
 	if (t->checksum)
@@ -345,7 +346,7 @@ static int complete_upload(struct mpu *m, struct put_result *res, struct ierr *e
 	}
 	buf_puts(&body, "</CompleteMultipartUpload>");
 	EVP_Digest(body.data, body.len, md, NULL, EVP_sha256(), NULL);
-	s3_hex(md, 32, sha_hex);
+	hex_encode(md, 32, sha_hex);
 	EVP_Digest(body.data, body.len, md, NULL, EVP_md5(), NULL);
 	s3_base64(md, 16, md5_b64);
 	hdr[0] = (struct sigv4_kv){"content-type", "application/xml"};
@@ -511,7 +512,7 @@ static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 			char md5_hex[33];
 
 			s3_etag_unquote(d->etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
-			s3_hex(m->md5s + 16 * (pn - 1), 16, md5_hex);
+			hex_encode(m->md5s + 16 * (pn - 1), 16, md5_hex);
 			if (is_hex32(m->etags[pn - 1]) &&
 			    strcasecmp(m->etags[pn - 1], md5_hex) != 0)
 				stale_part = true;
@@ -523,7 +524,7 @@ static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 		/* A part already recorded was not read by this pass only if we
 		 * stopped early; when all were read, check the whole file. */
 		digest_final(whole, md);
-		s3_hex(md, 32, hex);
+		hex_encode(md, 32, hex);
 		if (rc == 0 && strcmp(hex, seg->sha256) != 0)
 			rc = 2;
 		if (rc == 0 && stale_part) {

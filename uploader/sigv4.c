@@ -27,6 +27,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "hex.h"
+#include "util.h"
+
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
 /* A header while the canonical form is built: owned copies. */
@@ -63,19 +66,6 @@ static bool in_list(const char *const *list, const char *s)
 	return false;
 }
 
-static char *xstrndup(const char *s, size_t n)
-{
-	char *p = malloc(n + 1);
-
-	if (p == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
 static char *buf_steal(struct buf *b)
 {
 	char *p;
@@ -86,17 +76,6 @@ static char *buf_steal(struct buf *b)
 	b->len = 0;
 	b->cap = 0;
 	return p;
-}
-
-static void hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
 }
 
 void sigv4_uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
@@ -162,17 +141,6 @@ int sigv4_md5_base64(const void *data, size_t len, char out[SIGV4_MD5_BASE64_SIZ
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int sigv4_hex_to_base64(const char *hex, char *out, size_t outsz, struct ierr *e)
 {
 	unsigned char bytes[64];
@@ -186,14 +154,8 @@ int sigv4_hex_to_base64(const char *hex, char *out, size_t outsz, struct ierr *e
 	if (outsz < 4 * ((n + 2) / 3) + 1)
 		return ierr_set(e, IERR_INTERNAL, "digest: output buffer of %zu bytes too small",
 		                outsz);
-	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(hex[2 * i]);
-		int lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return ierr_set(e, IERR_INTERNAL, "digest \"%.*s\": not hex", 80, hex);
-		bytes[i] = (unsigned char)(hi << 4 | lo);
-	}
+	if (hex_decode(hex, bytes, n) != 0)
+		return ierr_set(e, IERR_INTERNAL, "digest \"%.*s\": not hex", 80, hex);
 	EVP_EncodeBlock((unsigned char *)out, bytes, (int)n);
 	return 0;
 }
@@ -356,14 +318,10 @@ static int check_request(const struct sigv4_request *r, struct ierr *e)
 static struct hdr *build_headers(const struct sigv4_request *r, const char *amz_date,
                                  const char *payload_hash, size_t *count, struct ierr *e)
 {
-	struct hdr *h = calloc(r->nheaders + 3, sizeof(*h));
+	struct hdr *h = xcalloc(r->nheaders + 3, sizeof(*h));
 	size_t n = 0;
 	bool have_host = false;
 
-	if (h == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
 	for (size_t i = 0; i < r->nheaders; i++) {
 		const char *name = r->headers[i].name;
 		const char *value = r->headers[i].value ? r->headers[i].value : "";
@@ -422,11 +380,7 @@ static void build_query(const struct sigv4_request *r, struct buf *out)
 
 	if (r->nquery == 0)
 		return;
-	q = calloc(r->nquery, sizeof(*q));
-	if (q == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
+	q = xcalloc(r->nquery, sizeof(*q));
 	for (size_t i = 0; i < r->nquery; i++) {
 		struct buf nb = {0}, vb = {0};
 		const char *name = r->query[i].name ? r->query[i].name : "";
@@ -541,11 +495,7 @@ int sigv4_sign(const struct sigv4_request *req, struct sigv4_result *out, struct
 	buf_cstr(&out->authorization);
 
 	/* What goes on the wire: every header, then the authorization. */
-	out->headers = calloc(nh + 1, sizeof(*out->headers));
-	if (out->headers == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
+	out->headers = xcalloc(nh + 1, sizeof(*out->headers));
 	for (size_t i = 0; i < nh; i++) {
 		out->headers[i].name = h[i].name;
 		out->headers[i].value = h[i].value;

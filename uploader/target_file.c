@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "failpoint.h"
+#include "hex.h"
 #include "target.h"
 #include "util.h"
 
@@ -28,41 +29,6 @@ struct file_target {
 	char root[4096];
 	char tmpdir[4200];
 };
-
-static void to_hex(const unsigned char *md, unsigned int len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (unsigned int i = 0; i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
-/* SHA-256 of a whole file; -1 when it cannot be read. */
-static int file_sha256(const char *path, char out[65])
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	EVP_MD_CTX *ctx;
-	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-	close(fd);
-	EVP_DigestFinal_ex(ctx, md, &len);
-	EVP_MD_CTX_free(ctx);
-	if (n < 0)
-		return -1;
-	to_hex(md, len, out);
-	return 0;
-}
 
 /* mkdir -p for the bucket tree (ordinary modes: the bucket is for readers). */
 static int make_parents(const char *path, struct ierr *e)
@@ -98,7 +64,7 @@ static int publish(const char *tmp, const char *dest, const char *sha, struct pu
 			e->code = IERR_TRANSIENT;
 			return -1;
 		}
-		if (file_sha256(dest, existing) == 0 && strcmp(existing, sha) == 0) {
+		if (sha256_file_hex(dest, existing) == 0 && strcmp(existing, sha) == 0) {
 			res->already_present = true;
 			return 0;
 		}
@@ -199,7 +165,7 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 		return -1;
 	}
 	close(out);
-	to_hex(md, mdlen, sha);
+	hex_encode(md, mdlen, sha);
 	if (strcmp(sha, seg->sha256) != 0) {
 		unlink(tmp);
 		snprintf(res->code, sizeof(res->code), "ChecksumMismatch");

@@ -53,15 +53,15 @@ command -v "$CLANG" >/dev/null || {
 
 # The project sources each target links (besides its harness).
 declare -A srcs=(
-	[config]="common/config.c common/log.c common/buf.c common/err.c common/util.c"
-	[json]="common/json.c common/json_float.c common/buf.c common/err.c"
-	[bson]="collector/bson_json.c common/json.c common/json_float.c common/buf.c common/err.c"
-	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/buf.c common/err.c"
-	[s3xml]="uploader/s3_http.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/buf.c common/err.c"
-	[creds]="uploader/creds.c common/log.c common/util.c common/buf.c common/err.c"
+	[config]="common/config.c common/parse.c common/log.c common/buf.c common/err.c common/util.c common/hex.c"
+	[json]="common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
+	[bson]="collector/bson_json.c common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
+	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
+	[s3xml]="uploader/s3_http.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
+	[creds]="uploader/creds.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
 )
 declare -A pkgs=(
-	[config]="" [json]="" [bson]="libbson-1.0" [pgtext]=""
+	[config]="libcrypto" [json]="" [bson]="libbson-1.0 libcrypto" [pgtext]=""
 	[s3xml]="libcurl libcrypto jansson" [creds]="libcurl libcrypto jansson"
 )
 
