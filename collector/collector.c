@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "schema.h"
 #include "source.h"
 #include "spool.h"
 #include "util.h"
@@ -215,6 +216,20 @@ static void log_table(const char *table, const struct table_writer *w, int n, si
 	}
 }
 
+/* The table's declared schema, its rows, then (MongoDB) the schema the rows
+ * showed. A failure reading the schema is a source error (exit 3). */
+static int read_with_schema(const struct source_ops *ops, struct source *src, const char *table,
+                            struct table_writer *w, struct table_schema *schema, struct ierr *e)
+{
+	if (ops->table_schema && ops->table_schema(src, table, schema, e) != 0)
+		return -1;
+	if (ops->read_table(src, table, w, e) != 0)
+		return -1;
+	if (ops->inferred_schema && ops->inferred_schema(src, table, schema, e) != 0)
+		return -1;
+	return 0;
+}
+
 int collector_run(const struct config *cfg, struct collect_summary *sum, struct ierr *e)
 {
 	const struct source_ops *ops = configured_source(cfg, e);
@@ -257,11 +272,21 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	for (size_t i = 0; i < tables.len; i++) {
 		struct table_writer *w =
 		    table_writer_new_spool(sp, &run, tables.items[i], &opts, &set, e);
+		struct table_schema schema = {0};
+		struct buf schema_json = {0};
+		int trc;
 
 		if (w == NULL)
 			goto out;
-		if (ops->read_table(src, tables.items[i], w, e) != 0 ||
-		    table_writer_commit(w, e) != 0) {
+		trc = read_with_schema(ops, src, tables.items[i], w, &schema, e);
+		if (trc == 0 && (ops->table_schema || ops->inferred_schema))
+			table_schema_json(&schema, &schema_json);
+		if (trc == 0)
+			trc = table_writer_commit(
+			    w, schema_json.len ? buf_cstr(&schema_json) : NULL, e);
+		table_schema_free(&schema);
+		buf_free(&schema_json);
+		if (trc != 0) {
 			if (strstr(e->msg, tables.items[i]) == NULL)
 				ierr_prefix(e, "table \"%s\"", tables.items[i]);
 			table_writer_free(w);

@@ -7,7 +7,9 @@
  * stats, cancellation) lives in collector.c and the table writer (writer.h).
  *
  * Calling order, from collector.c, all on one thread:
- *   open -> list_tables -> begin_snapshot -> read_table (per table) -> close
+ *   open -> list_tables -> begin_snapshot
+ *        -> per table: table_schema, read_table, inferred_schema -> close
+ * (`ingesta extract` skips the two schema hooks.)
  * A driver reports failures through *e (code IERR_SOURCE) with a message that
  * names the source and table; it never logs secrets (passwords, URIs with
  * credentials). read_table() returns -1 as soon as table_writer_row_end()
@@ -18,6 +20,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "schema.h"
 #include "writer.h"
 
 struct strlist {
@@ -47,6 +50,20 @@ struct source_ops {
 	 * Memory must stay bounded whatever the table size. */
 	int (*read_table)(struct source *s, const char *table, struct table_writer *w,
 	                  struct ierr *e);
+	/* Sources with a declared schema: the columns of `table` in the order
+	 * read_table() writes them, each with the type as the server spells it
+	 * and its nullability, and the primary key in key order (schema.h), read
+	 * inside the snapshot. Called just before read_table(); *out is empty
+	 * and caller-owned. A failure is IERR_SOURCE naming the table. NULL: the
+	 * source has no declared schema. */
+	int (*table_schema)(struct source *s, const char *table, struct table_schema *out,
+	                    struct ierr *e);
+	/* Sources without one (MongoDB): the schema inferred from the rows the
+	 * read_table() of `table` just returned (out->inferred = true). Called
+	 * right after that read_table() succeeded, with the same *out (empty
+	 * unless table_schema is set too). NULL for the others. */
+	int (*inferred_schema)(struct source *s, const char *table, struct table_schema *out,
+	                       struct ierr *e);
 	void (*close)(struct source *s);
 };
 

@@ -463,7 +463,7 @@ static int cmp_table(const void *a, const void *b)
 	return strcmp(((const struct pg_table *)a)->name, ((const struct pg_table *)b)->name);
 }
 
-static char *xstrdup(const char *p)
+static char *pg_strdup(const char *p)
 {
 	char *d = strdup(p);
 
@@ -501,8 +501,8 @@ static int load_tables(struct source *s, struct ierr *e)
 		buf_puts(&name, rel);
 		buf_cstr(&name);
 		t->name = name.data;
-		t->schema = xstrdup(nsp);
-		t->rel = xstrdup(rel);
+		t->schema = pg_strdup(nsp);
+		t->rel = pg_strdup(rel);
 		t->relkind = PQgetvalue(r, i, 2)[0];
 	}
 	PQclear(r);
@@ -751,7 +751,7 @@ static int build_plan(struct source *s, const PGresult *probe, const char *table
 	for (size_t i = 0; i < n; i++) {
 		const char *name = PQfname(probe, (int)i);
 
-		p->names[i] = xstrdup(name);
+		p->names[i] = pg_strdup(name);
 		if (resolve_type(s, PQftype(probe, (int)i), 0, table, &p->cols[i], e) != 0)
 			return -1;
 		p->key_off[i] = p->keys.len;

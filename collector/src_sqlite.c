@@ -156,6 +156,104 @@ out:
 	return ret;
 }
 
+/* Is `table` a WITHOUT ROWID table? (Its primary key columns are NOT NULL;
+ * in a rowid table only an INTEGER PRIMARY KEY, the rowid, is.) */
+static bool without_rowid(struct source *s, const char *table)
+{
+	sqlite3_stmt *st = NULL;
+	bool wr = false;
+
+	/* pragma_table_list: SQLite 3.37+; older ones simply say no. */
+	if (sqlite3_prepare_v2(
+	        s->db, "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?", -1,
+	        &st, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		wr = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return wr;
+}
+
+/*
+ * Declared types as written in CREATE TABLE ("INTEGER", "VARCHAR(10)", "" for
+ * none), from PRAGMA table_xinfo inside the run's read transaction. Hidden
+ * columns of virtual tables (hidden = 1) are left out as SELECT * leaves them
+ * out; generated columns (2, 3) are in. Nullable unless NOT NULL, or the
+ * column is the rowid (a lone INTEGER PRIMARY KEY), or a key column of a
+ * WITHOUT ROWID table. Primary key order from the pk field (1-based).
+ */
+static int sqlite_table_schema(struct source *s, const char *table, struct table_schema *out,
+                               struct ierr *e)
+{
+	sqlite3_stmt *st = NULL;
+	const char **pk = NULL;
+	int npk = 0, rc, ret = -1;
+	bool wr = without_rowid(s, table);
+	bool rowid_alias = false;
+
+	/* The rowid alias: exactly one key column, declared type INTEGER. */
+	if (!wr && sqlite3_prepare_v2(s->db,
+	                              "SELECT count(*), max(upper(type) = 'INTEGER') FROM "
+	                              "pragma_table_xinfo(?) WHERE pk > 0",
+	                              -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rowid_alias =
+			    sqlite3_column_int(st, 0) == 1 && sqlite3_column_int(st, 1) == 1;
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT name, type, \"notnull\", pk FROM pragma_table_xinfo(?) "
+	                       "WHERE hidden <> 1 ORDER BY cid",
+	                       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *type = (const char *)sqlite3_column_text(st, 1);
+		int key = sqlite3_column_int(st, 3);
+		bool notnull = sqlite3_column_int(st, 2) != 0 || (key > 0 && (wr || rowid_alias));
+
+		if (name == NULL)
+			name = "";
+		table_schema_add_column(out, name, strlen(name), type ? type : "", !notnull);
+		if (key > npk) {
+			const char **p = realloc(pk, (size_t)key * sizeof(*pk));
+
+			if (p == NULL)
+				abort();
+			for (int i = npk; i < key; i++)
+				p[i] = NULL;
+			pk = p;
+			npk = key;
+		}
+		if (key > 0)
+			pk[key - 1] = out->cols[out->ncols - 1].name;
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (out->ncols == 0) {
+		ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": no columns found (dropped?)",
+		         s->path, table);
+		goto out;
+	}
+	for (int i = 0; i < npk; i++) {
+		if (pk[i] != NULL)
+			table_schema_add_pk(out, pk[i]);
+	}
+	ret = 0;
+	goto out;
+fail:
+	ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": reading its columns: %s", s->path, table,
+	         sqlite3_errmsg(s->db));
+out:
+	sqlite3_finalize(st);
+	free(pk);
+	return ret;
+}
+
 static void sqlite_close(struct source *s)
 {
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -169,5 +267,6 @@ const struct source_ops source_sqlite = {
     .list_tables = sqlite_list_tables,
     .begin_snapshot = sqlite_begin_snapshot,
     .read_table = sqlite_read_table,
+    .table_schema = sqlite_table_schema,
     .close = sqlite_close,
 };

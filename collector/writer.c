@@ -433,13 +433,14 @@ struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool
 	return w;
 }
 
-int table_writer_commit(struct table_writer *w, struct ierr *e)
+int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct ierr *e)
 {
+	/* No row: no segment was opened, and the partition commits with none. */
 	if (w->seg_open && seg_seal(w, e) != 0)
 		return -1;
 	progress(w, true);
 	return spool_partition_complete(w->sp, w->partition_id, w->rows, w->raw_bytes, w->bytes,
-	                                w->segments, &w->lossy, e);
+	                                w->segments, &w->lossy, schema_json, e);
 }
 
 const struct writer_stats *table_writer_stats(const struct table_writer *w)

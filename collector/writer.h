@@ -68,8 +68,17 @@ struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool
                                             const char *table, const struct norm_opts *opts,
                                             const struct segment_settings *set, struct ierr *e);
 /* Seal the last segment and commit the partition (the table becomes visible
- * to the uploader). On error nothing of the table is committed. */
-int table_writer_commit(struct table_writer *w, struct ierr *e);
+ * to the uploader), storing schema_json (the table's schema as canonical JSON,
+ * schema.h; NULL: none) in the same transaction. A table without rows commits
+ * a partition of 0 segments. On error nothing of the table is committed. */
+int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct ierr *e);
+/* Callers written before schemas, table_writer_commit(w, e), commit with a
+ * NULL schema. */
+#define TW_COMMIT_PICK_(a1, a2, a3, fn, ...) fn
+#define TW_COMMIT2_(w, e)                    (table_writer_commit)(w, NULL, e)
+#define TW_COMMIT3_(w, j, e)                 (table_writer_commit)(w, j, e)
+#define table_writer_commit(...)                                                                   \
+	TW_COMMIT_PICK_(__VA_ARGS__, TW_COMMIT3_, TW_COMMIT2_, -)(__VA_ARGS__)
 uint64_t table_writer_bytes(const struct table_writer *w);
 
 /* Where a table's time went, in nanoseconds, when segment_settings.stats is on.

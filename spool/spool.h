@@ -89,10 +89,14 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
                        const char *table, int seq, const char *tmp_path,
                        const struct segment_info *info, const char *key, struct ierr *e);
 
-/* Mark the partition complete and its segments sealed, in one transaction. */
+/* Mark the partition complete and its segments sealed, in one transaction
+ * that also stores schema_json (the table's schema, canonical JSON from
+ * collector/schema.h, into partitions.schema_json; NULL leaves it NULL). A
+ * partition may complete with 0 segments (a table without rows). */
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
                              uint64_t raw_bytes, uint64_t bytes, int segments,
-                             const struct lossy *lossy, struct ierr *e);
+                             const struct lossy *lossy, const char *schema_json,
+                             struct ierr *e);
 
 /* Bytes the spool holds on disk (segments not yet deleted). */
 int64_t spool_bytes_used(struct spool *sp);
