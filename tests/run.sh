@@ -4,7 +4,7 @@
 #   2. start MariaDB, PostgreSQL, FerretDB, MinIO and toxiproxy on 127.0.0.1,
 #   3. check formatting, build with -Werror, run the unit, integration and
 #      reliability suites, a benchmark smoke run (bench/run.sh --quick), then the
-#      unit and integration suites again under AddressSanitizer +
+#      unit and integration suites and the cold-start test again under AddressSanitizer +
 #      UndefinedBehaviorSanitizer,
 #   4. stop the servers and print "N passed, N failed" as the last line.
 # Options: --quick (skip the benchmark smoke run and the sanitizer build),
@@ -79,12 +79,12 @@ if ((!quick)) && ((${#suites[@]} == 0)); then
 fi
 
 if ((!quick)) && ((${#suites[@]} == 0)); then
-  step "AddressSanitizer + UndefinedBehaviorSanitizer: unit and integration"
+  step "AddressSanitizer + UndefinedBehaviorSanitizer: unit, integration, cold starts"
   rm -rf build-asan
   if meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null &&
     ninja -C build-asan; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      meson test -C build-asan --print-errorlogs --suite unit --suite integration \
+      meson test -C build-asan --print-errorlogs --suite unit --suite integration --suite coldstart \
       --timeout-multiplier 3
     count_results build-asan
   else
