@@ -5,7 +5,8 @@
 #   3. check formatting, build with -Werror, run the unit, integration and
 #      reliability suites, a benchmark smoke run (bench/run.sh --quick), then the
 #      unit and integration suites and the cold-start test again under AddressSanitizer +
-#      UndefinedBehaviorSanitizer,
+#      UndefinedBehaviorSanitizer; a clone of the repository into an empty
+#      directory builds and passes the unit and golden tests on its own,
 #   4. stop the servers and print "N passed, N failed" as the last line.
 # Options: --quick (skip the benchmark smoke run and the sanitizer build),
 # --suite NAME (only that suite).
@@ -65,6 +66,23 @@ if meson setup build-test -Dfailpoints=true >/dev/null && ninja -C build-test; t
 else
   echo "build failed"
   failed=$((failed + 1))
+fi
+
+if ((${#suites[@]} == 0)); then
+  # The repository stands on its own: a clone into an empty directory (nothing
+  # beside it, so no ../shared or other sibling can be read) builds and passes
+  # the unit suite and the golden integration tests of every source.
+  step "fresh clone into an empty directory: unit suite and golden tests"
+  lone=$(mktemp -d /tmp/ingesta-lone-XXXXXX)
+  if git clone -q "$root" "$lone/ingesta" && (cd "$lone/ingesta" &&
+    meson setup build >/dev/null && ninja -C build >/dev/null &&
+    meson test -C build --print-errorlogs --suite unit &&
+    meson test -C build --print-errorlogs sqlite postgres mysql mongo); then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+  rm -rf "$lone"
 fi
 
 if ((!quick)) && ((${#suites[@]} == 0)); then
