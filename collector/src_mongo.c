@@ -38,6 +38,7 @@
 
 #include "bson_json.h"
 #include "log.h"
+#include "schema.h"
 #include "source.h"
 
 enum snapshot_mode { SNAP_AUTO, SNAP_ON, SNAP_OFF };
@@ -52,6 +53,7 @@ struct source {
 	int64_t query_timeout_ms;
 	bool include_views;
 	enum snapshot_mode snapshot;
+	struct schema_infer infer; /* of the collection read last */
 };
 
 /* libmongoc's log lines join ours (scrubbed by log_event); its chatter is debug. */
@@ -239,6 +241,7 @@ static void mongo_close(struct source *s)
 	if (s->client)
 		mongoc_client_destroy(s->client);
 	free(s->dbname);
+	schema_infer_free(&s->infer);
 	free(s);
 	/* No mongoc_cleanup(): it runs once per process and a later open() (with
 	 * --interval) could not mongoc_init() again. */
@@ -432,6 +435,72 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 	return 0;
 }
 
+/* BSON types as schema.h names them; undefined counts as null (it is written
+ * as null, TYPES.md). */
+static enum infer_type infer_type_of(bson_type_t t)
+{
+	switch (t) {
+	case BSON_TYPE_DOUBLE:
+		return IT_DOUBLE;
+	case BSON_TYPE_UTF8:
+		return IT_STRING;
+	case BSON_TYPE_DOCUMENT:
+		return IT_OBJECT;
+	case BSON_TYPE_ARRAY:
+		return IT_ARRAY;
+	case BSON_TYPE_BINARY:
+		return IT_BINARY;
+	case BSON_TYPE_UNDEFINED:
+	case BSON_TYPE_NULL:
+		return IT_NULL;
+	case BSON_TYPE_OID:
+		return IT_OBJECTID;
+	case BSON_TYPE_BOOL:
+		return IT_BOOL;
+	case BSON_TYPE_DATE_TIME:
+		return IT_DATE;
+	case BSON_TYPE_REGEX:
+		return IT_REGEX;
+	case BSON_TYPE_DBPOINTER:
+		return IT_DBPOINTER;
+	case BSON_TYPE_CODE:
+		return IT_JAVASCRIPT;
+	case BSON_TYPE_SYMBOL:
+		return IT_SYMBOL;
+	case BSON_TYPE_CODEWSCOPE:
+		return IT_JAVASCRIPT_WITH_SCOPE;
+	case BSON_TYPE_INT32:
+		return IT_INT32;
+	case BSON_TYPE_TIMESTAMP:
+		return IT_TIMESTAMP;
+	case BSON_TYPE_INT64:
+		return IT_INT64;
+	case BSON_TYPE_DECIMAL128:
+		return IT_DECIMAL128;
+	case BSON_TYPE_MINKEY:
+		return IT_MINKEY;
+	case BSON_TYPE_MAXKEY:
+		return IT_MAXKEY;
+	default:
+		return IT_STRING;
+	}
+}
+
+/* The top-level fields of a document (already validated by bson_to_json). */
+static void infer_doc(struct schema_infer *inf, const bson_t *doc)
+{
+	bson_iter_t it;
+
+	schema_infer_doc(inf);
+	if (!bson_iter_init(&it, doc))
+		return;
+	while (bson_iter_next(&it)) {
+		const char *key = bson_iter_key(&it);
+
+		schema_infer_field(inf, key, strlen(key), infer_type_of(bson_iter_type(&it)));
+	}
+}
+
 static int mongo_read_table(struct source *s, const char *table, struct table_writer *w,
                             struct ierr *e)
 {
@@ -457,6 +526,7 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 		return fail_mongoc(s, e, &berr, "collection \"%.200s\"", table);
 	}
 
+	schema_infer_free(&s->infer);
 	coll = mongoc_database_get_collection(s->db, table);
 	cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
 	while (mongoc_cursor_next(cur, &doc)) {
@@ -469,6 +539,7 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 			rc = -1;
 			break;
 		}
+		infer_doc(&s->infer, doc);
 		if (table_writer_row_end(w, e) != 0) {
 			rc = -1; /* cancelled, quota, disk: passed through unchanged */
 			break;
@@ -484,11 +555,33 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 	return rc;
 }
 
+/* The schema of the documents the last read_table() of `table` returned:
+ * fields in first-seen order, types merged as schema.h says, _id the key. */
+static int mongo_inferred_schema(struct source *s, const char *table, struct table_schema *out,
+                                 struct ierr *e)
+{
+	char n[32], max[32];
+
+	(void)e;
+	if (s->infer.dropped_fields > 0) {
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)s->infer.dropped_fields);
+		snprintf(max, sizeof(max), "%d", SCHEMA_INFER_MAX_FIELDS);
+		log_event(LOG_WARNING,
+		          "mongodb: more distinct fields than the inferred schema keeps; the rest "
+		          "are left out of it (the rows keep them)",
+		          "collection", table, "max_fields", max, "occurrences_left_out", n, NULL);
+	}
+	schema_infer_result(&s->infer, out);
+	schema_infer_free(&s->infer);
+	return 0;
+}
+
 const struct source_ops source_mongo = {
     .db_type = "mongodb",
     .open = mongo_open,
     .list_tables = mongo_list_tables,
     .begin_snapshot = mongo_begin_snapshot,
     .read_table = mongo_read_table,
+    .inferred_schema = mongo_inferred_schema,
     .close = mongo_close,
 };

@@ -649,11 +649,95 @@ out:
 	return rc;
 }
 
+/* ---- table_schema ------------------------------------------------------------------ */
+
+/* Run a query on information_schema about `table` and keep its (few) rows. */
+static MYSQL_RES *info_query(struct source *s, const char *table, const char *select,
+                             const char *tail)
+{
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, select);
+	buf_puts(&s->sql, " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
+	append_literal(s, &s->sql, table);
+	/* The information_schema collation is case-insensitive; names are not. */
+	buf_puts(&s->sql, " AND BINARY TABLE_NAME = BINARY ");
+	append_literal(s, &s->sql, table);
+	buf_puts(&s->sql, tail);
+	if (mysql_real_query(s->conn, s->sql.data, (unsigned long)s->sql.len) != 0)
+		return NULL;
+	return mysql_store_result(s->conn);
+}
+
+/*
+ * information_schema.COLUMNS in ORDINAL_POSITION order, COLUMN_TYPE as the
+ * server spells it ("int(11)", "bigint(20) unsigned", "decimal(12,2)",
+ * "enum('a','b')", "datetime(6)", "tinyint(1)" for BOOLEAN; MariaDB's JSON is
+ * "longtext"), IS_NULLABLE; invisible columns left out as SELECT * leaves
+ * them out. Primary key from information_schema.STATISTICS (index PRIMARY, by
+ * SEQ_IN_INDEX). information_schema is not versioned like InnoDB rows, so the
+ * table's metadata lock is taken first (`SELECT * ... LIMIT 0`, held until the
+ * snapshot's transaction ends): what is read here is then the definition the
+ * rows are read with, and the column count is checked against it.
+ */
+static int msrc_table_schema(struct source *s, const char *table, struct table_schema *out,
+                             struct ierr *e)
+{
+	MYSQL_RES *probe, *res;
+	MYSQL_ROW row;
+	unsigned nfields;
+
+	if (s->broken)
+		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": connection was cancelled",
+		                s->label, table);
+	probe = probe_columns(s, table, e);
+	if (probe == NULL)
+		return -1;
+	nfields = mysql_num_fields(probe);
+	mysql_free_result(probe);
+
+	res = info_query(s, table,
+	                 "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, EXTRA "
+	                 "FROM information_schema.COLUMNS",
+	                 " ORDER BY ORDINAL_POSITION");
+	if (res == NULL)
+		goto fail;
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		unsigned long *lens = mysql_fetch_lengths(res);
+
+		if (row[0] == NULL || row[1] == NULL)
+			continue;
+		if (row[3] != NULL && strstr(row[3], "INVISIBLE") != NULL)
+			continue;
+		table_schema_add_column(out, row[0], lens[0], row[1],
+		                        row[2] == NULL || strcmp(row[2], "NO") != 0);
+	}
+	mysql_free_result(res);
+	if (out->ncols != nfields)
+		return ierr_set(e, IERR_SOURCE,
+		                "mysql %s: table \"%s\": information_schema lists %zu columns, "
+		                "SELECT * returns %u",
+		                s->label, table, out->ncols, nfields);
+
+	res = info_query(s, table, "SELECT COLUMN_NAME FROM information_schema.STATISTICS",
+	                 " AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX");
+	if (res == NULL)
+		goto fail;
+	while ((row = mysql_fetch_row(res)) != NULL) {
+		if (row[0] != NULL)
+			table_schema_add_pk(out, row[0]);
+	}
+	mysql_free_result(res);
+	return 0;
+fail:
+	return fail_conn(s, table, e);
+}
+
 const struct source_ops source_mysql = {
     .db_type = "mysql",
     .open = msrc_open,
     .list_tables = msrc_list_tables,
     .begin_snapshot = msrc_begin_snapshot,
     .read_table = msrc_read_table,
+    .table_schema = msrc_table_schema,
     .close = msrc_close,
 };

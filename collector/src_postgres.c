@@ -889,11 +889,93 @@ out:
 	return rc;
 }
 
+/* ---- table_schema --------------------------------------------------------------------- */
+
+/*
+ * The columns in attnum order (the order of SELECT *), dropped ones left out;
+ * the type as format_type() spells it ("numeric(12,2)", "timestamp with time
+ * zone", "text[]", "character varying(10)"); NOT NULL as information_schema
+ * reads it (the column's own constraint, or a NOT NULL domain); the primary
+ * key's position of each column. One row with NULL attname: a table without
+ * columns; no row at all: the table is not in the snapshot.
+ */
+static const char schema_sql[] =
+    "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
+    "       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), "
+    "       (SELECT k.ord FROM pg_catalog.pg_index i, "
+    "               unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
+    "        WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum) "
+    "FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_catalog.pg_attribute a "
+    "       ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+    "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+    "WHERE n.nspname = $1 AND c.relname = $2 "
+    "ORDER BY a.attnum";
+
+static int pg_table_schema(struct source *s, const char *table, struct table_schema *out,
+                           struct ierr *e)
+{
+	const struct pg_table *t;
+	const char *params[2];
+	const char **pk;
+	PGresult *r;
+	int nrows, npk = 0;
+
+	if (s->broken)
+		return fail_msg(s, table, e, "connection unusable after an earlier failure");
+	if (!s->listed && load_tables(s, e) != 0)
+		return -1;
+	t = find_table(s, table);
+	if (t == NULL)
+		return fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
+	params[0] = t->schema;
+	params[1] = t->rel;
+	r = query(s, schema_sql, 2, params, PGRES_TUPLES_OK, table, e);
+	if (r == NULL) {
+		s->broken = true; /* the snapshot's transaction is aborted */
+		return -1;
+	}
+	nrows = PQntuples(r);
+	if (nrows == 0) {
+		PQclear(r);
+		return fail_msg(s, table, e, "reading its columns: the table does not exist");
+	}
+	pk = calloc((size_t)nrows, sizeof(*pk));
+	if (pk == NULL) {
+		PQclear(r);
+		return ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+	}
+	for (int i = 0; i < nrows; i++) {
+		const char *name = PQgetvalue(r, i, 0);
+		int key;
+
+		if (PQgetisnull(r, i, 0))
+			continue; /* no columns */
+		table_schema_add_column(out, name, strlen(name), PQgetvalue(r, i, 1),
+		                        PQgetvalue(r, i, 2)[0] != 't');
+		key = PQgetisnull(r, i, 3) ? 0 : atoi(PQgetvalue(r, i, 3));
+		if (key >= 1 && key <= nrows) {
+			pk[key - 1] = out->cols[out->ncols - 1].name;
+			if (key > npk)
+				npk = key;
+		}
+	}
+	for (int i = 0; i < npk; i++) {
+		if (pk[i] != NULL)
+			table_schema_add_pk(out, pk[i]);
+	}
+	free(pk);
+	PQclear(r);
+	return 0;
+}
+
 const struct source_ops source_postgres = {
     .db_type = "postgresql",
     .open = pg_open,
     .list_tables = pg_list_tables,
     .begin_snapshot = pg_begin_snapshot,
     .read_table = pg_read_table,
+    .table_schema = pg_table_schema,
     .close = pg_close,
 };

@@ -480,8 +480,7 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
 
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
                              uint64_t raw_bytes, uint64_t bytes, int segments,
-                             const struct lossy *lossy, const char *schema_json,
-                             struct ierr *e)
+                             const struct lossy *lossy, const char *schema_json, struct ierr *e)
 {
 	sqlite3_stmt *st;
 	int64_t now = now_ms();

@@ -95,8 +95,7 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
  * partition may complete with 0 segments (a table without rows). */
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
                              uint64_t raw_bytes, uint64_t bytes, int segments,
-                             const struct lossy *lossy, const char *schema_json,
-                             struct ierr *e);
+                             const struct lossy *lossy, const char *schema_json, struct ierr *e);
 
 /* Bytes the spool holds on disk (segments not yet deleted). */
 int64_t spool_bytes_used(struct spool *sp);
