@@ -23,6 +23,7 @@
 #include <zstd.h>
 
 #include "failpoint.h"
+#include "hex.h"
 #include "log.h"
 #include "spool.h"
 #include "util.h"
@@ -93,14 +94,9 @@ static void hex_digest(EVP_MD_CTX *ctx, char *out)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	static const char hex[] = "0123456789abcdef";
 
 	EVP_DigestFinal_ex(ctx, md, &len);
-	for (unsigned int i = 0; i < len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[2 * len] = '\0';
+	hex_encode(md, len, out);
 }
 
 static int seg_write_out(struct table_writer *w, const void *p, size_t n, struct ierr *e)
