@@ -24,17 +24,49 @@
 const char *const status_states[STATUS_NSTATES] = {"pending",  "sealed", "uploading",
                                                    "uploaded", "failed", "quarantined"};
 
-static int64_t q1(sqlite3 *db, const char *sql, int64_t dflt)
+/* A query that could not be prepared or run: an error, never an empty table
+ * (a status that looks healthy because it read nothing is the worst answer). */
+static int query_fail(sqlite3 *db, const char *what, struct ierr *e)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t v = dflt;
+	return ierr_set(e, IERR_SPOOL, "spool %s: status: %s: %s", sqlite3_db_filename(db, "main"),
+	                what, sqlite3_errmsg(db));
+}
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return dflt;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		v = sqlite3_column_int64(st, 0);
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *what,
+                   struct ierr *e)
+{
+	*st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return query_fail(db, what, e);
+	}
+	return 0;
+}
+
+/* The end of a step loop: SQLITE_DONE, or the error. Finalizes st. */
+static int finish(sqlite3 *db, sqlite3_stmt *st, int rc, const char *what, struct ierr *e)
+{
 	sqlite3_finalize(st);
-	return v;
+	return rc == SQLITE_DONE ? 0 : query_fail(db, what, e);
+}
+
+/* One integer (dflt when the result is NULL or there is no row). */
+static int q1(sqlite3 *db, const char *sql, int64_t dflt, int64_t *v, struct ierr *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (prepare(db, sql, &st, "summary", e) != 0)
+		return -1;
+	*v = dflt;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+			*v = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	return finish(db, st, rc, "summary", e);
 }
 
 static void age_text(char *out, size_t n, int64_t ms)
@@ -68,16 +100,19 @@ bool status_uploader_running(const struct spool *sp)
 	return running;
 }
 
-/* Segment counts by state, times and sizes; the caller holds the read txn. */
-static void load_locked(sqlite3 *db, struct status_summary *s)
+/* Segment counts by state, times and sizes; the caller holds the read txn.
+ * Returns 0, or -1 with *e. */
+static int load_locked(sqlite3 *db, struct status_summary *s, struct ierr *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
+	int rc;
 
-	sqlite3_prepare_v2(db,
-	                   "SELECT state, count(*), coalesce(sum(bytes),0), coalesce(sum(rows),0) "
-	                   "FROM segments GROUP BY state",
-	                   -1, &st, NULL);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
+	if (prepare(db,
+	            "SELECT state, count(*), coalesce(sum(bytes),0), coalesce(sum(rows),0) "
+	            "FROM segments GROUP BY state",
+	            &st, "segments by state", e) != 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *state = (const char *)sqlite3_column_text(st, 0);
 
 		for (int i = 0; i < STATUS_NSTATES; i++) {
@@ -88,15 +123,17 @@ static void load_locked(sqlite3 *db, struct status_summary *s)
 			}
 		}
 	}
-	sqlite3_finalize(st);
-	s->oldest_not_uploaded =
-	    q1(db,
+	if (finish(db, st, rc, "segments by state", e) != 0)
+		return -1;
+	if (q1(db,
 	       "SELECT min(coalesce(sealed_at, created_at)) FROM segments WHERE state IN "
 	       "('sealed','uploading','failed','quarantined')",
-	       -1);
-	s->last_upload_at = q1(db, "SELECT max(uploaded_at) FROM segments", -1);
-	s->spool_bytes =
-	    q1(db, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL", 0);
+	       -1, &s->oldest_not_uploaded, e) != 0 ||
+	    q1(db, "SELECT max(uploaded_at) FROM segments", -1, &s->last_upload_at, e) != 0 ||
+	    q1(db, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL", 0,
+	       &s->spool_bytes, e) != 0)
+		return -1;
+	return 0;
 }
 
 int status_summary_load(struct spool *sp, struct status_summary *s, struct ierr *e)
@@ -105,7 +142,10 @@ int status_summary_load(struct spool *sp, struct status_summary *s, struct ierr 
 	s->generated_at = now_ms();
 	if (spool_exec(sp, "BEGIN", e) != 0)
 		return -1;
-	load_locked(spool_db(sp), s);
+	if (load_locked(spool_db(sp), s, e) != 0) {
+		spool_exec(sp, "ROLLBACK", NULL);
+		return -1;
+	}
 	spool_exec(sp, "COMMIT", e);
 	s->uploader_running = status_uploader_running(sp);
 	return 0;
@@ -171,19 +211,22 @@ static void print_header_text(FILE *out, const char *dir, const struct status_su
 	        "uploaded", "failed", "rows");
 }
 
-static void print_tables(sqlite3 *db, bool json, struct buf *b, FILE *out)
+/* The per-table lines into b (JSON or text); 0, or -1 with *e. */
+static int print_tables(sqlite3 *db, bool json, struct buf *b, struct ierr *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	bool first = true;
+	int rc;
 
-	sqlite3_prepare_v2(db,
-	                   "SELECT source, table_name, "
-	                   "sum(state='pending'), sum(state IN ('sealed','uploading')), "
-	                   "sum(state='uploaded'), sum(state IN ('failed','quarantined')), "
-	                   "sum(rows), sum(bytes) FROM segments GROUP BY source, table_name "
-	                   "ORDER BY source, table_name",
-	                   -1, &st, NULL);
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
+	if (prepare(db,
+	            "SELECT source, table_name, "
+	            "sum(state='pending'), sum(state IN ('sealed','uploading')), "
+	            "sum(state='uploaded'), sum(state IN ('failed','quarantined')), "
+	            "sum(rows), sum(bytes) FROM segments GROUP BY source, table_name "
+	            "ORDER BY source, table_name",
+	            &st, "tables", e) != 0)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *src = (const char *)sqlite3_column_text(st, 0);
 		const char *tbl = (const char *)sqlite3_column_text(st, 1);
 		long long v[6];
@@ -200,29 +243,32 @@ static void print_tables(sqlite3 *db, bool json, struct buf *b, FILE *out)
 			           "\"failed\":%lld,\"rows\":%lld,\"bytes\":%lld}",
 			           v[0], v[1], v[2], v[3], v[4], v[5]);
 		} else {
-			fprintf(out, "%-12s %-28s %8lld %8lld %8lld %8lld %10lld\n", src, tbl, v[0],
-			        v[1], v[2], v[3], v[4]);
+			buf_printf(b, "%-12s %-28s %8lld %8lld %8lld %8lld %10lld\n", src, tbl,
+			           v[0], v[1], v[2], v[3], v[4]);
 		}
 		first = false;
 	}
-	sqlite3_finalize(st);
+	return finish(db, st, rc, "tables", e);
 }
 
-/* The most recent failures, with their S3 code and message. */
-static void print_errors(sqlite3 *db, bool json, struct buf *b, FILE *out)
+/* The most recent failures, with their S3 code and message, into b (JSON or
+ * text); 0, or -1 with *e. */
+static int print_errors(sqlite3 *db, bool json, struct buf *b, struct ierr *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	bool first = true;
+	int rc;
 
-	sqlite3_prepare_v2(db,
-	                   "SELECT id, state, bucket, key, attempts, coalesce(last_error_code,''), "
-	                   "coalesce(last_error,'') FROM segments WHERE state IN "
-	                   "('failed','quarantined') OR (state='sealed' AND attempts > 0) "
-	                   "ORDER BY id DESC LIMIT 10",
-	                   -1, &st, NULL);
+	if (prepare(db,
+	            "SELECT id, state, bucket, key, attempts, coalesce(last_error_code,''), "
+	            "coalesce(last_error,'') FROM segments WHERE state IN "
+	            "('failed','quarantined') OR (state='sealed' AND attempts > 0) "
+	            "ORDER BY id DESC LIMIT 10",
+	            &st, "recent errors", e) != 0)
+		return -1;
 	if (json)
 		buf_puts(b, "],\"recent_errors\":[");
-	while (st && sqlite3_step(st) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *state = (const char *)sqlite3_column_text(st, 1);
 		const char *bucket = (const char *)sqlite3_column_text(st, 2);
 		const char *key = (const char *)sqlite3_column_text(st, 3);
@@ -244,41 +290,50 @@ static void print_errors(sqlite3 *db, bool json, struct buf *b, FILE *out)
 			buf_putc(b, '}');
 		} else {
 			if (first)
-				fprintf(out, "\nrecent errors (replay failed ones with `ingesta "
-				             "replay`):\n");
-			fprintf(out, "  #%lld %-11s %s/%s (attempt %d): %s %s\n",
-			        (long long)sqlite3_column_int64(st, 0), state, bucket, key,
-			        sqlite3_column_int(st, 4), code, msg);
+				buf_puts(b, "\nrecent errors (replay failed ones with `ingesta "
+				            "replay`):\n");
+			buf_printf(b, "  #%lld %-11s %s/%s (attempt %d): %s %s\n",
+			           (long long)sqlite3_column_int64(st, 0), state, bucket, key,
+			           sqlite3_column_int(st, 4), code, msg);
 		}
 		first = false;
 	}
-	sqlite3_finalize(st);
+	if (finish(db, st, rc, "recent errors", e) != 0)
+		return -1;
 	if (json)
 		buf_puts(b, "]}\n");
+	return 0;
 }
 
 int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struct ierr *e)
 {
 	sqlite3 *db = spool_db(sp);
 	struct status_summary s;
-	struct buf b = {0};
+	struct buf b = {0}, tables = {0};
 
 	memset(&s, 0, sizeof(s));
 	s.generated_at = now_ms();
 	s.uploader_running = status_uploader_running(sp);
 	if (spool_exec(sp, "BEGIN", e) != 0)
 		return -1;
-	load_locked(db, &s);
-	if (o->json)
-		print_header_json(&b, spool_dir(sp), &s, o->quota_bytes);
-	else
-		print_header_text(out, spool_dir(sp), &s, o->quota_bytes);
-	print_tables(db, o->json, &b, out);
-	print_errors(db, o->json, &b, out);
+	/* Everything is read before anything is printed: a query that fails
+	 * prints nothing but the error (exit non-zero), not half a status. */
+	if (load_locked(db, &s, e) != 0 || print_tables(db, o->json, &tables, e) != 0 ||
+	    print_errors(db, o->json, &tables, e) != 0) {
+		spool_exec(sp, "ROLLBACK", NULL);
+		buf_free(&tables);
+		return -1;
+	}
 	spool_exec(sp, "COMMIT", e);
-	if (o->json)
+	if (o->json) {
+		print_header_json(&b, spool_dir(sp), &s, o->quota_bytes);
 		fputs(buf_cstr(&b), out);
+	} else {
+		print_header_text(out, spool_dir(sp), &s, o->quota_bytes);
+	}
+	fputs(buf_cstr(&tables), out);
 	buf_free(&b);
+	buf_free(&tables);
 	return 0;
 }
 
@@ -336,11 +391,14 @@ int status_check(struct spool *sp, const struct status_check_opts *o, FILE *out,
 	s.uploader_running = status_uploader_running(sp);
 	if (spool_exec(sp, "BEGIN", e) != 0)
 		return -1;
-	load_locked(db, &s);
-	oldest_queued = q1(db,
-	                   "SELECT min(coalesce(sealed_at, created_at)) FROM segments "
-	                   "WHERE state IN ('sealed','uploading')",
-	                   -1);
+	if (load_locked(db, &s, e) != 0 ||
+	    q1(db,
+	       "SELECT min(coalesce(sealed_at, created_at)) FROM segments "
+	       "WHERE state IN ('sealed','uploading')",
+	       -1, &oldest_queued, e) != 0) {
+		spool_exec(sp, "ROLLBACK", NULL);
+		return -1;
+	}
 	failed = s.states[4].segments;
 	quarantined = s.states[5].segments;
 	queued = s.states[1].segments + s.states[2].segments;

@@ -55,6 +55,26 @@ static bool is_hex32(const char *s)
 	return hex_decode(s, raw, 16) == 0;
 }
 
+/*
+ * What one step of a multipart upload tells s3_put_multipart() to do next.
+ * Only MPU_OK and MPU_FAILED ever leave this file (as 0 and -1).
+ */
+enum mpu_result {
+	MPU_FAILED = -1,        /* error, *e and res->code filled */
+	MPU_OK = 0,             /* the step is done */
+	MPU_START_OVER = 1,     /* the upload is gone or unusable (NoSuchUpload, InvalidPart...) */
+	MPU_FILE_CHANGED = 2,   /* the spool file no longer matches its digests: quarantine */
+	MPU_KEY_EXISTS = 3,     /* Complete answered 412: the key is already written */
+	MPU_NO_CONDITIONAL = 4, /* Complete answered 501 to If-None-Match: HEAD, then plain */
+};
+
+/* What mpu_layout() found in the recorded progress. */
+enum mpu_layout_result {
+	LAYOUT_SPOOL_ERROR = -2, /* the spool could not be read (or no memory), *e filled */
+	LAYOUT_UNUSABLE = -1,    /* recorded parts do not fit the object: start over */
+	LAYOUT_OK = 0,
+};
+
 struct mpu {
 	struct s3_target *t;
 	struct spool *sp;
@@ -221,9 +241,10 @@ static int create_upload(struct mpu *m, struct put_result *res, struct ierr *e)
 	return 0;
 }
 
-/* Result of one part: 0 sent, -1 error (*e), 1 NoSuchUpload, 2 file changed. */
-static int upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len, struct put_result *res,
-                       struct ierr *e)
+/* One part: MPU_OK sent and recorded, MPU_FAILED, MPU_START_OVER
+ * (NoSuchUpload) or MPU_FILE_CHANGED. */
+static enum mpu_result upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len,
+                                   struct put_result *res, struct ierr *e)
 {
 	struct s3_target *t = m->t;
 	char pnum[16], md5_b64[32], sha_b64[64], sha_hex[65], md5_hex[33], sz[32];
@@ -257,17 +278,17 @@ static int upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len, struct
 	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
 	if (resp.file_short) {
 		s3_resp_free(&resp);
-		return 2;
+		return MPU_FILE_CHANGED;
 	}
 	if (rc != 0) {
 		s3_resp_free(&resp);
-		return -1;
+		return MPU_FAILED;
 	}
 	if (resp.status != 200) {
 		rc = s3_fail(t, &resp, m->seg->key, res->code, sizeof(res->code), e);
 		s3_resp_free(&resp);
 		if (strcmp(res->code, "NoSuchUpload") == 0)
-			return 1;
+			return MPU_START_OVER;
 		if (strcmp(res->code, "BadDigest") == 0 ||
 		    strcmp(res->code, "XAmzContentSHA256Mismatch") == 0 ||
 		    strcmp(res->code, "InvalidDigest") == 0) {
@@ -280,24 +301,24 @@ static int upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len, struct
 			digest_final(ctx, md);
 			EVP_MD_CTX_free(ctx);
 			if (drc > 0 || (drc == 0 && memcmp(md, m->shas + 32 * (pn - 1), 32) != 0))
-				return 2;
+				return MPU_FILE_CHANGED;
 			e->code = IERR_TRANSIENT; /* corrupted in transit: send again */
 		}
-		return -1;
+		return MPU_FAILED;
 	}
 	s3_etag_unquote(resp.etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
 	s3_resp_free(&resp);
 	if (strcasecmp(m->etags[pn - 1], md5_hex) != 0 && !s3_etag_not_md5(&resp)) {
 		snprintf(res->code, sizeof(res->code), "ETagMismatch");
-		return ierr_set(
-		    e, IERR_TRANSIENT,
-		    "S3 UploadPart %d for s3://%s/%s: ETag %.64s is not the part's MD5 %s", pn,
-		    t->base.bucket, m->seg->key, m->etags[pn - 1], md5_hex);
+		ierr_set(e, IERR_TRANSIENT,
+		         "S3 UploadPart %d for s3://%s/%s: ETag %.64s is not the part's MD5 %s", pn,
+		         t->base.bucket, m->seg->key, m->etags[pn - 1], md5_hex);
+		return MPU_FAILED;
 	}
 	if (spool_part_done(m->sp, m->seg->id, pn, len, m->etags[pn - 1], e) != 0) {
 		snprintf(res->code, sizeof(res->code), "SpoolError");
 		e->code = IERR_TRANSIENT;
-		return -1;
+		return MPU_FAILED;
 	}
 	FAILPOINT("upload.s3.after_part");
 	snprintf(pnum, sizeof(pnum), "%d", pn);
@@ -309,11 +330,13 @@ static int upload_part(struct mpu *m, int pn, uint64_t off, uint64_t len, struct
 		log_event(LOG_DEBUG, "part uploaded", "bucket", t->base.bucket, "key", m->seg->key,
 		          "part", pnum, "of", of, "bytes", sz, NULL);
 	}
-	return 0;
+	return MPU_OK;
 }
 
-/* 0 done, -1 error, 1 start over (the upload is gone or unusable). */
-static int complete_upload(struct mpu *m, struct put_result *res, struct ierr *e)
+/* CompleteMultipartUpload: MPU_OK (res->etag set), MPU_FAILED,
+ * MPU_START_OVER (the upload is gone or unusable), MPU_KEY_EXISTS (412) or
+ * MPU_NO_CONDITIONAL (501 to If-None-Match; the server is marked so). */
+static enum mpu_result complete_upload(struct mpu *m, struct put_result *res, struct ierr *e)
 {
 	struct s3_target *t = m->t;
 	struct buf body = {0};
@@ -358,30 +381,30 @@ static int complete_upload(struct mpu *m, struct put_result *res, struct ierr *e
 	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
 	buf_free(&body);
 	if (rc != 0)
-		return -1;
+		return MPU_FAILED;
 	/* S3 may answer 200 and put an <Error> in the body (it keeps the
 	 * connection alive with whitespace while it assembles the object). */
 	if (resp.status != 200 ||
 	    s3_xml_element(resp.body.data, resp.body.len, "Error", &s, &end, &from)) {
-		rc = s3_fail(t, &resp, m->seg->key, res->code, sizeof(res->code), e);
+		s3_fail(t, &resp, m->seg->key, res->code, sizeof(res->code), e);
 		s3_resp_free(&resp);
 		if (resp.status == 412)
-			return 2;
+			return MPU_KEY_EXISTS;
 		if (resp.status == 501 && cond && t->cond == S3_COND_AUTO) {
 			atomic_store(&t->cond_unsupported, true);
 			log_event(LOG_WARNING,
 			          "the S3 server does not support If-None-Match on "
 			          "CompleteMultipartUpload; checking with HEAD first from now on",
 			          "bucket", t->base.bucket, NULL);
-			return 3;
+			return MPU_NO_CONDITIONAL;
 		}
 		if (strcmp(res->code, "NoSuchUpload") == 0 ||
 		    strcmp(res->code, "ConditionalRequestConflict") == 0 ||
 		    strcmp(res->code, "InvalidPart") == 0 ||
 		    strcmp(res->code, "InvalidPartOrder") == 0 ||
 		    strcmp(res->code, "EntityTooSmall") == 0)
-			return 1;
-		return rc;
+			return MPU_START_OVER;
+		return MPU_FAILED;
 	}
 	s3_xml_text(resp.body.data, resp.body.len, "ETag", etag, sizeof(etag), NULL);
 	if (etag[0] == '\0')
@@ -396,20 +419,22 @@ static int complete_upload(struct mpu *m, struct put_result *res, struct ierr *e
 
 		if (s3_same_object(t, m->seg, m->fd, m->part_size, &v, why, sizeof(why), res, e) !=
 		    0)
-			return -1;
+			return MPU_FAILED;
 		if (v != S3_SAME) {
 			snprintf(res->code, sizeof(res->code), "ETagMismatch");
-			return ierr_set(e, IERR_PERMANENT,
-			                "S3 CompleteMultipartUpload for s3://%s/%s: ETag %.64s, "
-			                "expected %s, and the object does not match: %s",
-			                t->base.bucket, m->seg->key, res->etag, expect, why);
+			ierr_set(e, IERR_PERMANENT,
+			         "S3 CompleteMultipartUpload for s3://%s/%s: ETag %.64s, "
+			         "expected %s, and the object does not match: %s",
+			         t->base.bucket, m->seg->key, res->etag, expect, why);
+			return MPU_FAILED;
 		}
 	}
-	return 0;
+	return MPU_OK;
 }
 
-/* Load recorded parts and decide the part layout; -1: layout unusable. */
-static int mpu_layout(struct mpu *m, struct ierr *e)
+/* Load the recorded parts and decide the part layout (LAYOUT_OK), or say
+ * why not: LAYOUT_UNUSABLE (start over) or LAYOUT_SPOOL_ERROR (*e). */
+static enum mpu_layout_result mpu_layout(struct mpu *m, struct ierr *e)
 {
 	const struct segment *seg = m->seg;
 
@@ -419,17 +444,17 @@ static int mpu_layout(struct mpu *m, struct ierr *e)
 		m->ndone = spool_parts_list(m->sp, seg->id, &m->done, e);
 		if (m->ndone < 0) {
 			m->ndone = 0;
-			return -2;
+			return LAYOUT_SPOOL_ERROR;
 		}
 		if (m->ndone > 0 && m->done[0].part_number == 1)
 			m->part_size = m->done[0].size; /* keep the layout of the upload */
 	}
 	if (m->part_size == 0)
-		return -1;
+		return LAYOUT_UNUSABLE;
 	m->nparts = (int)((seg->bytes + m->part_size - 1) / m->part_size);
 	if (m->nparts < 1 || m->nparts > S3_MAX_PARTS ||
 	    (m->nparts > 1 && m->part_size < S3_MIN_PART_SIZE))
-		return -1;
+		return LAYOUT_UNUSABLE;
 	for (int i = 0; i < m->ndone; i++) {
 		int pn = m->done[i].part_number;
 		uint64_t off = (uint64_t)(pn - 1) * m->part_size;
@@ -437,7 +462,7 @@ static int mpu_layout(struct mpu *m, struct ierr *e)
 		if (pn < 1 || pn > m->nparts ||
 		    m->done[i].size !=
 		        (seg->bytes - off < m->part_size ? seg->bytes - off : m->part_size))
-			return -1;
+			return LAYOUT_UNUSABLE;
 	}
 	m->md5s = calloc((size_t)m->nparts, 16);
 	m->shas = calloc((size_t)m->nparts, 32);
@@ -445,9 +470,9 @@ static int mpu_layout(struct mpu *m, struct ierr *e)
 	if (!m->md5s || !m->shas || !m->etags) {
 		ierr_set(e, IERR_TRANSIENT, "multipart s3://%s/%s: out of memory",
 		         m->t->base.bucket, seg->key);
-		return -2;
+		return LAYOUT_SPOOL_ERROR;
 	}
-	return 0;
+	return LAYOUT_OK;
 }
 
 static const struct spool_part *find_done(const struct mpu *m, int pn)
@@ -460,17 +485,17 @@ static const struct spool_part *find_done(const struct mpu *m, int pn)
 }
 
 /*
- * Send every part not yet recorded, verifying the whole file on the way.
- * 0 all parts there, -1 error, 1 start over, 2 quarantine.
+ * Send every part not yet recorded, verifying the whole file on the way:
+ * MPU_OK (all parts there), MPU_FAILED, MPU_START_OVER or MPU_FILE_CHANGED.
  */
-static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
+static enum mpu_result send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 {
 	const struct segment *seg = m->seg;
 	EVP_MD_CTX *whole = EVP_MD_CTX_new(), *pm = EVP_MD_CTX_new(), *ps = EVP_MD_CTX_new();
 	unsigned char md[32];
 	char hex[65];
 	bool stale_part = false;
-	int rc = 0;
+	enum mpu_result rc = MPU_OK;
 
 	if (m->ndone > 0) {
 		char n[16], of[16];
@@ -481,17 +506,18 @@ static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 		          "key", seg->key, "parts_already_done", n, "parts", of, NULL);
 	}
 	digest_init(whole, EVP_sha256());
-	for (int pn = 1; pn <= m->nparts && rc == 0; pn++) {
+	for (int pn = 1; pn <= m->nparts && rc == MPU_OK; pn++) {
 		uint64_t off = (uint64_t)(pn - 1) * m->part_size;
 		uint64_t len = seg->bytes - off < m->part_size ? seg->bytes - off : m->part_size;
 		const struct spool_part *d = find_done(m, pn);
 		int drc;
 
 		if (ingesta_stop_requested) {
-			rc = s3_transient(res, e, "Interrupted",
-			                  "multipart s3://%s/%s: interrupted by a stop request "
-			                  "(progress kept)",
-			                  m->t->base.bucket, seg->key);
+			s3_transient(res, e, "Interrupted",
+			             "multipart s3://%s/%s: interrupted by a stop request "
+			             "(progress kept)",
+			             m->t->base.bucket, seg->key);
+			rc = MPU_FAILED;
 			break;
 		}
 		digest_init(pm, EVP_md5());
@@ -500,12 +526,13 @@ static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 		digest_final(pm, m->md5s + 16 * (pn - 1));
 		digest_final(ps, m->shas + 32 * (pn - 1));
 		if (drc > 0) {
-			rc = 2;
+			rc = MPU_FILE_CHANGED;
 			break;
 		}
 		if (drc < 0) {
-			rc = s3_transient(res, e, "EIO", "spool file %s: read: %s", seg->path,
-			                  strerror(errno));
+			s3_transient(res, e, "EIO", "spool file %s: read: %s", seg->path,
+			             strerror(errno));
+			rc = MPU_FAILED;
 			break;
 		}
 		if (d != NULL) {
@@ -520,18 +547,18 @@ static int send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 		}
 		rc = upload_part(m, pn, off, len, res, e);
 	}
-	if (rc == 0 || rc == 2) {
+	if (rc == MPU_OK || rc == MPU_FILE_CHANGED) {
 		/* A part already recorded was not read by this pass only if we
 		 * stopped early; when all were read, check the whole file. */
 		digest_final(whole, md);
 		hex_encode(md, 32, hex);
-		if (rc == 0 && strcmp(hex, seg->sha256) != 0)
-			rc = 2;
-		if (rc == 0 && stale_part) {
+		if (rc == MPU_OK && strcmp(hex, seg->sha256) != 0)
+			rc = MPU_FILE_CHANGED;
+		if (rc == MPU_OK && stale_part) {
 			log_event(LOG_WARNING,
 			          "recorded part does not match the file; starting over", "key",
 			          seg->key, NULL);
-			rc = 1;
+			rc = MPU_START_OVER;
 		}
 	}
 	EVP_MD_CTX_free(whole);
@@ -570,19 +597,19 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
                      struct put_result *res, struct ierr *e)
 {
 	struct mpu m = {.t = t, .sp = sp, .seg = seg, .fd = fd};
-	int rc = 1;
+	int rc = MPU_START_OVER; /* an enum mpu_result until the loop ends, then 0 or -1 */
 
 	snprintf(m.upload_id, sizeof(m.upload_id), "%s", seg->upload_id);
-	for (int round = 0; round < 3 && rc > 0; round++) {
-		int lrc = mpu_layout(&m, e);
+	for (int round = 0; round < 3 && rc > MPU_OK; round++) {
+		enum mpu_layout_result lrc = mpu_layout(&m, e);
 
-		if (lrc == -2) {
+		if (lrc == LAYOUT_SPOOL_ERROR) {
 			snprintf(res->code, sizeof(res->code), "SpoolError");
 			e->code = IERR_TRANSIENT;
 			rc = -1;
 			break;
 		}
-		if (lrc == -1) {
+		if (lrc == LAYOUT_UNUSABLE) {
 			log_event(LOG_WARNING,
 			          "recorded multipart progress unusable; starting over", "key",
 			          seg->key, NULL);
@@ -619,7 +646,7 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 				rc = -1;
 				break;
 			}
-			if (mpu_layout(&m, e) != 0) {
+			if (mpu_layout(&m, e) != LAYOUT_OK) {
 				snprintf(res->code, sizeof(res->code), "SpoolError");
 				e->code = IERR_TRANSIENT;
 				rc = -1;
@@ -627,7 +654,7 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 			}
 		}
 		rc = send_parts(&m, res, e);
-		if (rc == 2) {
+		if (rc == MPU_FILE_CHANGED) {
 			abandon(&m);
 			rc = s3_quarantine(res, e,
 			                   "spool file %s no longer matches its recorded sha256 "
@@ -636,27 +663,27 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 			                   seg->path, seg->sha256, t->base.bucket, seg->key);
 			break;
 		}
-		if (rc == 1) { /* NoSuchUpload while sending parts */
+		if (rc == MPU_START_OVER) { /* NoSuchUpload while sending parts */
 			if (settle(&m, res, e, &rc) == 0)
 				break;
 			abandon(&m);
-			rc = 1;
+			rc = MPU_START_OVER;
 			continue;
 		}
-		if (rc != 0)
+		if (rc != MPU_OK)
 			break;
 		rc = complete_upload(&m, res, e);
-		if (rc == 3) { /* 501: no If-None-Match here; HEAD, then complete plainly */
+		if (rc == MPU_NO_CONDITIONAL) { /* HEAD, then complete plainly */
 			if (settle(&m, res, e, &rc) == 0)
 				break;
 			rc = complete_upload(&m, res, e);
-			if (rc > 0)
+			if (rc > MPU_OK)
 				rc = s3_transient(res, e, "CompleteFailed",
 				                  "CompleteMultipartUpload s3://%s/%s refused",
 				                  t->base.bucket, seg->key);
 			break;
 		}
-		if (rc == 2) { /* 412: the key exists */
+		if (rc == MPU_KEY_EXISTS) {
 			if (settle(&m, res, e, &rc) == 0)
 				break;
 			abandon(&m);
@@ -667,14 +694,14 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 			    t->base.bucket, seg->key);
 			break;
 		}
-		if (rc == 1) { /* the upload is gone or unusable */
+		if (rc == MPU_START_OVER) {
 			if (settle(&m, res, e, &rc) == 0)
 				break;
 			abandon(&m);
 			continue;
 		}
 	}
-	if (rc > 0)
+	if (rc > MPU_OK)
 		rc = s3_transient(res, e, "MultipartRestart",
 		                  "multipart upload to s3://%s/%s had to start over too often",
 		                  t->base.bucket, seg->key);

@@ -57,7 +57,7 @@ declare -A srcs=(
 	[json]="common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
 	[bson]="collector/bson_json.c common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
 	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
-	[s3xml]="uploader/s3_http.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
+	[s3xml]="uploader/s3_http.c uploader/s3_proto.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
 	[creds]="uploader/creds.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
 )
 declare -A pkgs=(
