@@ -7,6 +7,12 @@
  * crawler would see them); those of dead uploaders are removed at open. RENAME_NOREPLACE is
  * the local equivalent of S3's If-None-Match: *: an existing key is never
  * overwritten, and an existing key with identical bytes counts as success.
+ *
+ * .ingesta-tmp/ exists only while a copy is in flight: it is created before
+ * each copy and removed after it when empty, so an idle bucket holds nothing
+ * but objects. Several uploaders may share a bucket: a removal that finds
+ * another writer's file (ENOTEMPTY, EBUSY) leaves the directory, and a copy
+ * whose directory was removed under it between mkdir and create retries.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +27,7 @@
 
 #include "failpoint.h"
 #include "hex.h"
+#include "log.h"
 #include "target.h"
 #include "util.h"
 
@@ -45,6 +52,31 @@ static int make_parents(const char *path, struct ierr *e)
 		*p = '/';
 	}
 	return 0;
+}
+
+/* Remove the temporary directory if it is empty; another writer's file in it
+ * (or the directory already gone) is not an error. */
+static void tmpdir_release(const struct file_target *ft)
+{
+	if (rmdir(ft->tmpdir) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != EBUSY &&
+	    errno != ENOENT)
+		log_event(LOG_DEBUG, "file target: could not remove the temporary directory", "dir",
+		          ft->tmpdir, "error", strerror(errno), NULL);
+}
+
+/* Create tmp (0644, exclusive) in .ingesta-tmp/, creating the directory;
+ * retried when a concurrent tmpdir_release() removed it in between. */
+static int tmp_create(const struct file_target *ft, const char *tmp)
+{
+	for (int attempt = 0;; attempt++) {
+		int fd;
+
+		if (mkdir(ft->tmpdir, 0700) != 0 && errno != EEXIST)
+			return -1;
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != ENOENT || attempt == 100)
+			return fd;
+	}
 }
 
 /* Publish tmp as dest without replacing; on EEXIST compare contents. */
@@ -110,6 +142,7 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 	int in, out;
 	ssize_t n;
 	EVP_MD_CTX *ctx;
+	int rc;
 
 	(void)sp;
 	if (key_escapes(seg->key)) {
@@ -132,11 +165,12 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 	}
 	random_hex(rnd, 8);
 	snprintf(tmp, sizeof(tmp), "%s/%d-%s", ft->tmpdir, (int)getpid(), rnd);
-	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	out = tmp_create(ft, tmp);
 	if (out < 0) {
 		int err = errno;
 
 		close(in);
+		tmpdir_release(ft);
 		snprintf(res->code, sizeof(res->code), err == ENOSPC ? "ENOSPC" : "EIO");
 		ierr_errno(e, err, "file target: create %s", tmp);
 		e->code = IERR_TRANSIENT;
@@ -159,6 +193,7 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 
 		close(out);
 		unlink(tmp);
+		tmpdir_release(ft);
 		snprintf(res->code, sizeof(res->code), err == ENOSPC ? "ENOSPC" : "EIO");
 		ierr_errno(e, err, "file target: write %s", tmp);
 		e->code = IERR_TRANSIENT;
@@ -168,6 +203,7 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 	hex_encode(md, mdlen, sha);
 	if (strcmp(sha, seg->sha256) != 0) {
 		unlink(tmp);
+		tmpdir_release(ft);
 		snprintf(res->code, sizeof(res->code), "ChecksumMismatch");
 		res->quarantine = true;
 		return ierr_set(e, IERR_PERMANENT,
@@ -176,7 +212,9 @@ static int file_put_segment(struct target *t, struct spool *sp, const struct seg
 		                seg->path, sha, seg->sha256);
 	}
 	FAILPOINT("upload.file.before_publish");
-	if (publish(tmp, dest, sha, res, e) != 0)
+	rc = publish(tmp, dest, sha, res, e); /* tmp is renamed or unlinked */
+	tmpdir_release(ft);
+	if (rc != 0)
 		return -1;
 	snprintf(res->etag, sizeof(res->etag), "%s", seg->md5);
 	return 0;
@@ -256,13 +294,14 @@ struct target *target_file_open(const char *bucket, struct ierr *e)
 			ft->root[--l] = '\0';
 	}
 	snprintf(ft->tmpdir, sizeof(ft->tmpdir), "%s/.ingesta-tmp", ft->root);
-	if ((mkdir(ft->root, 0755) != 0 && errno != EEXIST) ||
-	    (mkdir(ft->tmpdir, 0700) != 0 && errno != EEXIST)) {
+	if (mkdir(ft->root, 0755) != 0 && errno != EEXIST) {
 		ierr_errno(e, errno, "file target %s", ft->root);
 		free(ft);
 		return NULL;
 	}
+	/* Leftovers of dead uploaders (and the directory an older version kept). */
 	sweep_dead_tmp(ft->tmpdir);
+	tmpdir_release(ft);
 	return &ft->base;
 }
 

@@ -472,7 +472,10 @@ def test_sigterm_upload(d):
     assert_bucket_exactly(bucket, "s", range(1, n + 1))
     uploads = db_rows(spool, "SELECT value FROM counters WHERE name='uploads_total'")[0][0]
     check(uploads == n, f"uploads_total {uploads}, {n} expected (no upload twice)")
-    check(os.listdir(os.path.join(bucket, ".ingesta-tmp")) == [], "temporary objects left")
+    # An idle file:// bucket holds objects only: .ingesta-tmp/ goes when it is empty.
+    tmpdir = os.path.join(bucket, ".ingesta-tmp")
+    check(not os.path.exists(tmpdir),
+          f"{tmpdir} left: {os.listdir(tmpdir) if os.path.isdir(tmpdir) else '(not a directory)'}")
     print(f"SIGTERM during uploads: exit 0 in {took:.2f} s with {done}/{n} uploaded; "
           f"restart finished, {n} rows exactly once")
 
