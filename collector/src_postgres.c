@@ -892,35 +892,58 @@ out:
 /* ---- table_schema --------------------------------------------------------------------- */
 
 /*
- * The columns in attnum order (the order of SELECT *), dropped ones left out;
- * the type as format_type() spells it ("numeric(12,2)", "timestamp with time
- * zone", "text[]", "character varying(10)"); NOT NULL as information_schema
- * reads it (the column's own constraint, or a NOT NULL domain); the primary
- * key's position of each column. One row with NULL attname: a table without
- * columns; no row at all: the table is not in the snapshot.
+ * The columns are those of `SELECT * ... LIMIT 0` (the probe read_table()
+ * runs too): its lock is held until the snapshot ends, so they are the
+ * columns the rows are read with even when the table was altered after the
+ * snapshot began. For each, from the snapshot's catalog: the type as
+ * format_type() spells it ("numeric(12,2)", "timestamp with time zone",
+ * "text[]", "character varying(10)", a domain by its name); NOT NULL as
+ * information_schema reads it (the column's own constraint, or a NOT NULL
+ * domain); its position in the primary key. A column the catalog snapshot
+ * does not have yet (added since) gets the probe's type, nullable.
  */
 static const char schema_sql[] =
-    "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
-    "       a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), "
+    "SELECT coalesce(pg_catalog.format_type(a.atttypid, a.atttypmod), "
+    "                pg_catalog.format_type(p.typ, p.mod)), "
+    "       coalesce(a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), false), "
     "       (SELECT k.ord FROM pg_catalog.pg_index i, "
     "               unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) "
-    "        WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum) "
-    "FROM pg_catalog.pg_class c "
-    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-    "LEFT JOIN pg_catalog.pg_attribute a "
-    "       ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-    "LEFT JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
-    "WHERE n.nspname = $1 AND c.relname = $2 "
-    "ORDER BY a.attnum";
+    "        WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum) "
+    "FROM unnest($3::oid[], $4::int4[], $5::text[]) WITH ORDINALITY AS p(typ, mod, name, ord) "
+    "LEFT JOIN (pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid) "
+    "  ON a.attrelid = (SELECT c.oid FROM pg_catalog.pg_class c "
+    "                   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "                   WHERE n.nspname = $1 AND c.relname = $2) "
+    "  AND a.attname = p.name AND a.attnum > 0 AND NOT a.attisdropped "
+    "ORDER BY p.ord";
+
+/* Append the probe's column names as the elements of a text[] literal. */
+static void names_literal(struct buf *b, const PGresult *probe)
+{
+	buf_putc(b, '{');
+	for (int i = 0; i < PQnfields(probe); i++) {
+		if (i > 0)
+			buf_putc(b, ',');
+		buf_putc(b, '"');
+		for (const char *c = PQfname(probe, i); *c; c++) {
+			if (*c == '"' || *c == '\\')
+				buf_putc(b, '\\');
+			buf_putc(b, *c);
+		}
+		buf_putc(b, '"');
+	}
+	buf_putc(b, '}');
+}
 
 static int pg_table_schema(struct source *s, const char *table, struct table_schema *out,
                            struct ierr *e)
 {
 	const struct pg_table *t;
-	const char *params[2];
-	const char **pk;
-	PGresult *r;
-	int nrows, npk = 0;
+	struct buf stmt = {0}, oids = {0}, mods = {0}, names = {0};
+	const char *params[5];
+	const char **pk = NULL;
+	PGresult *probe = NULL, *r = NULL;
+	int n, npk = 0, rc = -1;
 
 	if (s->broken)
 		return fail_msg(s, table, e, "connection unusable after an earlier failure");
@@ -929,33 +952,47 @@ static int pg_table_schema(struct source *s, const char *table, struct table_sch
 	t = find_table(s, table);
 	if (t == NULL)
 		return fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
+	if (build_select(s, t, table, e) != 0)
+		return -1;
+	buf_append(&stmt, s->sql.data, s->sql.len);
+	buf_puts(&stmt, " LIMIT 0");
+	probe = query(s, buf_cstr(&stmt), 0, NULL, PGRES_TUPLES_OK, table, e);
+	if (probe == NULL)
+		goto out;
+	n = PQnfields(probe);
+	buf_putc(&oids, '{');
+	buf_putc(&mods, '{');
+	for (int i = 0; i < n; i++) {
+		buf_printf(&oids, "%s%u", i ? "," : "", PQftype(probe, i));
+		buf_printf(&mods, "%s%d", i ? "," : "", PQfmod(probe, i));
+	}
+	buf_putc(&oids, '}');
+	buf_putc(&mods, '}');
+	names_literal(&names, probe);
 	params[0] = t->schema;
 	params[1] = t->rel;
-	r = query(s, schema_sql, 2, params, PGRES_TUPLES_OK, table, e);
-	if (r == NULL) {
-		s->broken = true; /* the snapshot's transaction is aborted */
-		return -1;
+	params[2] = buf_cstr(&oids);
+	params[3] = buf_cstr(&mods);
+	params[4] = buf_cstr(&names);
+	r = query(s, schema_sql, 5, params, PGRES_TUPLES_OK, table, e);
+	if (r == NULL)
+		goto out;
+	if (PQntuples(r) != n) {
+		fail_msg(s, table, e, "reading its columns: column count changed");
+		goto out;
 	}
-	nrows = PQntuples(r);
-	if (nrows == 0) {
-		PQclear(r);
-		return fail_msg(s, table, e, "reading its columns: the table does not exist");
-	}
-	pk = calloc((size_t)nrows, sizeof(*pk));
+	pk = calloc((size_t)n + 1, sizeof(*pk));
 	if (pk == NULL) {
-		PQclear(r);
-		return ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+		ierr_set(e, IERR_INTERNAL, "postgresql: out of memory");
+		goto out;
 	}
-	for (int i = 0; i < nrows; i++) {
-		const char *name = PQgetvalue(r, i, 0);
-		int key;
+	for (int i = 0; i < n; i++) {
+		const char *name = PQfname(probe, i);
+		int key = PQgetisnull(r, i, 2) ? 0 : atoi(PQgetvalue(r, i, 2));
 
-		if (PQgetisnull(r, i, 0))
-			continue; /* no columns */
-		table_schema_add_column(out, name, strlen(name), PQgetvalue(r, i, 1),
-		                        PQgetvalue(r, i, 2)[0] != 't');
-		key = PQgetisnull(r, i, 3) ? 0 : atoi(PQgetvalue(r, i, 3));
-		if (key >= 1 && key <= nrows) {
+		table_schema_add_column(out, name, strlen(name), PQgetvalue(r, i, 0),
+		                        PQgetvalue(r, i, 1)[0] != 't');
+		if (key >= 1 && key <= n) {
 			pk[key - 1] = out->cols[out->ncols - 1].name;
 			if (key > npk)
 				npk = key;
@@ -965,9 +1002,19 @@ static int pg_table_schema(struct source *s, const char *table, struct table_sch
 		if (pk[i] != NULL)
 			table_schema_add_pk(out, pk[i]);
 	}
+	rc = 0;
+out:
+	/* A failed statement aborts the snapshot's transaction. */
+	if (rc != 0)
+		s->broken = true;
 	free(pk);
+	PQclear(probe);
 	PQclear(r);
-	return 0;
+	buf_free(&stmt);
+	buf_free(&oids);
+	buf_free(&mods);
+	buf_free(&names);
+	return rc;
 }
 
 const struct source_ops source_postgres = {

@@ -21,7 +21,7 @@ import sqlite3
 import subprocess
 import time
 
-from ingesta_test import (GOLDEN, TestFailure, check, clean_env, main, run, servers_env,
+from ingesta_test import (GOLDEN, INGESTA, TestFailure, check, clean_env, main, run, servers_env,
                           spool_db, tempdir, write_config)
 
 SRV = {}
@@ -224,8 +224,53 @@ def test_postgres(work):
             nsp, rel = table.split(".", 1) if "." in table else ("public", table)
             check_table("postgres (information_schema)", parts, table, pg_says(db, nsp, rel))
         print(f"postgres: {len(parts)} schemas match information_schema and format_type()")
+        test_postgres_altered(work, db)
     finally:
         psql(SRV["pg_db"], f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def test_postgres_altered(work, db):
+    """A table altered after the run's snapshot began (ADD COLUMN committed
+    while the collector waits for its lock): the schema has the columns the
+    rows have, the new one nullable (the snapshot's catalog does not know it)."""
+    psql(db, "CREATE TABLE zz_alter (id int PRIMARY KEY); INSERT INTO zz_alter VALUES (1)")
+    args = ["/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", SRV["pg_host"],
+            "-p", SRV["pg_port"], "-U", SRV["pg_user"], "-d", db]
+    locker = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                              env=dict(os.environ, PGPASSWORD=SRV["pg_password"]))
+    spool = os.path.join(work, "pg-alter-spool")
+    cfg = write_config(os.path.join(work, "pg-alter.env"), {
+        "DB_TYPE": "postgresql", "POSTGRES_HOST": SRV["pg_host"],
+        "POSTGRES_PORT": SRV["pg_port"], "POSTGRES_USER": SRV["pg_user"],
+        "POSTGRES_PASSWORD": SRV["pg_password"], "POSTGRES_DB": db,
+        "INCLUDE_TABLES": "zz_alter", "SPOOL_DIR": spool,
+        "S3_BUCKET": "file://" + os.path.join(work, "pg-alter-bucket")})
+    try:
+        locker.stdin.write(b"BEGIN; LOCK TABLE zz_alter IN ACCESS EXCLUSIVE MODE;\n")
+        locker.stdin.flush()
+        for _ in range(100):
+            if psql(db, "SELECT count(*) FROM pg_locks WHERE relation = 'zz_alter'::regclass "
+                        "AND granted").strip() != "0":
+                break
+            time.sleep(0.1)
+        coll = subprocess.Popen([INGESTA, "collect", "--config", cfg],
+                                env=clean_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for _ in range(300):
+            if psql(db, "SELECT count(*) FROM pg_locks WHERE relation = 'zz_alter'::regclass "
+                        "AND NOT granted").strip() != "0":
+                break
+            time.sleep(0.1)
+        locker.stdin.write(b"ALTER TABLE zz_alter ADD COLUMN extra int NOT NULL DEFAULT 5; "
+                           b"COMMIT;\n")
+        locker.stdin.close()
+        out, err = coll.communicate(timeout=120)
+    finally:
+        locker.wait(timeout=60)
+    check(coll.returncode == 0, f"altered table: collect exited {coll.returncode}\n{err}")
+    check_table("postgres altered", stored(spool), "zz_alter", schema(
+        [("id", "integer", False), ("extra", "integer", True)], ["id"]), rows=1)
+    print("postgres: a table altered after the snapshot: schema has the rows' columns")
 
 
 # ---------------------------------------------------------------- mysql
