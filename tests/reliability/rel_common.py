@@ -535,72 +535,137 @@ def mongo_client(port=None):
                                serverSelectionTimeoutMS=10000)
 
 
+def _spec(spec):
+    """A table spec: rows, or (rows, note width)."""
+    return spec if isinstance(spec, tuple) else (spec, 24)
+
+
 class ServerSource:
     """A throwaway database on one of the test servers: tables of (id, v, note)
-    rows, the ids 0..n-1. kind: mysql | postgresql | mongodb."""
+    rows, the ids 0..n-1. One subclass per database (MysqlSource,
+    PostgresSource, MongoSource), each knowing only its own server: how to
+    create the database and a table, the collector settings, how to drop it.
+    A new source adds one subclass with its `kind` (the DB_TYPE).
+
+    ServerSource(kind, tables, prefix) builds the subclass for kind;
+    ServerSource.existing(kind, name) wraps a database a test made itself.
+    """
+
+    kind = None
+    id_field = "id"
+    _kinds = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        ServerSource._kinds[cls.kind] = cls
+
+    def __new__(cls, kind=None, tables=None, prefix="rel"):
+        if cls is ServerSource and kind is not None:
+            if kind not in ServerSource._kinds:
+                raise ValueError(kind)
+            cls = ServerSource._kinds[kind]
+        return super().__new__(cls)
 
     def __init__(self, kind, tables, prefix="rel"):
-        self.kind = kind
         self.name = f"{prefix}_{os.urandom(4).hex()}"
-        self.expected = {t: set(range(n if isinstance(n, int) else n[0])) for t, n in tables.items()}
-        self.id_field = "_id" if kind == "mongodb" else "id"
-        if kind == "mysql":
-            mysql(None, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
-            for t, spec in tables.items():
-                n, w = spec if isinstance(spec, tuple) else (spec, 24)
-                mysql(self.name, f"SET SESSION max_recursive_iterations = {n + 10};"
-                                 f"CREATE TABLE `{t}` (id BIGINT PRIMARY KEY, v VARCHAR(64), note TEXT);"
-                                 + (f"INSERT INTO `{t}` WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i+1 "
-                                    f"FROM s WHERE i < {n - 1}) SELECT i, CONCAT('row-', i, ' \u00e9'), "
-                                    f"LEFT(REPEAT(MD5(i), {w // 32 + 1}), {w}) FROM s;" if n else ""))
-        elif kind == "postgresql":
-            psql("postgres", f'CREATE DATABASE "{self.name}" OWNER "{_srv()["POSTGRESQL_USER"]}" ENCODING \'UTF8\'')
-            for t, spec in tables.items():
-                n, w = spec if isinstance(spec, tuple) else (spec, 24)
-                psql(self.name, f'CREATE TABLE "{t}" (id bigint PRIMARY KEY, v text, note text);'
-                                + (f'INSERT INTO "{t}" SELECT g, \'row-\' || g || \' \u00e9\', '
-                                   f"left(repeat(md5(g::text), {w // 32 + 1}), {w}) "
-                                   f"FROM generate_series(0, {n - 1}) g;" if n else ""))
-        elif kind == "mongodb":
-            c = mongo_client()
-            db = c[self.name]
-            for t, spec in tables.items():
-                n, w = spec if isinstance(spec, tuple) else (spec, 24)
-                coll = db[t]
-                coll.insert_one({"_id": -1})  # creates the collection even when empty
-                coll.delete_one({"_id": -1})
-                for start in range(0, n, 2000):
-                    coll.insert_many([{"_id": i, "v": f"row-{i} \u00e9", "note": (f"{i:032x}" * (w // 32 + 1))[:w]}
-                                      for i in range(start, min(n, start + 2000))], ordered=False)
-            c.close()
-        else:
-            raise ValueError(kind)
+        self.expected = {t: set(range(_spec(n)[0])) for t, n in tables.items()}
+        self.create_database()
+        for t, spec in tables.items():
+            self.create_table(t, *_spec(spec))
+
+    @classmethod
+    def existing(cls, kind, name):
+        src = super().__new__(cls._kinds[kind])
+        src.name, src.expected = name, {}
+        return src
 
     def settings(self, port=None):
-        env = _srv()
-        if self.kind == "mysql":
-            return {"DB_TYPE": "mysql", "MYSQL_HOST": env["MARIADB_HOST"],
-                    "MYSQL_PORT": str(port or env["MARIADB_PORT"]), "MYSQL_USER": env["MARIADB_USER"],
-                    "MYSQL_PASSWORD": env["MARIADB_PASSWORD"], "MYSQL_DATABASE": self.name}
-        if self.kind == "postgresql":
-            return {"DB_TYPE": "postgresql", "POSTGRES_HOST": env["POSTGRESQL_HOST"],
-                    "POSTGRES_PORT": str(port or env["POSTGRESQL_PORT"]), "POSTGRES_USER": env["POSTGRESQL_USER"],
-                    "POSTGRES_PASSWORD": env["POSTGRESQL_PASSWORD"], "POSTGRES_DB": self.name}
-        return {"DB_TYPE": "mongodb", "MONGO_HOST": env["FERRETDB_HOST"],
-                "MONGO_PORT": str(port or env["FERRETDB_PORT"]), "MONGO_DATABASE": self.name}
+        # Only reached by an instance made as ServerSource.__new__(ServerSource)
+        # with .kind set by hand (older tests): the subclass says.
+        return self._kinds[self.kind].settings(self, port)
 
     def drop(self):
         try:
-            if self.kind == "mysql":
-                mysql(None, f"DROP DATABASE IF EXISTS `{self.name}`")
-            elif self.kind == "postgresql":
-                psql("postgres", f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            else:
-                c = mongo_client()
-                c.drop_database(self.name)
-                c.close()
+            self.drop_database()
         except Exception:  # noqa: BLE001 - cleanup is best effort
             pass
+
+
+class MysqlSource(ServerSource):
+    kind = "mysql"
+
+    def create_database(self):
+        mysql(None, f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+
+    def create_table(self, t, n, w):
+        mysql(self.name, f"SET SESSION max_recursive_iterations = {n + 10};"
+                         f"CREATE TABLE `{t}` (id BIGINT PRIMARY KEY, v VARCHAR(64), note TEXT);"
+                         + (f"INSERT INTO `{t}` WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i+1 "
+                            f"FROM s WHERE i < {n - 1}) SELECT i, CONCAT('row-', i, ' \u00e9'), "
+                            f"LEFT(REPEAT(MD5(i), {w // 32 + 1}), {w}) FROM s;" if n else ""))
+
+    def settings(self, port=None):
+        env = _srv()
+        return {"DB_TYPE": "mysql", "MYSQL_HOST": env["MARIADB_HOST"],
+                "MYSQL_PORT": str(port or env["MARIADB_PORT"]), "MYSQL_USER": env["MARIADB_USER"],
+                "MYSQL_PASSWORD": env["MARIADB_PASSWORD"], "MYSQL_DATABASE": self.name}
+
+    def drop_database(self):
+        mysql(None, f"DROP DATABASE IF EXISTS `{self.name}`")
+
+
+class PostgresSource(ServerSource):
+    kind = "postgresql"
+
+    def create_database(self):
+        psql("postgres", f'CREATE DATABASE "{self.name}" OWNER "{_srv()["POSTGRESQL_USER"]}" ENCODING \'UTF8\'')
+
+    def create_table(self, t, n, w):
+        psql(self.name, f'CREATE TABLE "{t}" (id bigint PRIMARY KEY, v text, note text);'
+                        + (f'INSERT INTO "{t}" SELECT g, \'row-\' || g || \' \u00e9\', '
+                           f"left(repeat(md5(g::text), {w // 32 + 1}), {w}) "
+                           f"FROM generate_series(0, {n - 1}) g;" if n else ""))
+
+    def settings(self, port=None):
+        env = _srv()
+        return {"DB_TYPE": "postgresql", "POSTGRES_HOST": env["POSTGRESQL_HOST"],
+                "POSTGRES_PORT": str(port or env["POSTGRESQL_PORT"]), "POSTGRES_USER": env["POSTGRESQL_USER"],
+                "POSTGRES_PASSWORD": env["POSTGRESQL_PASSWORD"], "POSTGRES_DB": self.name}
+
+    def drop_database(self):
+        psql("postgres", f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class MongoSource(ServerSource):
+    kind = "mongodb"
+    id_field = "_id"
+
+    def create_database(self):
+        pass  # a MongoDB database exists once a collection does
+
+    def create_table(self, t, n, w):
+        c = mongo_client()
+        try:
+            coll = c[self.name][t]
+            coll.insert_one({"_id": -1})  # creates the collection even when empty
+            coll.delete_one({"_id": -1})
+            for start in range(0, n, 2000):
+                coll.insert_many([{"_id": i, "v": f"row-{i} \u00e9", "note": (f"{i:032x}" * (w // 32 + 1))[:w]}
+                                  for i in range(start, min(n, start + 2000))], ordered=False)
+        finally:
+            c.close()
+
+    def settings(self, port=None):
+        env = _srv()
+        return {"DB_TYPE": "mongodb", "MONGO_HOST": env["FERRETDB_HOST"],
+                "MONGO_PORT": str(port or env["FERRETDB_PORT"]), "MONGO_DATABASE": self.name}
+
+    def drop_database(self):
+        c = mongo_client()
+        try:
+            c.drop_database(self.name)
+        finally:
+            c.close()
 
 
 # ------------------------------------------------------------------ toxiproxy
