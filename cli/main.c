@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "collector.h"
 #include "config.h"
 #include "demo.h"
@@ -46,6 +47,8 @@ struct cli {
 	const char *max_age;      /* status --check --max-age */
 	const char *max_fraction; /* status --check --max-spool-fraction */
 	bool no_uploader_check;   /* status --check --no-uploader-check */
+	const char *format;       /* catalog --format ddl|json */
+	bool apply;               /* catalog --apply */
 };
 
 static const char usage_text[] =
@@ -67,13 +70,17 @@ static const char usage_text[] =
     "            than --older-than DURATION ago (default 7d), then VACUUM\n"
     "            [--drop-quarantined] [--json]\n"
     "  extract   print the NDJSON of the source to stdout, no spool [--table NAME]...\n"
+    "  catalog   Athena DDL (or Glue TableInput JSON) for the source's tables, the\n"
+    "            commit log and the _latest/_daily views [--format ddl|json]\n"
+    "            [--apply] register them in Glue (GLUE_DATABASE) instead\n"
     "  demo      the whole pipeline on a bundled SQLite database -> ./demo-bucket\n"
     "  help-config  print the configuration reference (Markdown)\n"
     "  version   print the version\n"
     "\n"
     "Configuration: KEY=VALUE file (--config), then the environment, then --set.\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage/configuration, 3 source, 4 spool,\n"
-    "5 uploads left failed, 6 check failed, 7 interrupted. See README.md.\n";
+    "5 uploads left failed (catalog --apply: Glue failed), 6 check failed,\n"
+    "7 interrupted. See README.md.\n";
 
 static void on_signal(int sig)
 {
@@ -142,6 +149,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	    {"max-age", required_argument, NULL, 'm'},
 	    {"max-spool-fraction", required_argument, NULL, 'f'},
 	    {"no-uploader-check", no_argument, NULL, 'U'},
+	    {"format", required_argument, NULL, 'F'},
+	    {"apply", no_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -199,6 +208,12 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case 'U':
 			c->no_uploader_check = true;
+			break;
+		case 'F':
+			c->format = optarg;
+			break;
+		case 'P':
+			c->apply = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -450,6 +465,107 @@ static int cmd_extract(struct config *cfg, const struct cli *c)
 	return EXIT_OK;
 }
 
+/* The source whose tables the catalog describes: SOURCE_NAME, else the
+ * canonical DB_TYPE (as the collector names its runs). */
+static const char *catalog_source(const struct config *cfg)
+{
+	const char *s = config_str(cfg, "SOURCE_NAME");
+	const char *t = config_str(cfg, "DB_TYPE");
+
+	if (*s)
+		return s;
+	if (strcmp(t, "mariadb") == 0)
+		return "mysql";
+	if (strcmp(t, "postgres") == 0)
+		return "postgresql";
+	if (strcmp(t, "mongo") == 0)
+		return "mongodb";
+	return t;
+}
+
+static int catalog_apply_cmd(struct config *cfg, struct catalog_model *m)
+{
+	struct ierr e = {0};
+	struct catalog_ctx *ctx = catalog_ctx_new(cfg, &e);
+	int rc;
+
+	if (ctx == NULL)
+		return fail("catalog", &e);
+	rc = catalog_apply(ctx, m, stdout, &e);
+	catalog_ctx_free(ctx);
+	if (rc != 0) {
+		fail("catalog", &e);
+		return e.code == IERR_CONFIG ? EXIT_USAGE : EXIT_UPLOAD;
+	}
+	return EXIT_OK;
+}
+
+static int cmd_catalog(struct config *cfg, const struct cli *c)
+{
+	const char *source = catalog_source(cfg);
+	const char *tmpl = config_str(cfg, "S3_KEY_TEMPLATE");
+	bool part = config_bool(cfg, "ENABLE_PARTITIONING");
+	struct buf head = {0}, out = {0};
+	struct catalog_model m;
+	struct ierr e = {0};
+	struct spool *sp;
+	char db[256];
+	int n, rc = EXIT_OK;
+
+	if (c->format && strcmp(c->format, "ddl") != 0 && strcmp(c->format, "json") != 0)
+		return usage_error("catalog", "--format: \"%s\" is not ddl or json", c->format);
+	if (*source == '\0')
+		return usage_error("catalog", "%s",
+		                   "SOURCE_NAME or DB_TYPE: needed to pick the source's tables");
+	if (c->apply && !catalog_enabled(cfg))
+		return usage_error("catalog", "%s",
+		                   "GLUE_DATABASE: not set (the Glue database --apply writes to)");
+	if (catalog_check_template(tmpl, part, source, &head, &e) != 0) {
+		buf_free(&head);
+		return fail("catalog", &e);
+	}
+	sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
+	if (sp == NULL) {
+		buf_free(&head);
+		return fail("catalog", &e);
+	}
+	catalog_database_name(cfg, source, db, sizeof(db));
+	catalog_model_init(&m, source, db, config_str(cfg, "S3_BUCKET"),
+	                   config_str(cfg, "S3_PREFIX"), buf_cstr(&head));
+	n = catalog_model_load(&m, sp, *tmpl ? tmpl : NULL, &e);
+	spool_close(sp);
+	buf_free(&head);
+	if (n < 0) {
+		catalog_model_free(&m);
+		return fail("catalog", &e);
+	}
+	if (n == 0) {
+		fprintf(stderr,
+		        "ingesta catalog: no table schema of source \"%s\" recorded in %s yet "
+		        "(run `ingesta collect` with this version first)\n",
+		        source, config_str(cfg, "SPOOL_DIR"));
+		catalog_model_free(&m);
+		return EXIT_SPOOL;
+	}
+	if (c->apply) {
+		rc = catalog_apply_cmd(cfg, &m);
+	} else {
+		if (c->format && strcmp(c->format, "json") == 0)
+			catalog_render_json(&m, &out);
+		else
+			catalog_render_ddl(&m, &out);
+		fwrite(out.data, 1, out.len, stdout);
+		buf_free(&out);
+	}
+	if (m.type_changes > 0)
+		fprintf(stderr,
+		        "ingesta catalog: %d column type change(s) between runs; the first type "
+		        "is kept (see the warnings)\n",
+		        m.type_changes);
+	catalog_model_free(&m);
+	return rc;
+}
+
 static int cmd_demo(struct cli *c)
 {
 	char cwd[PATH_MAX], src[PATH_MAX + 32], spool[PATH_MAX + 32], bucket[PATH_MAX + 40];
@@ -554,6 +670,8 @@ int main(int argc, char **argv)
 		rc = cmd_gc(cfg, &c);
 	else if (strcmp(c.command, "extract") == 0)
 		rc = cmd_extract(cfg, &c);
+	else if (strcmp(c.command, "catalog") == 0)
+		rc = cmd_catalog(cfg, &c);
 	else {
 		fprintf(stderr, "ingesta: unknown command \"%s\"\n\n%s", c.command, usage_text);
 		rc = EXIT_USAGE;

@@ -132,6 +132,10 @@ static const struct key_def keys[] = {
 	{"RETRY_CAP", T_DURATION, "300", NULL, 0, NULL, "retry backoff cap, seconds"},
 	{"RESCAN_INTERVAL", T_DURATION, "30", NULL, 0, NULL, "uploader: full spool rescan period, seconds (inotify wakes it sooner)"},
 	{"METRICS_FILE", T_STR, "", NULL, 0, NULL, "Prometheus textfile written by the uploader (empty: off)"},
+	/* --- Glue Data Catalog (ingesta catalog, and the uploader when GLUE_DATABASE is set) --- */
+	{"GLUE_DATABASE", T_STR, "", NULL, 0, NULL, "Glue database the uploader keeps the lake's tables and views in before each commit record (empty: off); {source} is replaced by the source name"},
+	{"GLUE_ENDPOINT", T_STR, "", NULL, 0, NULL, "custom Glue endpoint URL (default https://glue.<region>.amazonaws.com)"},
+	{"GLUE_REGION", T_STR, "", NULL, 0, NULL, "Glue region (default: the S3 region)"},
 	/* --- logging --- */
 	{"LOG_LEVEL", T_ENUM, "INFO", "DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|debug|info|warning|warn|error|critical", 0, NULL, "log level"},
 	{"LOG_FORMAT", T_ENUM, "logfmt", "logfmt|json", 0, NULL, "log line format"},
