@@ -210,7 +210,7 @@ static struct reg_db *db_entry(struct catalog_ctx *c, const char *name)
 static void say(FILE *out, const char *what, const char *db, const char *name)
 {
 	if (out)
-		fprintf(out, "%s %s.%s\n", what, db, name);
+		fprintf(out, "%s %s%s%s\n", what, db, *name ? "." : "", name);
 	log_event(LOG_INFO, "Glue catalog updated", "action", what, "database", db, "table", name,
 	          NULL);
 }

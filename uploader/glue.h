@@ -22,10 +22,13 @@
 
 #include <stdbool.h>
 
-#include <jansson.h>
+#include <stddef.h>
 
 #include "config.h"
 #include "err.h"
+
+/* jansson's json_t; not included, so this header mixes with spool.h. */
+struct json_t;
 
 struct glue_client;
 
@@ -45,8 +48,8 @@ const char *glue_client_endpoint(const struct glue_client *g);
  * (a new reference, never NULL) on HTTP 200; -1 with *e otherwise, and the
  * error's short code ("EntityNotFoundException", "Timeout", ...) in code.
  */
-int glue_call(struct glue_client *g, const char *op, json_t *req, json_t **resp, char *code,
-              size_t codesz, struct ierr *e);
+int glue_call(struct glue_client *g, const char *op, struct json_t *req, struct json_t **resp,
+              char *code, size_t codesz, struct ierr *e);
 
 /* Pure: the short error code of an answer (__type after any '#', else the
  * x-amzn-ErrorType header before any ':', else the HTTP status name). */
@@ -56,12 +59,14 @@ void glue_error_code(const char *type_field, const char *header, long status, ch
 enum ierr_code glue_classify(long status, const char *code);
 
 /* 1 found (*table: the "Table" object, new reference), 0 not found, -1. */
-int glue_get_table(struct glue_client *g, const char *db, const char *name, json_t **table,
+int glue_get_table(struct glue_client *g, const char *db, const char *name, struct json_t **table,
                    struct ierr *e);
 /* 0 created, 1 already exists, -1. */
-int glue_create_table(struct glue_client *g, const char *db, json_t *table_input, struct ierr *e);
+int glue_create_table(struct glue_client *g, const char *db, struct json_t *table_input,
+                      struct ierr *e);
 /* 0 updated, 1 not found, -1. */
-int glue_update_table(struct glue_client *g, const char *db, json_t *table_input, struct ierr *e);
+int glue_update_table(struct glue_client *g, const char *db, struct json_t *table_input,
+                      struct ierr *e);
 /* 1 exists, 0 not found, -1. */
 int glue_get_database(struct glue_client *g, const char *db, struct ierr *e);
 /* 0 created, 1 already exists, -1. */
