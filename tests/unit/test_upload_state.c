@@ -1,0 +1,173 @@
+/*
+ * test_upload_state.c - the uploader's transitions over the spool (spool.h,
+ * upload_state.c), through the public functions: claim order and due times,
+ * transient retries with backoff up to the attempt limit, permanent failures,
+ * quarantine, replay (failed always; quarantined only by id), uploaded,
+ * retention, and the manifest of a partition only once all of it is uploaded.
+ */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "testlib.h"
+#include "util.h"
+#include "writer.h"
+
+static char root[256];
+
+static int64_t qv(struct spool *sp, const char *fmt, long long id)
+{
+	char sql[512];
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	snprintf(sql, sizeof(sql), fmt, id);
+	if (sqlite3_prepare_v2(spool_db(sp), sql, -1, &st, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* One committed table of n one-row segments. */
+static void committed_table(struct spool *sp, struct spool_run *run, const char *table, int n)
+{
+	struct segment_settings s = {.key_template = "{table}/{run_id}-{seq}{ext}",
+	                             .key_prefix = "",
+	                             .source = "utest",
+	                             .compress = false,
+	                             .max_bytes = 1 << 20,
+	                             .max_rows = 1};
+	struct norm_opts o = {0};
+	struct ierr e = {0};
+	struct table_writer *w = table_writer_new_spool(sp, run, table, &o, &s, &e);
+
+	for (int i = 0; w && i < n; i++) {
+		buf_printf(table_writer_row_begin(w), "{\"id\":%d}", i);
+		CHECK(table_writer_row_end(w, &e) == 0);
+	}
+	CHECK(w && table_writer_commit(w, &e) == 0);
+	table_writer_free(w);
+}
+
+int main(void)
+{
+	struct ierr e = {0};
+	struct spool *sp;
+	struct spool_run run;
+	struct segment s1, s2, s3, s4, s5, x;
+	struct manifest_job job;
+	int64_t later = now_ms() + 60000;
+	char cmd[300];
+
+	snprintf(root, sizeof(root), "/tmp/ingesta-test-upload-state-XXXXXX");
+	if (mkdtemp(root) == NULL)
+		return 1;
+	sp = spool_open(root, SPOOL_ROLE_UPLOADER, &e);
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return test_done();
+	CHECK(spool_uploader_lock(sp, &e) == 0);
+	CHECK(spool_run_begin(sp, "utest", "sqlite", "file:///tmp/x", &run, &e) == 0);
+	committed_table(sp, &run, "t", 5);
+	CHECK(spool_run_end(sp, &run, "complete", 1, 5, NULL, &e) == 0);
+	CHECK(spool_count_state(sp, "sealed") == 5);
+	CHECK(spool_next_manifest(sp, &job, &e) == 0); /* nothing uploaded yet */
+
+	/* Claim: oldest first, -> uploading with attempts 1. */
+	CHECK(spool_claim_next(sp, &s1, &e) == 1);
+	CHECK(s1.attempts == 1 && s1.rows == 1 && strcmp(s1.table, "t") == 0);
+	CHECK(strstr(s1.key, "-00001.json") != NULL);
+	CHECK(qv(sp, "SELECT state='uploading' FROM segments WHERE id=%lld", s1.id) == 1);
+	CHECK(spool_count_state(sp, "uploading") == 1);
+
+	/* Transient error: back to sealed, not due before its backoff. */
+	CHECK(spool_mark_retry(sp, s1.id, false, later, 3, "SlowDown", "slow down", &e) == 0);
+	CHECK(qv(sp,
+	         "SELECT state='sealed' AND attempts=1 AND last_error_code='SlowDown' AND "
+	         "last_error='slow down' FROM segments WHERE id=%lld",
+	         s1.id) == 1);
+	CHECK(spool_claim_next(sp, &s2, &e) == 1 && s2.id != s1.id);
+	CHECK(spool_claim_next(sp, &s3, &e) == 1 && s3.id != s1.id);
+	CHECK(spool_claim_next(sp, &s4, &e) == 1 && s4.id != s1.id);
+	CHECK(spool_claim_next(sp, &s5, &e) == 1 && s5.id != s1.id);
+	CHECK(spool_claim_next(sp, &x, &e) == 0); /* s1 is backing off */
+	CHECK(spool_next_due(sp) == later);
+
+	/* Backoff over (time moved): claimed again, attempts count up to the
+	 * limit; the retry at the limit fails the segment. */
+	for (int attempt = 2; attempt <= 3; attempt++) {
+		sqlite3_exec(spool_db(sp),
+		             "UPDATE segments SET next_attempt_at=0 WHERE state='sealed'", NULL,
+		             NULL, NULL);
+		CHECK(spool_claim_next(sp, &x, &e) == 1);
+		CHECK(x.id == s1.id && x.attempts == attempt);
+		CHECK(spool_mark_retry(sp, x.id, false, later, 3, "InternalError", "500", &e) == 0);
+	}
+	CHECK(qv(sp, "SELECT state='failed' AND attempts=3 FROM segments WHERE id=%lld", s1.id) ==
+	      1);
+
+	/* Permanent: failed at the first attempt. */
+	CHECK(spool_mark_retry(sp, s2.id, true, 0, 3, "AccessDenied", "denied", &e) == 0);
+	CHECK(qv(sp,
+	         "SELECT state='failed' AND attempts=1 AND last_error_code='AccessDenied' FROM "
+	         "segments WHERE id=%lld",
+	         s2.id) == 1);
+	/* Quarantine. */
+	CHECK(spool_mark_quarantined(sp, s3.id, "sha256 differs", &e) == 0);
+	CHECK(qv(sp,
+	         "SELECT state='quarantined' AND last_error_code='ChecksumMismatch' FROM segments "
+	         "WHERE id=%lld",
+	         s3.id) == 1);
+	/* Uploaded: errors cleared, time and ETag stored. */
+	CHECK(spool_mark_uploaded(sp, s4.id, "\"abc\"", &e) == 0);
+	CHECK(qv(sp,
+	         "SELECT state='uploaded' AND uploaded_at IS NOT NULL AND etag IS NOT NULL AND "
+	         "last_error IS NULL FROM segments WHERE id=%lld",
+	         s4.id) == 1);
+	CHECK(spool_mark_uploaded(sp, s5.id, "\"def\"", &e) == 0);
+
+	/* Replay all: the failed ones (attempts reset, due now), not the
+	 * quarantined one; by id: the quarantined one too. */
+	CHECK(spool_replay(sp, NULL, 0, &e) == 2);
+	CHECK(qv(sp,
+	         "SELECT state='sealed' AND attempts=0 AND next_attempt_at=0 FROM segments "
+	         "WHERE id=%lld",
+	         s1.id) == 1);
+	CHECK(qv(sp,
+	         "SELECT state='sealed' AND attempts=0 AND next_attempt_at=0 FROM segments "
+	         "WHERE id=%lld",
+	         s2.id) == 1);
+	CHECK(qv(sp, "SELECT state='quarantined' FROM segments WHERE id=%lld", s3.id) == 1);
+	CHECK(spool_replay(sp, &s3.id, 1, &e) == 1);
+	CHECK(spool_replay(sp, &s4.id, 1, &e) == 0); /* uploaded: not replayable */
+	CHECK(spool_count_state(sp, "sealed") == 3);
+
+	/* Everything uploaded: now the partition's manifest is due. */
+	while (spool_claim_next(sp, &x, &e) == 1)
+		CHECK(spool_mark_uploaded(sp, x.id, "\"e\"", &e) == 0);
+	CHECK(spool_count_state(sp, "uploaded") == 5);
+	CHECK(spool_next_manifest(sp, &job, &e) == 1);
+	CHECK(strstr(job.key, "_manifest-") != NULL && strstr(job.key, run.run_id) != NULL);
+	CHECK(job.json && strstr(job.json, s1.key) && strstr(job.json, s5.key));
+	free(job.json);
+
+	/* Retention: files older than the period go, rows stay. */
+	CHECK(spool_apply_retention(sp, 3600000, &e) == 0);
+	CHECK(spool_apply_retention(sp, 0, &e) == 5);
+	CHECK(access(s1.path, F_OK) != 0);
+	CHECK(qv(sp,
+	         "SELECT count(*) FROM segments WHERE file_deleted_at IS NOT NULL AND id > %lld",
+	         0) == 5);
+	CHECK(spool_apply_retention(sp, 0, &e) == 0);
+
+	spool_close(sp);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", root);
+	return test_done();
+}
