@@ -94,15 +94,8 @@ const char *collector_bucket(const struct config *cfg, struct ierr *e)
 	if (*b)
 		return b;
 	ops = source_lookup(config_str(cfg, "DB_TYPE"));
-	if (ops) {
-		const char *key = strcmp(ops->db_type, "mysql") == 0        ? "S3_BUCKET_MS1"
-		                  : strcmp(ops->db_type, "postgresql") == 0 ? "S3_BUCKET_MS2"
-		                  : strcmp(ops->db_type, "mongodb") == 0    ? "S3_BUCKET_MS3"
-		                                                            : NULL;
-
-		if (key && *config_str(cfg, key))
-			return config_str(cfg, key);
-	}
+	if (ops && ops->legacy_bucket_key && *config_str(cfg, ops->legacy_bucket_key))
+		return config_str(cfg, ops->legacy_bucket_key);
 	ierr_set(e, IERR_CONFIG,
 	         "S3_BUCKET: not set (an S3 bucket name, or file:///path for a local directory)");
 	return NULL;

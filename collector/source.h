@@ -35,6 +35,9 @@ struct source; /* driver-private */
 
 struct source_ops {
 	const char *db_type; /* canonical: "sqlite", "mysql", "postgresql", "mongodb" */
+	/* The original deployment's per-source bucket key, read when S3_BUCKET is
+	 * not set ("S3_BUCKET_MS1" for MySQL); NULL: none. */
+	const char *legacy_bucket_key;
 	/* Connect (no data read yet). */
 	struct source *(*open)(const struct config *cfg, struct ierr *e);
 	/* Every base table / collection, in a stable order (by name), system ones

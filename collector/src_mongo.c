@@ -578,6 +578,7 @@ static int mongo_inferred_schema(struct source *s, const char *table, struct tab
 
 const struct source_ops source_mongo = {
     .db_type = "mongodb",
+    .legacy_bucket_key = "S3_BUCKET_MS3",
     .open = mongo_open,
     .list_tables = mongo_list_tables,
     .begin_snapshot = mongo_begin_snapshot,

@@ -734,6 +734,7 @@ fail:
 
 const struct source_ops source_mysql = {
     .db_type = "mysql",
+    .legacy_bucket_key = "S3_BUCKET_MS1",
     .open = msrc_open,
     .list_tables = msrc_list_tables,
     .begin_snapshot = msrc_begin_snapshot,

@@ -1019,6 +1019,7 @@ out:
 
 const struct source_ops source_postgres = {
     .db_type = "postgresql",
+    .legacy_bucket_key = "S3_BUCKET_MS2",
     .open = pg_open,
     .list_tables = pg_list_tables,
     .begin_snapshot = pg_begin_snapshot,

@@ -263,6 +263,7 @@ static void sqlite_close(struct source *s)
 
 const struct source_ops source_sqlite = {
     .db_type = "sqlite",
+    .legacy_bucket_key = NULL,
     .open = sqlite_open,
     .list_tables = sqlite_list_tables,
     .begin_snapshot = sqlite_begin_snapshot,
