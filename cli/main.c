@@ -532,6 +532,7 @@ static int cmd_catalog(struct config *cfg, const struct cli *c)
 	catalog_database_name(cfg, source, db, sizeof(db));
 	catalog_model_init(&m, source, db, config_str(cfg, "S3_BUCKET"),
 	                   config_str(cfg, "S3_PREFIX"), buf_cstr(&head));
+	catalog_model_set_view_catalog(&m, config_str(cfg, "GLUE_VIEW_CATALOG"));
 	n = catalog_model_load(&m, sp, *tmpl ? tmpl : NULL, &e);
 	spool_close(sp);
 	buf_free(&head);

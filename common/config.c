@@ -136,6 +136,7 @@ static const struct key_def keys[] = {
 	{"GLUE_DATABASE", T_STR, "", NULL, 0, NULL, "Glue database the uploader keeps the lake's tables and views in before each commit record (empty: off); {source} is replaced by the source name"},
 	{"GLUE_ENDPOINT", T_STR, "", NULL, 0, NULL, "custom Glue endpoint URL (default https://glue.<region>.amazonaws.com)"},
 	{"GLUE_REGION", T_STR, "", NULL, 0, NULL, "Glue region (default: the S3 region)"},
+	{"GLUE_VIEW_CATALOG", T_STR, "awsdatacatalog", NULL, 0, NULL, "catalog the registered views resolve their tables in: Athena's, or the name of the Trino catalog on this Glue database"},
 	/* --- logging --- */
 	{"LOG_LEVEL", T_ENUM, "INFO", "DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|debug|info|warning|warn|error|critical", 0, NULL, "log level"},
 	{"LOG_FORMAT", T_ENUM, "logfmt", "logfmt|json", 0, NULL, "log line format"},

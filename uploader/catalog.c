@@ -161,6 +161,15 @@ void catalog_model_init(struct catalog_model *m, const char *source, const char 
 	m->bucket = xstrdup(bucket);
 	m->prefix = normal_prefix(prefix);
 	m->head = xstrdup(head);
+	m->view_catalog = xstrdup(CATALOG_VIEW_CATALOG);
+}
+
+void catalog_model_set_view_catalog(struct catalog_model *m, const char *name)
+{
+	if (name && *name) {
+		free(m->view_catalog);
+		m->view_catalog = xstrdup(name);
+	}
 }
 
 static void table_free(struct catalog_table *t)
@@ -187,6 +196,7 @@ void catalog_model_free(struct catalog_model *m)
 	free(m->bucket);
 	free(m->prefix);
 	free(m->head);
+	free(m->view_catalog);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -48,8 +48,8 @@
 struct spool;
 struct json_t;
 
-/* The catalog name view definitions resolve their tables in: Athena's. A
- * Trino reading the same Glue database must name its catalog so too. */
+/* The catalog name view definitions resolve their tables in by default:
+ * Athena's (GLUE_VIEW_CATALOG changes it, e.g. for a Trino catalog "hive"). */
 #define CATALOG_VIEW_CATALOG "awsdatacatalog"
 /* The commit log's table and directory. */
 #define CATALOG_RUNS_TABLE "ingesta_runs"
@@ -75,11 +75,12 @@ struct catalog_table {
 };
 
 struct catalog_model {
-	char *source;   /* SOURCE_NAME */
-	char *database; /* Glue database ("default" when GLUE_DATABASE is empty) */
-	char *bucket;   /* bucket name (s3://<bucket>/...), or a file:// URL */
-	char *prefix;   /* "" or "prefix/" */
-	char *head;     /* key template text before {table}, expanded ("" usually) */
+	char *source;       /* SOURCE_NAME */
+	char *database;     /* Glue database ("default" when GLUE_DATABASE is empty) */
+	char *bucket;       /* bucket name (s3://<bucket>/...), or a file:// URL */
+	char *prefix;       /* "" or "prefix/" */
+	char *head;         /* key template text before {table}, expanded ("" usually) */
+	char *view_catalog; /* GLUE_VIEW_CATALOG */
 	struct catalog_table *tables;
 	size_t ntables, captables;
 	int year_min, year_max; /* over all runs: partition projection range */
@@ -110,6 +111,8 @@ int catalog_check_template(const char *tmpl, bool partitioning, const char *sour
 void catalog_model_init(struct catalog_model *m, const char *source, const char *database,
                         const char *bucket, const char *prefix, const char *head);
 void catalog_model_free(struct catalog_model *m);
+/* The catalog views resolve in (default CATALOG_VIEW_CATALOG; "" keeps it). */
+void catalog_model_set_view_catalog(struct catalog_model *m, const char *name);
 
 /*
  * Merge one recorded schema (the canonical schema JSON of partitions.

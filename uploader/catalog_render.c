@@ -412,7 +412,7 @@ char *catalog_presto_view_text(const struct catalog_model *m, const struct catal
 
 	catalog_view_sql(m, t, kind, &sql);
 	json_object_set_new(def, "originalSql", json_string(buf_cstr(&sql)));
-	json_object_set_new(def, "catalog", json_string(CATALOG_VIEW_CATALOG));
+	json_object_set_new(def, "catalog", json_string(m->view_catalog));
 	json_object_set_new(def, "schema", json_string(m->database));
 	view_columns(t, trino_col, cols);
 	json_object_set_new(def, "columns", cols);

@@ -47,6 +47,7 @@ struct catalog_ctx {
 	char tmpl[1024];       /* the configured key template ("" = default) */
 	bool partitioning;
 	char prefix[600];
+	char view_catalog[256]; /* GLUE_VIEW_CATALOG */
 	struct reg_db *dbs;
 	size_t ndbs;
 	struct reg_table *tables;
@@ -103,6 +104,8 @@ struct catalog_ctx *catalog_ctx_new(const struct config *cfg, struct ierr *e)
 	snprintf(c->db_template, sizeof(c->db_template), "%s", config_str(cfg, "GLUE_DATABASE"));
 	snprintf(c->tmpl, sizeof(c->tmpl), "%s", config_str(cfg, "S3_KEY_TEMPLATE"));
 	snprintf(c->prefix, sizeof(c->prefix), "%s", config_str(cfg, "S3_PREFIX"));
+	snprintf(c->view_catalog, sizeof(c->view_catalog), "%s",
+	         config_str(cfg, "GLUE_VIEW_CATALOG"));
 	c->partitioning = config_bool(cfg, "ENABLE_PARTITIONING");
 	return c;
 }
@@ -366,6 +369,7 @@ static int sync_table(struct catalog_ctx *c, const char *db, const struct catalo
 		rt = &c->tables[c->ntables];
 		memset(rt, 0, sizeof(*rt));
 		catalog_model_init(&rt->m, src->source, db, src->bucket, src->prefix, src->head);
+		catalog_model_set_view_catalog(&rt->m, c->view_catalog);
 		if (catalog_model_add_table(&rt->m, src_t->source_table, e) == NULL) {
 			catalog_model_free(&rt->m);
 			return -1;

@@ -189,6 +189,13 @@ def test():
           f"Glue view: {v.get('TableType')} {v.get('Parameters')}")
     check(decode_view(v["ViewOriginalText"])["schema"] == db, "view schema is the database")
 
+    # GLUE_VIEW_CATALOG: views resolve in a Trino catalog of another name.
+    out = run(["catalog", "--config", gcfg, "--format", "json", "--set", "GLUE_VIEW_CATALOG=hive"],
+              env=env).stdout
+    views = [json.loads(line)["TableInput"] for line in out.splitlines()[1:]]
+    check(all(decode_view(v["ViewOriginalText"])["catalog"] == "hive"
+              for v in views if v["TableType"] == "VIRTUAL_VIEW"), "GLUE_VIEW_CATALOG")
+
     # Nothing new: tables unchanged.
     out = run(["catalog", "--config", gcfg, "--apply"], env=env).stdout
     check(f"unchanged {db}.artists" in out and f"created {db}.artists\n" not in out, out)

@@ -429,6 +429,19 @@ static void test_render(void)
 		free(dec);
 		free(text);
 	}
+	/* GLUE_VIEW_CATALOG: the catalog a Trino reading the same Glue database uses. */
+	catalog_model_set_view_catalog(&m, "hive");
+	text = catalog_presto_view_text(&m, &m.tables[0], CATALOG_VIEW_DAILY);
+	if (text) {
+		size_t n = strlen(text) - 19;
+		unsigned char *dec = calloc(1, n + 4);
+
+		CHECK(EVP_DecodeBlock(dec, (const unsigned char *)text + 16, (int)n) > 0);
+		CHECK(strstr((const char *)dec, "\"catalog\":\"hive\",\"schema\":\"lake\"") !=
+		      NULL);
+		free(dec);
+		free(text);
+	}
 	buf_free(&want);
 	buf_free(&out);
 	catalog_model_free(&m);
