@@ -19,6 +19,8 @@ FERRETDB_PORT="${INGESTA_TEST_FERRETDB_PORT:-27018}"
 MINIO_PORT="${INGESTA_TEST_MINIO_PORT:-19000}"
 MINIO_CONSOLE_PORT="${INGESTA_TEST_MINIO_CONSOLE_PORT:-19001}"
 TOXIPROXY_PORT="${INGESTA_TEST_TOXIPROXY_PORT:-18474}"
+MOTO_PORT="${INGESTA_TEST_MOTO_PORT:-15000}"
+TRINO_PORT="${INGESTA_TEST_TRINO_PORT:-18080}"
 
 TEST_HOST=127.0.0.1
 TEST_USER=ingesta
@@ -28,6 +30,13 @@ MINIO_ROOT_USER_VALUE=ingesta-minio
 MINIO_ROOT_PASSWORD_VALUE=ingesta-minio-secret
 
 ALL_SERVERS=(mariadb postgres ferretdb minio toxiproxy)
+# The lake readers (moto = the Glue stand-in, Trino = Athena's engine), installed by
+# trino.sh; started only when named (Trino takes ~35 s and ~750 MB), never by `all`.
+LAKE_SERVERS=(moto trino)
+KNOWN_SERVERS=("${ALL_SERVERS[@]}" "${LAKE_SERVERS[@]}")
+TRINO_VERSION=476
+TRINO_HOME="$INGESTA_TEST_CACHE/trino-$TRINO_VERSION"
+LAKE_VENV="$INGESTA_TEST_CACHE/lake-venv"
 
 SERVERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export SERVERS_DIR
@@ -59,10 +68,32 @@ go_is_new_enough() {
     (( major > 1 || (major == 1 && minor >= 22) ))
 }
 
+# java_major JAVA -> its feature version (17, 25...).
+java_major() {
+    local v
+    v="$("$1" -XshowSettings:properties -version 2>&1 | awk -F' = ' '/java.specification.version/ { print $2; exit }')"
+    [[ "$v" =~ ^[0-9]+$ ]] || return 1
+    printf '%s\n' "$v"
+}
+
+# find_java: a Java >= 24 for Trino: $TRINO_JAVA, else the newest /usr/lib/jvm/*/bin/java.
+find_java() {
+    local cand best="" best_v=0 v
+    for cand in "${TRINO_JAVA:-}" /usr/lib/jvm/*/bin/java; do
+        [[ -n "$cand" && -x "$cand" ]] || continue
+        v="$(java_major "$cand")" || continue
+        ((v >= 24 && v > best_v)) || continue
+        best="$(realpath "$cand")" best_v="$v"
+        [[ "$cand" == "${TRINO_JAVA:-}" ]] && break
+    done
+    [[ -n "$best" ]] || return 1
+    printf '%s\n' "$best"
+}
+
 # is_known_server NAME
 is_known_server() {
     local s
-    for s in "${ALL_SERVERS[@]}"; do
+    for s in "${KNOWN_SERVERS[@]}"; do
         [[ "$s" == "$1" ]] && return 0
     done
     return 1
@@ -82,6 +113,8 @@ server_exe() {
         ferretdb) echo ferretdb ;;
         minio) echo minio ;;
         toxiproxy) echo toxiproxy-server ;;
+        moto) basename "$(realpath -m "$LAKE_VENV/bin/python3")" ;;
+        trino) echo java ;;
         *) return 1 ;;
     esac
 }
@@ -107,6 +140,7 @@ pid_is() {
     # ...and one of this run directory (or, for toxiproxy, of this port).
     local cmdline marker="$INGESTA_TEST_RUN/$1/"
     [[ "$1" == toxiproxy ]] && marker="-port $TOXIPROXY_PORT"
+    [[ "$1" == moto ]] && marker="moto_server -H $TEST_HOST -p $MOTO_PORT "
     cmdline="$(tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null)" || return 1
     [[ "$cmdline " == *"$marker"* ]]
 }

@@ -4,6 +4,7 @@
 # alone. Run as root (MariaDB runs as user mysql, PostgreSQL as user postgres).
 #
 #   tests/servers/start.sh NAME...     NAME: mariadb postgres ferretdb minio toxiproxy | all
+#                                      or moto, trino (not in all; trino also starts minio, moto)
 #
 # Data, logs and sockets go under ${INGESTA_TEST_RUN:-/tmp/ingesta-test-run}/<name>/,
 # each server's PID into $INGESTA_TEST_RUN/<name>.pid, and the connection settings
@@ -24,7 +25,7 @@ AWS=/usr/bin/aws
 PG_BIN=/usr/lib/postgresql/15/bin
 
 usage() {
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 # ---------------------------------------------------------------- helpers
@@ -365,6 +366,140 @@ start_toxiproxy() {
     log "toxiproxy: ready (pid $(cat "$pidfile"))"
 }
 
+# ---------------------------------------------------------------- moto (Glue)
+
+MOTO_DIR="$INGESTA_TEST_RUN/moto"
+
+# need_lake WHAT FILE: trino.sh installs WHAT (trino, venv) when FILE is missing.
+need_lake() {
+    if [[ ! -e "$2" ]]; then
+        [[ "${INGESTA_TEST_NO_BUILD:-0}" != 1 ]] || die "$1: $2 missing; run tests/servers/trino.sh $1"
+        log "$1: $2 missing, installing it with trino.sh"
+        "$SERVERS_DIR/trino.sh" "$1"
+    fi
+    [[ -e "$2" ]] || die "$1: $2 still missing after trino.sh"
+}
+
+check_moto() {
+    curl -fsS -o /dev/null --max-time 2 "http://$TEST_HOST:$MOTO_PORT/moto-api/" 2>/dev/null
+}
+
+start_moto() {
+    local pidfile="$INGESTA_TEST_RUN/moto.pid" logfile="$MOTO_DIR/moto.log"
+    need_cmd curl
+    if already_running moto check_moto; then return 0; fi
+    need_lake venv "$LAKE_VENV/.complete"
+    ensure_port_free moto "$MOTO_PORT"
+    mkdir -p "$MOTO_DIR"
+    log "moto: starting on $TEST_HOST:$MOTO_PORT (state in memory only)"
+    spawn "$pidfile" "$logfile" "$LAKE_VENV/bin/python3" "$LAKE_VENV/bin/moto_server" \
+        -H "$TEST_HOST" -p "$MOTO_PORT" \
+        || fail_with_log moto "$logfile" "could not launch moto_server"
+    wait_ready moto "$pidfile" "$logfile" check_moto
+    log "moto: ready (pid $(cat "$pidfile"))"
+}
+
+# ---------------------------------------------------------------- Trino
+
+TRINO_DIR="$INGESTA_TEST_RUN/trino"
+# moto takes any key; a pair of our own keeps the Glue calls recognizable.
+GLUE_ACCESS_KEY=ingesta-glue
+GLUE_SECRET_KEY=ingesta-glue-secret
+
+check_trino() {
+    curl -fsS --max-time 2 "http://$TEST_HOST:$TRINO_PORT/v1/info" 2>/dev/null | grep -q '"starting":false'
+}
+
+# What Trino's etc/jvm.config would hold. java runs directly, not through
+# bin/launcher, so the PID file holds the server's own PID.
+TRINO_JVM_OPTS=(
+    -server -Xmx1536M -XX:+UseG1GC -XX:G1HeapRegionSize=32M
+    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -XX:-OmitStackTraceInFastThrow
+    -XX:ReservedCodeCacheSize=256M -XX:PerMethodRecompilationCutoff=10000
+    -XX:PerBytecodeRecompilationCutoff=10000 -Djdk.attach.allowAttachSelf=true
+    -Djdk.nio.maxCachedBufferSize=2000000 -XX:+UnlockDiagnosticVMOptions
+    -XX:G1NumCollectionsKeepPinned=10000000 -XX:+EnableDynamicAgentLoading
+    --enable-native-access=ALL-UNNAMED -Dfile.encoding=UTF-8
+)
+
+# trino_write_config JAVA: etc/ (config, log, the `hive` catalog) and the CLI wrapper.
+trino_write_config() {
+    local etc="$TRINO_DIR/etc" java="$1"
+    mkdir -p "$etc/catalog" "$TRINO_DIR/data"
+    # Without bin/launcher, the node properties go into config.properties too (and
+    # the data directory is the working directory, as the launcher makes it).
+    cat >"$etc/config.properties" <<EOF
+node.environment=ingesta_test
+node.id=ingesta-test-trino
+node.bind-ip=$TEST_HOST
+node.internal-address=$TEST_HOST
+coordinator=true
+node-scheduler.include-coordinator=true
+http-server.http.port=$TRINO_PORT
+discovery.uri=http://$TEST_HOST:$TRINO_PORT
+plugin.dir=$TRINO_HOME/plugin
+catalog.config-dir=$etc/catalog
+EOF
+    printf 'io.trino=INFO\n' >"$etc/log.properties"
+    # The Glue catalog (moto) over MinIO. moto answers 500 to the column statistics
+    # calls, hence hive.table-statistics-enabled=false.
+    cat >"$etc/catalog/hive.properties" <<EOF
+connector.name=hive
+hive.metastore=glue
+hive.metastore.glue.region=us-east-1
+hive.metastore.glue.endpoint-url=http://$TEST_HOST:$MOTO_PORT
+hive.metastore.glue.aws-access-key=$GLUE_ACCESS_KEY
+hive.metastore.glue.aws-secret-key=$GLUE_SECRET_KEY
+hive.partition-projection-enabled=true
+hive.table-statistics-enabled=false
+fs.native-s3.enabled=true
+s3.endpoint=http://$TEST_HOST:$MINIO_PORT
+s3.path-style-access=true
+s3.region=us-east-1
+s3.aws-access-key=$MINIO_ROOT_USER_VALUE
+s3.aws-secret-key=$MINIO_ROOT_PASSWORD_VALUE
+EOF
+    # The CLI with this server and a user baked in: $TRINO_CLI --execute 'SELECT 1'.
+    cat >"$TRINO_DIR/trino-cli" <<EOF
+#!/bin/sh
+exec $java -Xmx512M --enable-native-access=ALL-UNNAMED -jar $TRINO_HOME/trino-cli.jar --server http://$TEST_HOST:$TRINO_PORT --user ingesta "\$@"
+EOF
+    chmod 0755 "$TRINO_DIR/trino-cli"
+}
+
+# trino_select_1: a query through the CLI, proof that the coordinator runs queries.
+trino_select_1() {
+    local deadline=$((SECONDS + START_TIMEOUT)) out
+    # (stderr: the CLI's JLine warns that it has no terminal)
+    until out="$("$TRINO_DIR/trino-cli" --execute 'SELECT 1' 2>"$TRINO_DIR/cli.err" </dev/null)" \
+        && [[ "$out" == '"1"' ]]; do
+        ((SECONDS < deadline)) || fail_with_log trino "$TRINO_DIR/trino.log" \
+            "SELECT 1 failed: $out $(tail -n 5 "$TRINO_DIR/cli.err")"
+        sleep 1
+    done
+}
+
+start_trino() {
+    local pidfile="$INGESTA_TEST_RUN/trino.pid" logfile="$TRINO_DIR/trino.log" java
+    need_cmd curl
+    java="$(find_java)" || die "trino: no Java >= 24 under /usr/lib/jvm (Trino $TRINO_VERSION needs it; or set TRINO_JAVA)"
+    if already_running trino check_trino; then
+        trino_select_1
+        return 0
+    fi
+    need_lake trino "$TRINO_HOME/.complete"
+    ensure_port_free trino "$TRINO_PORT"
+    trino_write_config "$java"
+    log "trino: starting Trino $TRINO_VERSION on $TEST_HOST:$TRINO_PORT (takes ~35 s)"
+    (cd "$TRINO_DIR/data" && spawn "$pidfile" "$logfile" "$java" "${TRINO_JVM_OPTS[@]}" \
+        -Dconfig="$TRINO_DIR/etc/config.properties" -Dlog.levels-file="$TRINO_DIR/etc/log.properties" \
+        -cp "$TRINO_HOME/lib/*" io.trino.server.TrinoServer) \
+        || fail_with_log trino "$logfile" "could not launch java"
+    wait_ready trino "$pidfile" "$logfile" check_trino
+    trino_select_1
+    log "trino: ready (pid $(cat "$pidfile"))"
+}
+
 # ---------------------------------------------------------------- env file
 
 write_env() {
@@ -420,6 +555,20 @@ write_env() {
         kv TOXIPROXY_PORT "$TOXIPROXY_PORT"
         kv TOXIPROXY_URL "http://$TEST_HOST:$TOXIPROXY_PORT"
         kv TOXIPROXY_CLI "$INGESTA_TEST_BIN/toxiproxy-cli"
+        printf '\n# moto (the Glue stand-in; any credentials) and Trino 476 (start.sh trino; not in all)\n'
+        kv INGESTA_TEST_MOTO_PORT "$MOTO_PORT"
+        kv INGESTA_TEST_TRINO_PORT "$TRINO_PORT"
+        kv MOTO_PORT "$MOTO_PORT"
+        kv GLUE_ENDPOINT "http://$TEST_HOST:$MOTO_PORT"
+        kv GLUE_REGION us-east-1
+        kv TRINO_HOST "$TEST_HOST"
+        kv TRINO_PORT "$TRINO_PORT"
+        kv TRINO_URL "http://$TEST_HOST:$TRINO_PORT"
+        kv TRINO_CATALOG hive
+        kv TRINO_CLI "$TRINO_DIR/trino-cli"
+        kv TRINO_JAVA "$(find_java || true)"
+        kv TRINO_HOME "$TRINO_HOME"
+        kv LAKE_PYTHON "$LAKE_VENV/bin/python3"
     } >"$tmp"
     chmod 0644 "$tmp"
     mv -f "$tmp" "$envfile"
@@ -439,6 +588,7 @@ main() {
         case "$arg" in
             -h | --help) usage; exit 0 ;;
             all) names+=("${ALL_SERVERS[@]}") ;;
+            trino) names+=(minio moto trino) ;;
             *) is_known_server "$arg" || { usage; die "unknown server: $arg"; }
                names+=("$arg") ;;
         esac
@@ -457,7 +607,7 @@ main() {
 
     local start=$SECONDS
     local -a started=()
-    for n in "${ALL_SERVERS[@]}"; do
+    for n in "${KNOWN_SERVERS[@]}"; do
         [[ " ${names[*]} " == *" $n "* ]] || continue
         "start_$n"
         started+=("$n")

@@ -2,7 +2,8 @@
 # Stop test servers started by start.sh, by PID: a polite signal (TERM; INT for
 # PostgreSQL, its "fast" shutdown), a wait, then KILL. Removes the PID files.
 #
-#   tests/servers/stop.sh [--wipe] [NAME...]   NAME: mariadb postgres ferretdb minio toxiproxy | all
+#   tests/servers/stop.sh [--wipe] [NAME...]   NAME: mariadb postgres ferretdb minio toxiproxy
+#                                               moto trino | all (all of these)
 #
 # No NAME means all. --wipe also deletes ${INGESTA_TEST_RUN:-/tmp/ingesta-test-run}
 # (all data, logs and the env file). INGESTA_TEST_STOP_TIMEOUT: seconds to wait
@@ -16,7 +17,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
 STOP_TIMEOUT="${INGESTA_TEST_STOP_TIMEOUT:-30}"
 
 usage() {
-    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 # wait_gone PID SECONDS: true once PID has exited.
@@ -69,12 +70,12 @@ main() {
         case "$arg" in
             --wipe) wipe=1 ;;
             -h | --help) usage; exit 0 ;;
-            all) names+=("${ALL_SERVERS[@]}") ;;
+            all) names+=("${KNOWN_SERVERS[@]}") ;;
             *) is_known_server "$arg" || { usage; die "unknown server: $arg"; }
                names+=("$arg") ;;
         esac
     done
-    [[ ${#names[@]} -gt 0 ]] || names=("${ALL_SERVERS[@]}")
+    [[ ${#names[@]} -gt 0 ]] || names=("${KNOWN_SERVERS[@]}")
 
     if [[ -d "$INGESTA_TEST_RUN" ]]; then
         for n in "${names[@]}"; do
@@ -86,7 +87,7 @@ main() {
 
     if ((wipe)); then
         # Wiping data under a server that is still running would break it.
-        for n in "${ALL_SERVERS[@]}"; do
+        for n in "${KNOWN_SERVERS[@]}"; do
             if server_pid "$n" >/dev/null; then
                 die "--wipe: $n is still running; stop it too (or run stop.sh --wipe with no names)"
             fi
