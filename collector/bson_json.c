@@ -212,15 +212,13 @@ static struct frame *grow(struct frame *stack, struct frame *inline_frames, size
 	size_t ncap = *cap * 2;
 	struct frame *p;
 
+	/* As buf.h: a row we cannot hold we cannot spool either (x* abort). */
 	if (stack == inline_frames) {
-		p = malloc(ncap * sizeof(*p));
-		if (p != NULL)
-			memcpy(p, stack, *cap * sizeof(*p));
+		p = xmalloc(ncap * sizeof(*p));
+		memcpy(p, stack, *cap * sizeof(*p));
 	} else {
-		p = realloc(stack, ncap * sizeof(*p));
+		p = xrealloc(stack, ncap * sizeof(*p));
 	}
-	if (p == NULL)
-		abort(); /* as buf.h: a row we cannot hold we cannot spool either */
 	*cap = ncap;
 	return p;
 }

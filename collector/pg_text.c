@@ -16,6 +16,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hex.h"
+
 #define PG_ARRAY_MAX_DEPTH 16 /* the server allows 6 dimensions */
 
 void pg_text_ctx_free(struct pg_text_ctx *cx)
@@ -26,17 +28,6 @@ void pg_text_ctx_free(struct pg_text_ctx *cx)
 
 /* ------------------------------------------------------------------------ */
 /* COPY text format                                                          */
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 size_t pg_copy_unescape(char *s, size_t n)
 {
@@ -71,11 +62,11 @@ size_t pg_copy_unescape(char *s, size_t n)
 			s[o++] = '\v';
 			break;
 		case 'x':
-			if (i < n && hexval((unsigned char)s[i]) >= 0) {
-				int v = hexval((unsigned char)s[i++]);
+			if (i < n && hex_digit((unsigned char)s[i]) >= 0) {
+				int v = hex_digit((unsigned char)s[i++]);
 
-				if (i < n && hexval((unsigned char)s[i]) >= 0)
-					v = v * 16 + hexval((unsigned char)s[i++]);
+				if (i < n && hex_digit((unsigned char)s[i]) >= 0)
+					v = v * 16 + hex_digit((unsigned char)s[i++]);
 				s[o++] = (char)v;
 			} else {
 				s[o++] = 'x';
@@ -469,8 +460,8 @@ int pg_bytea_decode(const char *s, size_t n, struct buf *out)
 			return -1;
 		buf_reserve(out, (n - 2) / 2);
 		for (i = 2; i < n; i += 2) {
-			int hi = hexval((unsigned char)s[i]);
-			int lo = hexval((unsigned char)s[i + 1]);
+			int hi = hex_digit((unsigned char)s[i]);
+			int lo = hex_digit((unsigned char)s[i + 1]);
 
 			if (hi < 0 || lo < 0)
 				return -1;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 static void *grow(void *p, size_t *cap, size_t need, size_t size)
 {
@@ -18,26 +19,9 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
 		return p;
 	while (n < need)
 		n *= 2;
-	p = realloc(p, n * size);
-	if (p == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
+	p = xrealloc(p, n * size);
 	*cap = n;
 	return p;
-}
-
-static char *dup_n(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-
-	if (d == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
-	memcpy(d, s, n);
-	d[n] = '\0';
-	return d;
 }
 
 void table_schema_add_column(struct table_schema *s, const char *name, size_t n, const char *type,
@@ -47,15 +31,15 @@ void table_schema_add_column(struct table_schema *s, const char *name, size_t n,
 
 	s->cols = grow(s->cols, &s->capcols, s->ncols + 1, sizeof(*s->cols));
 	c = &s->cols[s->ncols++];
-	c->name = dup_n(name, n);
-	c->type = dup_n(type, strlen(type));
+	c->name = xstrndup(name, n);
+	c->type = xstrdup(type);
 	c->nullable = nullable;
 }
 
 void table_schema_add_pk(struct table_schema *s, const char *name)
 {
 	s->pk = grow(s->pk, &s->cappk, s->npk + 1, sizeof(*s->pk));
-	s->pk[s->npk++] = dup_n(name, strlen(name));
+	s->pk[s->npk++] = xstrdup(name);
 }
 
 void table_schema_free(struct table_schema *s)
@@ -169,12 +153,8 @@ static uint32_t hash_name(const char *s, size_t n)
 
 static void rehash(struct schema_infer *inf, size_t nslots)
 {
-	uint32_t *slots = calloc(nslots, sizeof(*slots));
+	uint32_t *slots = xcalloc(nslots, sizeof(*slots));
 
-	if (slots == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
 	for (size_t i = 0; i < inf->nfields; i++) {
 		size_t j = inf->fields[i].hash & (nslots - 1);
 
@@ -217,7 +197,7 @@ void schema_infer_field(struct schema_infer *inf, const char *name, size_t n, en
 		    grow(inf->fields, &inf->capfields, inf->nfields + 1, sizeof(*inf->fields));
 		f = &inf->fields[inf->nfields++];
 		memset(f, 0, sizeof(*f));
-		f->name = dup_n(name, n);
+		f->name = xstrndup(name, n);
 		f->len = n;
 		f->hash = h;
 		inf->slots[j] = (uint32_t)inf->nfields;

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "schema.h"
 #include "source.h"
+#include "util.h"
 
 enum snapshot_mode { SNAP_AUTO, SNAP_ON, SNAP_OFF };
 
@@ -275,10 +276,8 @@ static struct source *mongo_open(const struct config *cfg, struct ierr *e)
 		return NULL;
 	}
 
-	s = calloc(1, sizeof(*s));
-	if (s == NULL)
-		abort();
-	s->dbname = strdup(dbname);
+	s = xcalloc(1, sizeof(*s));
+	s->dbname = xstrdup(dbname);
 	s->batch_size = config_int(cfg, "MONGO_BATCH_SIZE");
 	s->query_timeout_ms = config_int(cfg, "SOURCE_QUERY_TIMEOUT");
 	s->include_views = config_bool(cfg, "INCLUDE_VIEWS");

@@ -463,17 +463,6 @@ static int cmp_table(const void *a, const void *b)
 	return strcmp(((const struct pg_table *)a)->name, ((const struct pg_table *)b)->name);
 }
 
-static char *pg_strdup(const char *p)
-{
-	char *d = strdup(p);
-
-	if (d == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
-	return d;
-}
-
 static int load_tables(struct source *s, struct ierr *e)
 {
 	const char *params[2] = {s->schemas, s->include_views ? "true" : "false"};
@@ -501,8 +490,8 @@ static int load_tables(struct source *s, struct ierr *e)
 		buf_puts(&name, rel);
 		buf_cstr(&name);
 		t->name = name.data;
-		t->schema = pg_strdup(nsp);
-		t->rel = pg_strdup(rel);
+		t->schema = xstrdup(nsp);
+		t->rel = xstrdup(rel);
 		t->relkind = PQgetvalue(r, i, 2)[0];
 	}
 	PQclear(r);
@@ -581,13 +570,7 @@ static void cache_type(struct source *s, Oid oid, const struct pg_col *col)
 {
 	if (s->ntypes == s->captypes) {
 		size_t cap = s->captypes ? 2 * s->captypes : 16;
-		struct type_ent *t = realloc(s->types, cap * sizeof(*t));
-
-		if (t == NULL) {
-			fprintf(stderr, "ingesta: out of memory\n");
-			abort();
-		}
-		s->types = t;
+		s->types = xrealloc(s->types, cap * sizeof(*s->types));
 		s->captypes = cap;
 	}
 	s->types[s->ntypes].oid = oid;
@@ -751,7 +734,7 @@ static int build_plan(struct source *s, const PGresult *probe, const char *table
 	for (size_t i = 0; i < n; i++) {
 		const char *name = PQfname(probe, (int)i);
 
-		p->names[i] = pg_strdup(name);
+		p->names[i] = xstrdup(name);
 		if (resolve_type(s, PQftype(probe, (int)i), 0, table, &p->cols[i], e) != 0)
 			return -1;
 		p->key_off[i] = p->keys.len;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "source.h"
+#include "util.h"
 
 struct source {
 	sqlite3 *db;
@@ -220,10 +221,8 @@ static int sqlite_table_schema(struct source *s, const char *table, struct table
 			name = "";
 		table_schema_add_column(out, name, strlen(name), type ? type : "", !notnull);
 		if (key > npk) {
-			const char **p = realloc(pk, (size_t)key * sizeof(*pk));
+			const char **p = xrealloc(pk, (size_t)key * sizeof(*pk));
 
-			if (p == NULL)
-				abort();
 			for (int i = npk; i < key; i++)
 				p[i] = NULL;
 			pk = p;

@@ -7,22 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "util.h"
+
 void buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;
 	size_t cap = b->cap ? b->cap : 256;
-	char *p;
 
 	if (need <= b->cap)
 		return;
 	while (cap < need)
 		cap *= 2;
-	p = realloc(b->data, cap);
-	if (p == NULL) {
-		fprintf(stderr, "ingesta: out of memory growing a buffer to %zu bytes\n", cap);
-		abort();
-	}
-	b->data = p;
+	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
 }
 

@@ -29,6 +29,7 @@
 #include "json.h"
 #include "hex.h"
 #include "json_internal.h"
+#include "util.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -38,8 +39,6 @@
 #include <strings.h>
 
 #define JSON_MAX_DEPTH 10000
-
-static const char hex_digits[16] = "0123456789abcdef";
 
 static const char digit_pairs[201] = "00010203040506070809"
                                      "10111213141516171819"
@@ -216,8 +215,7 @@ static void put_escape(struct buf *b, uint8_t c)
 		buf_append(b, "\\f", 2);
 		return;
 	default:
-		e[4] = hex_digits[c >> 4];
-		e[5] = hex_digits[c & 15];
+		hex_put(e + 4, &c, 1);
 		buf_append(b, e, 6);
 	}
 }
@@ -345,12 +343,7 @@ void json_decimal(struct buf *b, const char *s, size_t n, enum decimal_mode mode
 		return;
 	}
 	/* DECIMAL_DOUBLE: strtod needs a terminated copy; numeric can be long. */
-	t = n < sizeof(small) ? small : malloc(n + 1);
-
-	if (t == NULL) {
-		fprintf(stderr, "ingesta: out of memory converting a %zu-byte decimal\n", n);
-		abort();
-	}
+	t = n < sizeof(small) ? small : xmalloc(n + 1);
 	memcpy(t, s, n);
 	t[n] = '\0';
 	json_double(b, strtod(t, NULL), st);
@@ -545,23 +538,6 @@ void json_time(struct buf *b, bool negative, unsigned hours, int min, int sec, i
 	buf_append(b, tmp, (size_t)(o - tmp));
 }
 
-/* Proleptic Gregorian date of a day number (0 = 1970-01-01); H. Hinnant's
- * civil_from_days, exact for the whole int64 microsecond range. */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-	int64_t era, doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
-	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
-	*y = yoe + era * 400 + (*m <= 2);
-}
-
 void json_instant_usec(struct buf *b, int64_t unix_usec)
 {
 	const int64_t usec_per_day = 86400LL * 1000000;
@@ -583,11 +559,6 @@ void json_instant_usec(struct buf *b, int64_t unix_usec)
 static inline bool is_ws(uint8_t c)
 {
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
-}
-
-static inline bool is_hex(uint8_t c)
-{
-	return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
 /*
@@ -623,8 +594,9 @@ static const char *reemit_string(struct buf *b, const uint8_t *s, size_t n, size
 				i += 2;
 				continue;
 			}
-			if (s[i + 1] == 'u' && n - i >= 6 && is_hex(s[i + 2]) && is_hex(s[i + 3]) &&
-			    is_hex(s[i + 4]) && is_hex(s[i + 5])) {
+			if (s[i + 1] == 'u' && n - i >= 6 && hex_digit(s[i + 2]) >= 0 &&
+			    hex_digit(s[i + 3]) >= 0 && hex_digit(s[i + 4]) >= 0 &&
+			    hex_digit(s[i + 5]) >= 0) {
 				i += 6;
 				continue;
 			}

@@ -294,3 +294,8 @@ char *xstrndup(const char *s, size_t n)
 	p[n] = '\0';
 	return p;
 }
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}

@@ -53,12 +53,14 @@ int sha256_file_hex(const char *path, char out[65]);
 
 /* Out of memory: a one-line message on stderr, then abort(). The x* helpers
  * never return NULL (a request of 0 bytes still returns a valid pointer);
- * xstrndup copies exactly the first n bytes of s and adds a NUL. */
+ * xstrndup copies exactly the first n bytes of s and adds a NUL, xstrdup
+ * copies the NUL-terminated s (which must not be NULL). */
 _Noreturn void oom_abort(const char *what, size_t bytes);
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrndup(const char *s, size_t n);
+char *xstrdup(const char *s);
 
 /* Set by the signal handlers in main.c; long loops poll it. */
 extern volatile int ingesta_stop_requested;

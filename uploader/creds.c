@@ -64,17 +64,6 @@ struct creds_provider {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-char *creds_xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (p == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
-	return p;
-}
-
 void creds_free_secret(char *s)
 {
 	if (s == NULL)
@@ -94,9 +83,9 @@ void aws_creds_free(struct aws_creds *c)
 static void creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 {
 	memset(dst, 0, sizeof(*dst));
-	dst->access_key = creds_xstrdup(src->access_key);
-	dst->secret_key = creds_xstrdup(src->secret_key);
-	dst->session_token = src->session_token ? creds_xstrdup(src->session_token) : NULL;
+	dst->access_key = xstrdup(src->access_key);
+	dst->secret_key = xstrdup(src->secret_key);
+	dst->session_token = src->session_token ? xstrdup(src->session_token) : NULL;
 	dst->expiration = src->expiration;
 	memcpy(dst->source, src->source, sizeof(dst->source));
 }
@@ -155,9 +144,9 @@ static enum step try_env(struct creds_provider *p, struct aws_creds *c, struct b
 		return STEP_ERROR;
 	}
 	memset(c, 0, sizeof(*c));
-	c->access_key = creds_xstrdup(p->env_access_key);
-	c->secret_key = creds_xstrdup(p->env_secret_key);
-	c->session_token = p->env_session_token ? creds_xstrdup(p->env_session_token) : NULL;
+	c->access_key = xstrdup(p->env_access_key);
+	c->secret_key = xstrdup(p->env_secret_key);
+	c->session_token = p->env_session_token ? xstrdup(p->env_session_token) : NULL;
 	snprintf(p->name, sizeof(p->name), "environment");
 	return STEP_FOUND;
 }
@@ -316,7 +305,7 @@ static char *look(const struct creds_options *o, const char *key)
 {
 	const char *v = o->lookup(key, o->lookup_ctx);
 
-	return (v != NULL && *v != '\0') ? creds_xstrdup(v) : NULL;
+	return (v != NULL && *v != '\0') ? xstrdup(v) : NULL;
 }
 
 static int look_bool(const struct creds_options *o, const char *key, bool *out, struct ierr *e)
@@ -372,7 +361,7 @@ static char *file_path(const struct creds_options *o, const char *key, const cha
 	struct buf b = {0};
 
 	if (v != NULL && *v != '\0' && !(v[0] == '~' && (v[1] == '/' || v[1] == '\0')))
-		return creds_xstrdup(v);
+		return xstrdup(v);
 	if (home == NULL)
 		return NULL;
 	if (v != NULL && *v != '\0')
@@ -406,7 +395,7 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	p->profile = look(o, "AWS_PROFILE");
 	p->profile_explicit = p->profile != NULL;
 	if (p->profile == NULL)
-		p->profile = creds_xstrdup("default");
+		p->profile = xstrdup("default");
 	if (strpbrk(p->profile, "[]\r\n") != NULL)
 		return ierr_set(e, IERR_CONFIG, "AWS_PROFILE: \"%.60s\" is not a profile name",
 		                p->profile);
@@ -415,8 +404,7 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	p->ep.ecs_full_uri = look(o, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	p->ep.ecs_token = look(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	p->ep.ecs_token_file = look(o, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	p->ep.ecs_base =
-	    creds_xstrdup(o->ecs_relative_base ? o->ecs_relative_base : ECS_DEFAULT_BASE);
+	p->ep.ecs_base = xstrdup(o->ecs_relative_base ? o->ecs_relative_base : ECS_DEFAULT_BASE);
 	if (p->ep.ecs_relative_uri != NULL && p->ep.ecs_relative_uri[0] != '/')
 		return ierr_set(e, IERR_CONFIG,
 		                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with '/'");
@@ -443,8 +431,8 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	}
 	if (p->ep.imds_endpoint == NULL)
 		p->ep.imds_endpoint =
-		    creds_xstrdup(mode != NULL && strcasecmp(mode, "IPv6") == 0 ? IMDS_DEFAULT_V6
-		                                                                : IMDS_DEFAULT_V4);
+		    xstrdup(mode != NULL && strcasecmp(mode, "IPv6") == 0 ? IMDS_DEFAULT_V6
+		                                                          : IMDS_DEFAULT_V4);
 	free(mode);
 	if (check_endpoint("AWS_EC2_METADATA_SERVICE_ENDPOINT", p->ep.imds_endpoint, e) < 0)
 		return -1;

@@ -122,7 +122,7 @@ static void ini_profile(char *text, const char *profile, bool config_style, stru
 			slot = &k->session_token;
 		if (slot != NULL) {
 			creds_free_secret(*slot);
-			*slot = creds_xstrdup(val);
+			*slot = xstrdup(val);
 		}
 	}
 }

@@ -206,9 +206,9 @@ static int parse_creds_json(const char *body, const char *what, bool need_code, 
 			goto out;
 		}
 	}
-	c->access_key = creds_xstrdup(ak);
-	c->secret_key = creds_xstrdup(sk);
-	c->session_token = (tok != NULL && *tok != '\0') ? creds_xstrdup(tok) : NULL;
+	c->access_key = xstrdup(ak);
+	c->secret_key = xstrdup(sk);
+	c->session_token = (tok != NULL && *tok != '\0') ? xstrdup(tok) : NULL;
 	rc = 0;
 out:
 	json_decref(root);
@@ -290,7 +290,7 @@ static char *ecs_auth_token(const struct creds_endpoints *ep, struct ierr *e)
 	int rc;
 
 	if (ep->ecs_token_file == NULL)
-		return creds_xstrdup(ep->ecs_token ? ep->ecs_token : "");
+		return xstrdup(ep->ecs_token ? ep->ecs_token : "");
 	rc =
 	    creds_read_file(ep->ecs_token_file, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &text, e);
 	if (rc == 0)
@@ -302,7 +302,7 @@ static char *ecs_auth_token(const struct creds_endpoints *ep, struct ierr *e)
 		buf_free(&text);
 		return NULL;
 	}
-	tok = creds_xstrdup(creds_trim(text.data));
+	tok = xstrdup(creds_trim(text.data));
 	OPENSSL_cleanse(text.data, text.len);
 	buf_free(&text);
 	return tok;

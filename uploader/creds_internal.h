@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "creds.h"
 #include "err.h"
+#include "util.h"
 
 /* Outcome of one chain step: FOUND (*c filled), SKIPPED (not configured here;
  * a line was added to the "tried" list) or ERROR (configured but broken; *e
@@ -22,8 +23,6 @@ enum step { STEP_ERROR = -1, STEP_SKIPPED = 0, STEP_FOUND = 1 };
 
 /* ---- helpers (creds.c) ----------------------------------------------------- */
 
-/* strdup that aborts on out-of-memory. */
-char *creds_xstrdup(const char *s);
 /* Wipe then free a string holding secret material; NULL is a no-op. */
 void creds_free_secret(char *s);
 /* Trim blanks (and CR/LF) at both ends of s, in place; returns the start. */

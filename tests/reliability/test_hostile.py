@@ -247,8 +247,7 @@ def test_huge(d):
                 last = str(exc)[:200]
         check(accepted, f"FerretDB accepted no large document: {last}")
         stored = c[name]["docs"].find_one({"_id": accepted})
-        ms = ServerSource.__new__(ServerSource)
-        ms.kind, ms.name = "mongodb", name
+        ms = ServerSource.existing("mongodb", name)
         out, _, _ = ingest(d, "huge-mongo", ms.settings())
         got = out["docs"][0]
         check(got["_id"] == accepted and got["v"] == stored["v"], "FerretDB big document differs")
@@ -346,8 +345,7 @@ def test_deep(d):
             except Exception as exc:  # noqa: BLE001 - looking for the server's limit
                 why = str(exc)[:160]
         check(stored, f"FerretDB stored no nested document: {why}")
-        ms = ServerSource.__new__(ServerSource)
-        ms.kind, ms.name = "mongodb", name
+        ms = ServerSource.existing("mongodb", name)
         out, _, _ = ingest(d, "deep-mongo", ms.settings())
         check(depth_of(out["deep"][0]["d"]) == stored - 1, "FerretDB deep document differs")
         print(f"deep: FerretDB document nested {stored} levels: identical"
@@ -442,8 +440,7 @@ def test_names_mongo(d):
                 made.append(t)
             except Exception as exc:  # noqa: BLE001 - FerretDB may refuse some names
                 print(f"names: FerretDB refused collection {t!r}: {str(exc)[:100]}")
-        ms = ServerSource.__new__(ServerSource)
-        ms.kind, ms.name = "mongodb", name
+        ms = ServerSource.existing("mongodb", name)
         out, _, _ = ingest(d, "names-mongo", ms.settings())
         check(len(made) == len(mg_tables), f"FerretDB refused collections: {sorted(set(mg_tables) - set(made))}")
         check(set(out) == {t.replace("/", "_") for t in made}, f"FerretDB collections {sorted(out)}")

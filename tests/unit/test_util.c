@@ -219,6 +219,15 @@ static void test_misc(const char *dir)
 	p = xstrndup("hello world", 5);
 	CHECK_STR(p, "hello");
 	free(p);
+	p = xstrndup("ab\0cd", 5); /* exactly n bytes, embedded NUL kept */
+	CHECK(memcmp(p, "ab\0cd", 6) == 0);
+	free(p);
+	p = xstrdup("hello world");
+	CHECK_STR(p, "hello world");
+	free(p);
+	p = xstrdup("");
+	CHECK(p != NULL && p[0] == '\0');
+	free(p);
 	p = xmalloc(0);
 	CHECK(p != NULL);
 	free(p);
