@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "log.h"
 #include "schema.h"
 #include "source.h"
@@ -25,15 +26,10 @@
 void strlist_push(struct strlist *l, const char *s)
 {
 	if (l->len == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **items = realloc(l->items, cap * sizeof(*items));
-
-		if (items == NULL)
-			abort();
-		l->items = items;
-		l->cap = cap;
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->items = xrealloc(l->items, l->cap * sizeof(*l->items));
 	}
-	l->items[l->len++] = strdup(s);
+	l->items[l->len++] = xstrdup(s);
 }
 
 void strlist_free(struct strlist *l)
@@ -154,6 +150,50 @@ static int select_tables(const struct config *cfg, const struct source_ops *ops,
 	return 0;
 }
 
+/* A table whose objects would land in the commit log's directory
+ * (docs/COMMIT_LOG.md) would be read as commit records: refuse it by name. */
+static int check_reserved(const struct strlist *tables, const char *tmpl, struct ierr *e)
+{
+	if (strncmp(tmpl, "{table}/", 8) != 0)
+		return 0;
+	for (size_t i = 0; i < tables->len; i++) {
+		if (strcmp(tables->items[i], "ingesta_runs") == 0)
+			return ierr_set(
+			    e, IERR_CONFIG,
+			    "table \"ingesta_runs\": its objects would land in the commit "
+			    "log's directory ingesta_runs/; exclude it (EXCLUDE_TABLES) or "
+			    "set S3_KEY_TEMPLATE");
+	}
+	return 0;
+}
+
+/* runs.settings_json: what the catalog needs to type and locate this run's
+ * data (README "Querying with Athena"). */
+static int record_settings(const struct config *cfg, struct spool *sp, const struct spool_run *run,
+                           const struct segment_settings *set, struct ierr *e)
+{
+	static const char *const keys[][2] = {{"decimal_mode", "DECIMAL_MODE"},
+	                                      {"binary_mode", "BINARY_MODE"},
+	                                      {"s3_prefix", "S3_PREFIX"}};
+	struct buf b = {0};
+	struct lossy none = {0};
+	int rc;
+
+	buf_putc(&b, '{');
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = config_str(cfg, keys[i][1]);
+
+		buf_printf(&b, "%s\"%s\":", i ? "," : "", keys[i][0]);
+		json_string(&b, v, strlen(v), &none);
+	}
+	buf_puts(&b, ",\"key_template\":");
+	json_string(&b, set->key_template, strlen(set->key_template), &none);
+	buf_putc(&b, '}');
+	rc = spool_run_settings(sp, run, buf_cstr(&b), e);
+	buf_free(&b);
+	return rc;
+}
+
 static void settings_from(const struct config *cfg, const char *source, struct segment_settings *s)
 {
 	const char *tmpl = config_str(cfg, "S3_KEY_TEMPLATE");
@@ -252,7 +292,8 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	src = ops->open(cfg, e);
 	if (src == NULL)
 		goto out;
-	if (select_tables(cfg, ops, src, NULL, &tables, e) != 0)
+	if (select_tables(cfg, ops, src, NULL, &tables, e) != 0 ||
+	    check_reserved(&tables, set.key_template, e) != 0)
 		goto out;
 	if (ops->begin_snapshot(src, e) != 0)
 		goto out;
@@ -260,6 +301,8 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 		goto out;
 	run_started = true;
 	snprintf(sum->run_id, sizeof(sum->run_id), "%s", run.run_id);
+	if (record_settings(cfg, sp, &run, &set, e) != 0)
+		goto out;
 	log_event(LOG_INFO, "extraction started", "source", source_name, "run", run.run_id,
 	          "bucket", bucket, NULL);
 	for (size_t i = 0; i < tables.len; i++) {

@@ -421,7 +421,20 @@ struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool
 	w->opts = *opts;
 	snprintf(w->table, sizeof(w->table), "%s", table);
 	w->started_ms = monotonic_ms();
-	w->partition_id = spool_partition_begin(sp, run, table, e);
+	{
+		/* The manifest sits beside the partition's first segment. */
+		char key[1024], mkey[1200];
+		const char *slash;
+
+		format_key(w, 1, key, sizeof(key));
+		slash = strrchr(key, '/');
+		if (slash)
+			snprintf(mkey, sizeof(mkey), "%.*s/_manifest-%s.json", (int)(slash - key),
+			         key, run->run_id);
+		else
+			snprintf(mkey, sizeof(mkey), "_manifest-%s.json", run->run_id);
+		w->partition_id = spool_partition_begin(sp, run, table, mkey, e);
+	}
 	if (w->partition_id < 0) {
 		free(w);
 		return NULL;

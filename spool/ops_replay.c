@@ -148,6 +148,7 @@ int ops_replay(struct spool *sp, const int64_t *ids, int nids, FILE *out, struct
 	int64_t *all = NULL;
 	int nall = 0, cap = 0;
 	int rc = 0;
+	bool all_failed = ids == NULL;
 
 	memset(r, 0, sizeof(*r));
 	if (ids == NULL) {
@@ -181,6 +182,18 @@ int ops_replay(struct spool *sp, const int64_t *ids, int nids, FILE *out, struct
 	for (int i = 0; i < nids && rc == 0 && !ingesta_stop_requested; i++)
 		rc = replay_one(sp, ids[i], all == NULL, out, r, e);
 	free(all);
+	/* --all-failed also retries the commit records that failed (a Glue or
+	 * S3 error that needed an operator; docs/COMMIT_LOG.md). */
+	if (rc == 0 && all_failed) {
+		int n = spool_commit_replay(sp, e);
+
+		if (n < 0) {
+			rc = -1;
+		} else if (n > 0) {
+			fprintf(out, "replay: %d commit record(s) re-queued\n", n);
+			spool_wakeup(sp);
+		}
+	}
 	if (r->requeued > 0)
 		spool_wakeup(sp);
 	if (rc == 0)

@@ -405,16 +405,30 @@ int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, in
 	return rc;
 }
 
-int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
-                              struct ierr *e)
+int spool_run_settings(struct spool *sp, const struct spool_run *run, const char *settings_json,
+                       struct ierr *e)
 {
-	sqlite3_stmt *st =
-	    sp_prep(sp, "INSERT INTO partitions (run_id, table_name) VALUES (?,?)", e);
+	sqlite3_stmt *st = sp_prep(sp, "UPDATE runs SET settings_json=? WHERE run_id=?", e);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, settings_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, run->run_id, -1, SQLITE_STATIC);
+	return sp_step_done(sp, st, "record run settings", e);
+}
+
+int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
+                              const char *manifest_key, struct ierr *e)
+{
+	sqlite3_stmt *st = sp_prep(
+	    sp, "INSERT INTO partitions (run_id, table_name, manifest_key) VALUES (?,?,?)", e);
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, run->run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC);
+	if (manifest_key != NULL)
+		sqlite3_bind_text(st, 3, manifest_key, -1, SQLITE_STATIC);
 	if (sp_step_done(sp, st, "insert partition", e) != 0)
 		return -1;
 	return sqlite3_last_insert_rowid(sp->db);

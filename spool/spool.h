@@ -66,8 +66,15 @@ int spool_run_begin(struct spool *sp, const char *source, const char *db_type, c
 int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, int tables,
                   uint64_t rows, const char *error, struct ierr *e);
 
+/* The run's normalization settings as JSON (runs.settings_json: decimal_mode,
+ * binary_mode, s3_prefix, key_template), read by the catalog and the commit log. */
+int spool_run_settings(struct spool *sp, const struct spool_run *run, const char *settings_json,
+                       struct ierr *e);
+
+/* Open the partition of (run, table). manifest_key: where its manifest will be
+ * written (known before any segment, so empty tables get one too); may be NULL. */
 int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
-                              struct ierr *e);
+                              const char *manifest_key, struct ierr *e);
 
 /* Absolute path of the n-th temporary segment file of a partition:
  * tmp/<run-id>.<partition>-<n>.tmp (sealed as data/<run-id>.<partition>-<n><ext>). */
@@ -163,7 +170,41 @@ struct manifest_job {
 };
 /* Returns 1 with *job filled, 0 when none, -1 on error. */
 int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e);
-int spool_manifest_written(struct spool *sp, int64_t partition_id, struct ierr *e);
+/* Record the manifest as written (at key, when not NULL). */
+int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *key, struct ierr *e);
+
+/* ---- commit records (spool/commit_log.c, docs/COMMIT_LOG.md) ---- */
+
+/* A completed partition whose manifest is written and whose commit record is
+ * not: the record's key and its one JSON line (deterministic: a retry writes
+ * the same bytes). */
+struct commit_job {
+	int64_t partition_id;
+	char run_id[64];
+	char source[128];
+	char db_type[32];
+	char table[512];
+	char bucket[1024];
+	char key[1024];
+	int attempts; /* attempts so far */
+	char *json;   /* owned; free() */
+	size_t json_len;
+};
+/* [prefix/]ingesta_runs/year=YYYY/month=MM/day=DD/<run-id>-<table-key>.json */
+void spool_commit_key(const char *prefix, int64_t run_started_ms, const char *run_id,
+                      const char *table, char *out, size_t n);
+/* The next due commit job (commit_next_at <= now): 1 and *job, 0 none, -1. */
+int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, struct ierr *e);
+int spool_commit_written(struct spool *sp, int64_t partition_id, const char *key, struct ierr *e);
+/* Not written: retry at next_at, or `failed` (status, replay) when permanent. */
+int spool_commit_retry(struct spool *sp, int64_t partition_id, bool permanent, int64_t next_at,
+                       const char *msg, struct ierr *e);
+/* Partitions whose manifest is written and whose record is not (yet): their
+ * count, and in *next_due the earliest retry time (-1 when none). */
+int64_t spool_commits_waiting(struct spool *sp, int64_t *next_due);
+int64_t spool_commits_failed(struct spool *sp);
+/* failed -> none (attempts reset); returns how many, or -1. */
+int spool_commit_replay(struct spool *sp, struct ierr *e);
 
 /* Delete files of uploaded segments older than retention_ms; returns count. */
 int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e);

@@ -131,7 +131,14 @@ static int load_locked(sqlite3 *db, struct status_summary *s, struct ierr *e)
 	       -1, &s->oldest_not_uploaded, e) != 0 ||
 	    q1(db, "SELECT max(uploaded_at) FROM segments", -1, &s->last_upload_at, e) != 0 ||
 	    q1(db, "SELECT coalesce(sum(bytes),0) FROM segments WHERE file_deleted_at IS NULL", 0,
-	       &s->spool_bytes, e) != 0)
+	       &s->spool_bytes, e) != 0 ||
+	    q1(db,
+	       "SELECT count(*) FROM partitions WHERE state='complete' AND commit_state='written'",
+	       0, &s->commits.written, e) != 0 ||
+	    q1(db, "SELECT count(*) FROM partitions WHERE state='complete' AND commit_state='none'",
+	       0, &s->commits.waiting, e) != 0 ||
+	    q1(db, "SELECT count(*) FROM partitions WHERE commit_state='failed'", 0,
+	       &s->commits.failed, e) != 0)
 		return -1;
 	return 0;
 }
@@ -175,8 +182,10 @@ static void print_header_json(struct buf *b, const char *dir, const struct statu
 		json_null(b);
 	buf_printf(b,
 	           ",\"spool_bytes\":%" PRId64 ",\"quota_bytes\":%" PRId64
-	           ",\"uploader_running\":%s,\"tables\":[",
-	           s->spool_bytes, quota, s->uploader_running ? "true" : "false");
+	           ",\"uploader_running\":%s,\"commit_records\":{\"written\":%" PRId64
+	           ",\"waiting\":%" PRId64 ",\"failed\":%" PRId64 "},\"tables\":[",
+	           s->spool_bytes, quota, s->uploader_running ? "true" : "false",
+	           s->commits.written, s->commits.waiting, s->commits.failed);
 }
 
 static void print_header_text(FILE *out, const char *dir, const struct status_summary *s,
@@ -207,6 +216,11 @@ static void print_header_text(FILE *out, const char *dir, const struct status_su
 		fprintf(out, "spool size:                  %s (no quota)\n", used);
 	fprintf(out, "uploader:                    %s\n",
 	        s->uploader_running ? "running" : "not running (locks/uploader.lock is free)");
+	fprintf(out,
+	        "commit records:              %" PRId64 " written, %" PRId64 " waiting, %" PRId64
+	        " failed%s\n",
+	        s->commits.written, s->commits.waiting, s->commits.failed,
+	        s->commits.failed ? " (`ingesta replay --all-failed` after the fix)" : "");
 	fprintf(out, "\n%-12s %-28s %8s %8s %8s %8s %10s\n", "source", "table", "pending", "queued",
 	        "uploaded", "failed", "rows");
 }
@@ -410,6 +424,9 @@ int status_check(struct spool *sp, const struct status_check_opts *o, FILE *out,
 		add_reason(&why,
 		           "%" PRId64 " segment(s) failed, %" PRId64 " quarantined (latest %s)",
 		           failed, quarantined, latest);
+	if (s.commits.failed > 0)
+		add_reason(&why, "%" PRId64 " commit record(s) failed (ingesta status --json)",
+		           s.commits.failed);
 	age_text(age, sizeof(age), oldest_queued < 0 ? -1 : s.generated_at - oldest_queued);
 	if (oldest_queued >= 0 && s.generated_at - oldest_queued > o->max_age_ms) {
 		char max[32];

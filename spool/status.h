@@ -31,6 +31,9 @@ struct status_summary {
 	int64_t last_upload_at;      /* ms; -1 when nothing was ever uploaded */
 	int64_t spool_bytes;         /* segment files still on disk */
 	bool uploader_running;       /* someone holds locks/uploader.lock */
+	struct {
+		int64_t written, waiting, failed;
+	} commits; /* commit records (docs/COMMIT_LOG.md) of complete partitions */
 };
 
 /* Fill *s from one read transaction. Returns 0, or -1 with *e. */

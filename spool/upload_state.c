@@ -231,7 +231,8 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	sqlite3_stmt *st =
 	    sp_prep(sp,
 	            "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, r.bucket, "
-	            "r.source FROM partitions p JOIN runs r ON r.run_id=p.run_id "
+	            "r.source, p.schema_json, p.manifest_key FROM partitions p "
+	            "JOIN runs r ON r.run_id=p.run_id "
 	            "WHERE p.state='complete' AND p.manifest_state='none' AND NOT EXISTS "
 	            "(SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
 	            "s.state <> 'uploaded') ORDER BY p.id LIMIT 1",
@@ -240,7 +241,8 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	struct lossy none = {0};
 	int rc;
 	bool first = true;
-	char first_key[1024] = "";
+	char first_key[1024] = "", stored_key[1024];
+	char *schema = NULL;
 
 	if (st == NULL)
 		return -1;
@@ -263,6 +265,10 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	            (size_t)sqlite3_column_bytes(st, 2), &none);
 	buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"files\":[",
 	           (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+	if (sqlite3_column_type(st, 7) == SQLITE_TEXT)
+		schema = xstrndup((const char *)sqlite3_column_text(st, 7),
+		                  (size_t)sqlite3_column_bytes(st, 7));
+	copy_col(stored_key, sizeof(stored_key), st, 8);
 	sqlite3_finalize(st);
 
 	st = sp_prep(sp,
@@ -271,6 +277,7 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	             e);
 	if (st == NULL) {
 		buf_free(&b);
+		free(schema);
 		return -1;
 	}
 	sqlite3_bind_int64(st, 1, job->partition_id);
@@ -289,28 +296,44 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 		           (const char *)sqlite3_column_text(st, 4));
 	}
 	sqlite3_finalize(st);
-	buf_puts(&b, "]}\n");
-	if (first) {
-		/* An empty table: no segments, so no partition directory to describe. */
+	buf_putc(&b, ']');
+	/* The schema the source reported for this (run, table), as stored. */
+	if (schema != NULL) {
+		buf_puts(&b, ",\"schema\":");
+		buf_puts(&b, schema);
+		free(schema);
+	}
+	buf_puts(&b, "}\n");
+	if (stored_key[0] != '\0') {
+		/* Recorded by the collector, for empty tables too. */
+		snprintf(job->key, sizeof(job->key), "%s", stored_key);
+	} else if (first) {
+		/* An empty table of a spool older than manifest_key: no partition
+		 * directory known, so no manifest (and no commit record). */
 		buf_free(&b);
-		if (spool_manifest_written(sp, job->partition_id, e) != 0)
+		if (spool_manifest_written(sp, job->partition_id, NULL, e) != 0)
 			return -1;
 		return spool_next_manifest(sp, job, e);
+	} else {
+		manifest_key(first_key, job->run_id, job->key, sizeof(job->key));
 	}
-	manifest_key(first_key, job->run_id, job->key, sizeof(job->key));
 	job->json = strdup(buf_cstr(&b));
 	buf_free(&b);
 	return 1;
 }
 
-int spool_manifest_written(struct spool *sp, int64_t partition_id, struct ierr *e)
+int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *key, struct ierr *e)
 {
-	sqlite3_stmt *st =
-	    sp_prep(sp, "UPDATE partitions SET manifest_state='written' WHERE id=?", e);
+	sqlite3_stmt *st = sp_prep(sp,
+	                           "UPDATE partitions SET manifest_state='written', "
+	                           "manifest_key=coalesce(?2, manifest_key) WHERE id=?1",
+	                           e);
 
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, partition_id);
+	if (key != NULL)
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
 	return sp_step_done(sp, st, "manifest written", e);
 }
 

@@ -20,6 +20,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "failpoint.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,7 +40,8 @@ struct uploader {
 	int64_t retry_cap_ms;
 	int64_t uploads;
 	int64_t errors;
-	char fatal[1024]; /* a worker's error that must stop the uploader */
+	char fatal[1024];            /* a worker's error that must stop the uploader */
+	struct catalog_ctx *catalog; /* Glue registration (GLUE_DATABASE), or NULL */
 };
 
 static struct target *get_target(struct uploader *u, const char *bucket, struct ierr *e)
@@ -228,12 +230,64 @@ static bool write_manifests(struct uploader *u, struct spool *sp)
 		}
 		free(job.json);
 		FAILPOINT("manifest.before_record");
-		if (spool_manifest_written(sp, job.partition_id, &e) != 0)
+		if (spool_manifest_written(sp, job.partition_id, job.key, &e) != 0)
 			return true;
 		log_event(LOG_INFO, "partition manifest written", "bucket", job.bucket, "key",
 		          job.key, NULL);
 	}
 	return false;
+}
+
+/* Write the commit records of partitions whose manifest is written
+ * (spool/commit_log.c). A record that cannot be written is retried with
+ * backoff; a permanent error leaves it `failed` for `ingesta replay`.
+ * Returns true when records are still waiting. */
+static bool write_commits(struct uploader *u, struct spool *sp)
+{
+	struct commit_job job;
+	struct ierr e;
+	int rc;
+
+	while (!ingesta_stop_requested && (rc = spool_next_commit(sp, now_ms(), &job, &e)) == 1) {
+		struct put_result res;
+		struct target *t = get_target(u, job.bucket, &e);
+		bool permanent;
+		int64_t next;
+
+		memset(&res, 0, sizeof(res));
+		/* The catalog first: a reader that sees the record finds the table
+		 * (and its new columns) registered. */
+		if (t != NULL && u->catalog != NULL &&
+		    catalog_sync_partition(u->catalog, sp, job.partition_id, &e) != 0)
+			t = NULL;
+		FAILPOINT("commit.before_put");
+		if (t != NULL &&
+		    t->ops->put_bytes(t, job.key, job.json, job.json_len, &res, &e) == 0) {
+			free(job.json);
+			FAILPOINT("commit.after_put");
+			if (spool_commit_written(sp, job.partition_id, job.key, &e) != 0) {
+				log_event(LOG_WARNING, "commit record written but not recorded",
+				          "key", job.key, "error", e.msg, NULL);
+				return true;
+			}
+			spool_counter_add(sp, "commit_records_total", 1);
+			log_event(LOG_INFO, "commit record written", "bucket", job.bucket, "key",
+			          job.key, "table", job.table, "run", job.run_id, NULL);
+			continue;
+		}
+		free(job.json);
+		permanent = e.code != IERR_TRANSIENT || job.attempts + 1 >= u->max_attempts;
+		next = now_ms() + backoff_ms(u, job.attempts + 1);
+		if (spool_commit_retry(sp, job.partition_id, permanent, next, e.msg, &e) != 0)
+			return true;
+		log_event(permanent ? LOG_ERROR : LOG_WARNING,
+		          permanent ? "commit record failed (replay with `ingesta replay`)"
+		                    : "commit record not written yet, will retry",
+		          "key", job.key, "error", e.msg, NULL);
+	}
+	if (rc < 0)
+		log_event(LOG_WARNING, "commit records", "error", e.msg, NULL);
+	return spool_commits_waiting(sp, NULL) > 0;
 }
 
 /* Sleep until the wake-up file changes or timeout_ms passes (at most 1 s, so
@@ -302,6 +356,13 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 		spool_close(sp);
 		return -1;
 	}
+	if (catalog_enabled(cfg)) {
+		u.catalog = catalog_ctx_new(cfg, e);
+		if (u.catalog == NULL) {
+			spool_close(sp);
+			return -1;
+		}
+	}
 	ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (ino >= 0) {
 		if (inotify_add_watch(ino, config_str(cfg, "SPOOL_DIR"),
@@ -324,20 +385,28 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 				break;
 			}
 			manifest_pending = write_manifests(&u, sp);
+			manifest_pending |= write_commits(&u, sp);
 			if (spool_apply_retention(sp, retention_ms, e) < 0)
 				log_event(LOG_WARNING, "retention", "error", e->msg, NULL);
 			last_scan = monotonic_ms();
 		}
 		due = spool_next_due(sp);
-		if (once && due < 0 && spool_count_state(sp, "uploading") == 0) {
+		{
+			int64_t commit_due;
+
+			if (spool_commits_waiting(sp, &commit_due) > 0 &&
+			    (due < 0 || commit_due < due))
+				due = commit_due;
+		}
+		if (once && spool_next_due(sp) < 0 && spool_count_state(sp, "uploading") == 0) {
 			if (!manifest_pending)
 				break;
-			/* --once also waits for the manifests, with the same patience as
-			 * for segments; then it reports them as left over. */
+			/* --once also waits for the manifests and commit records, with the
+			 * same patience as for segments; then it reports them as left over. */
 			if (++manifest_rounds > u.max_attempts) {
 				log_event(LOG_ERROR,
-				          "manifests could not be written; they are retried "
-				          "by the next upload",
+				          "manifests or commit records could not be written; "
+				          "they are retried by the next upload",
 				          NULL);
 				manifests_left = 1;
 				break;
@@ -360,12 +429,13 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 		}
 	}
 	metrics_stop();
-	*failed_left =
-	    spool_count_state(sp, "failed") + spool_count_state(sp, "quarantined") + manifests_left;
+	*failed_left = spool_count_state(sp, "failed") + spool_count_state(sp, "quarantined") +
+	               manifests_left + spool_commits_failed(sp);
 	if (ino >= 0)
 		close(ino);
 	for (int i = 0; i < u.ntargets; i++)
 		u.targets[i]->ops->free(u.targets[i]);
+	catalog_ctx_free(u.catalog);
 	spool_close(sp);
 	pthread_mutex_destroy(&u.lock);
 	log_event(LOG_INFO, "uploader stopped", NULL);

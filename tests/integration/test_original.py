@@ -21,7 +21,8 @@ import pymongo
 from bson.binary import Binary
 from bson.decimal128 import Decimal128
 
-from ingesta_test import (bucket_files, bucket_rows, check, clean_env, main, run, servers_env,
+from ingesta_test import (COMMIT_LOG, bucket_files, bucket_rows, check, clean_env, commit_records,
+                          main, run, servers_env,
                           tempdir)
 
 SRV = None
@@ -168,11 +169,17 @@ def test():
         got = {}
         for name, tables in expected.items():
             bucket = os.path.join(d, f"raw-{name}-data-bgc")
-            files = [f for f in bucket_files(bucket) if not f.startswith(".ingesta-tmp")]
+            files = [f for f in bucket_files(bucket)
+                     if not f.startswith((".ingesta-tmp", COMMIT_LOG + "/"))]
             tops = {f.split("/")[0] for f in files}
             check(tops == set(tables), f"{name}: table prefixes {sorted(tops)}")
             for f in files:
                 check(layout.match(f), f"{name}: key {f} does not follow the partition layout")
+            # One commit record per (run, table), beside the table prefixes.
+            recs = commit_records(bucket)
+            check(sorted(t for _, t in recs) == sorted(tables) and
+                  all(r["rows"] == tables[r["table_name"]] for r in recs.values()),
+                  f"{name}: commit records {sorted(recs)}")
             for table, n in tables.items():
                 rows = bucket_rows(bucket, table)
                 check(len(rows) == n, f"{name}.{table}: {len(rows)} rows, want {n}")

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import time
 
-from ingesta_test import (GOLDEN, TestFailure, bucket_files, check, clean_env, main,
+from ingesta_test import (GOLDEN, TestFailure, bucket_files, check, clean_env, data_files, main,
                           read_object, run, servers_env, tempdir, write_config)
 
 PSQL = "/usr/bin/psql"
@@ -105,7 +105,7 @@ def test_golden(work, db):
     data = b"".join(read_object(os.path.join(bucket, f)) for f in objects)
     compare_lines(data.decode("utf-8"), want, "uploaded golden_types")
     tables = sorted({f.split(os.sep)[0] for f in bucket_files(bucket)})
-    check(tables == ["golden_types"], f"bucket tables: {tables}")
+    check(tables == ["golden_types", "ingesta_runs"], f"bucket tables: {tables}")
     print("golden: extract and collect+upload byte-identical")
 
 
@@ -231,10 +231,8 @@ def collect_tables(work, name, settings):
     run(["collect", "--config", cfg])
     run(["upload", "--config", cfg, "--once"])
     out = {}
-    for rel in bucket_files(bucket):
+    for rel in data_files(bucket):
         table = rel.split(os.sep)[0]
-        if os.path.basename(rel).startswith("_"):
-            continue
         lines = read_object(os.path.join(bucket, rel)).decode("utf-8").splitlines()
         out.setdefault(table, []).extend(lines)
     return out

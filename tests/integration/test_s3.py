@@ -216,9 +216,18 @@ def verify_bucket(s3, bucket, work, tables, multipart=False):
               f"segment {seg['key']} is {seg['state']}: {seg['last_error_code']} "
               f"{seg['last_error']}")
     keys = list_keys(s3, bucket)
-    data_keys = [k for k in keys if not os.path.basename(k).startswith("_")]
+    data_keys = [k for k in keys if not os.path.basename(k).startswith("_")
+                 and not k.startswith("ingesta_runs/")]
     check(sorted(data_keys) == sorted(s["key"] for s in segs),
           f"bucket keys {data_keys} != spool keys {[s['key'] for s in segs]}")
+    # Each (run, table) has its commit record, listing exactly its objects.
+    listed = []
+    for k in keys:
+        if k.startswith("ingesta_runs/"):
+            rec = json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read())
+            listed += [(o["key"], o["sha256"]) for o in rec["objects"]]
+    check(sorted(listed) == sorted((s["key"], s["sha256"]) for s in segs),
+          f"commit records list {len(listed)} objects, the spool {len(segs)}")
     got = {t: [] for t in tables}
     for seg in segs:
         body = s3.get_object(Bucket=bucket, Key=seg["key"])["Body"].read()

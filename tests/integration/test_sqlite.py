@@ -5,6 +5,7 @@ Checks the golden cases byte for byte (extract and the full pipeline), the demo
 against its source read with the sqlite3 CLI, key layout settings, segment
 rolling, the inotify-driven daemon, and configuration/source errors.
 """
+import hashlib
 import json
 import os
 import signal
@@ -12,8 +13,8 @@ import subprocess
 import sys
 import time
 
-from ingesta_test import (GOLDEN, bucket_files, bucket_rows, check, clean_env, main,
-                          read_object, run, spool_db, tempdir, write_config)
+from ingesta_test import (GOLDEN, bucket_files, bucket_rows, check, clean_env, commit_records,
+                          data_files, main, read_object, run, spool_db, tempdir, write_config)
 
 
 def sqlite_cli_rows(db, table):
@@ -45,10 +46,19 @@ def test_golden(d):
         "S3_BUCKET": "file://" + bucket})
     run(["collect", "--config", cfg])
     run(["upload", "--once", "--config", cfg])
-    files = [f for f in bucket_files(bucket) if not os.path.basename(f).startswith("_")]
+    files = data_files(bucket)
     check(len(files) == 1 and files[0].endswith(".json.zst"), f"objects: {files}")
     got = read_object(os.path.join(bucket, files[0]))
     check(got == want, "uploaded object differs from golden")
+    # The commit record lists that object with its SHA-256 (docs/COMMIT_LOG.md).
+    recs = list(commit_records(bucket).values())
+    check(len(recs) == 1, f"commit records: {recs}")
+    rec = recs[0]
+    raw = open(os.path.join(bucket, files[0]), "rb").read()
+    check(rec["table_name"] == "golden_types" and rec["rows"] == want.count(b"\n") and
+          [o["key"] for o in rec["objects"]] == [files[0]] and
+          rec["objects"][0]["sha256"] == hashlib.sha256(raw).hexdigest(),
+          f"commit record does not describe the object: {rec}")
     print("golden: extract and pipeline byte-exact")
 
 
@@ -98,8 +108,11 @@ def test_layout_settings(d):
     run(["collect", "--config", cfg])
     run(["upload", "--once", "--config", cfg])
     files = bucket_files(bucket)
-    data = [f for f in files if not os.path.basename(f).startswith("_")]
+    data = data_files(bucket)
     check(len(data) == 3, f"3 one-row segments expected: {files}")
+    # The commit log honours S3_PREFIX too.
+    check([f for f in files if "ingesta_runs" in f][0].startswith("lake/raw/ingesta_runs/year="),
+          f"commit record outside S3_PREFIX: {files}")
     check(all(f.startswith("lake/raw/golden_types/") and f.endswith(".json") and "year=" not in f
               for f in data), f"layout: {files}")
     seqs = sorted(f.rsplit("-", 1)[1] for f in data)
@@ -121,7 +134,7 @@ def test_filters(d):
     p = run(["collect", "--config", cfg])
     check("extraction complete: 2 tables, 2 rows" in p.stderr, p.stderr)
     run(["upload", "--once", "--config", cfg])
-    tops = sorted({f.split("/")[0] for f in bucket_files(bucket)})
+    tops = sorted({f.split("/")[0] for f in data_files(bucket)})
     check(tops == ["a_1", "b"], f"tables {tops}")
     print("filters: INCLUDE_TABLES / EXCLUDE_TABLES globs")
 

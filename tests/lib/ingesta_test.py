@@ -92,6 +92,32 @@ def bucket_files(root):
     return sorted(out)
 
 
+COMMIT_LOG = "ingesta_runs"  # the commit records' prefix (docs/COMMIT_LOG.md)
+
+
+def data_files(root):
+    """bucket_files() without manifests and commit records: the data objects."""
+    return [f for f in bucket_files(root)
+            if COMMIT_LOG not in f.split(os.sep) and not os.path.basename(f).startswith("_")
+            and not f.startswith(".ingesta-tmp")]
+
+
+def commit_records(root):
+    """{(run_id, table_name): record} of a file:// bucket's commit log."""
+    out = {}
+    for rel in bucket_files(root):
+        if COMMIT_LOG not in rel.split(os.sep):
+            continue
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+        check(len(lines) == 1, f"commit record {rel}: {len(lines)} lines, want 1")
+        rec = json.loads(lines[0])
+        key = (rec["run_id"], rec["table_name"])
+        check(key not in out, f"two commit records for {key}")
+        out[key] = rec
+    return out
+
+
 def bucket_rows(root, table):
     """Every NDJSON line of a table's data objects (manifests skipped), parsed."""
     rows = []

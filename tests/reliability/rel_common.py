@@ -275,10 +275,11 @@ def decode(data):
 class Figures:
     def __init__(self):
         self.rows = self.objects = self.lost = self.dups = self.corrupt = 0
-        self.partitions = self.runs = 0
+        self.partitions = self.runs = self.commits = 0
 
     def __str__(self):
-        return (f"{self.runs} runs, {self.partitions} table partitions, {self.objects} objects and "
+        return (f"{self.runs} runs, {self.partitions} table partitions ({self.commits} commit "
+                f"records), {self.objects} objects and "
                 f"{self.rows} rows checked, rows lost {self.lost}, duplicates {self.dups}, "
                 f"corrupt objects {self.corrupt}")
 
@@ -363,8 +364,15 @@ def verify(spools, bucket, expected, all_uploaded=True, allow_failed=False):
     segs_of = collections.defaultdict(list)
     for key, (spool, s) in seg_by_key.items():
         segs_of[(spool, s["partition_id"])].append(s)
+    commits = {}
     for pid, p in part_by_id.items():
-        if p["state"] != "complete" or not segs_of.get(pid):
+        if p["state"] != "complete":
+            continue
+        commits[commit_key(runs_all[p["run_id"]], p["table_name"])] = pid
+        if p.get("manifest_key"):
+            manifests[p["manifest_key"]] = pid  # recorded at partition begin (empty tables too)
+            continue
+        if not segs_of.get(pid):
             continue
         first = sorted(segs_of[pid], key=lambda s: s["seq"])[0]["key"]
         mkey = (first.rsplit("/", 1)[0] + "/" if "/" in first else "") + f"_manifest-{p['run_id']}.json"
@@ -376,7 +384,7 @@ def verify(spools, bucket, expected, all_uploaded=True, allow_failed=False):
             check(s["state"] == "uploaded" or (s["state"] in ("uploading", "sealed", "failed")),
                   f"object {k} exists but its segment is {s['state']}")
             continue
-        check(k in manifests, f"stray object in the bucket: {k}")
+        check(k in manifests or k in commits, f"stray object in the bucket: {k}")
     # Per complete partition: rows exactly once, bytes as recorded.
     for pid, p in part_by_id.items():
         segs = sorted(segs_of.get(pid, []), key=lambda s: s["seq"])
@@ -437,6 +445,23 @@ def verify(spools, bucket, expected, all_uploaded=True, allow_failed=False):
                   m["rows"] == len(want), f"manifest {mkey} does not match the partition")
         elif segs and all_uploaded:
             raise TestFailure(f"run {p['run_id']} table {table}: uploaded but no manifest written")
+        # The commit record (docs/COMMIT_LOG.md): written once everything is.
+        ckey = [k for k, v in commits.items() if v == pid][0]
+        if ckey in keys:
+            fig.commits += 1
+            c = json.loads(bucket.get(ckey))
+            check(c["run_id"] == p["run_id"] and c["table_name"] == table and
+                  c["rows"] == len(want) and
+                  [(o["key"], o["sha256"]) for o in c["objects"]] ==
+                  [(s["key"], s["sha256"]) for s in segs],
+                  f"commit record {ckey} does not match the partition")
+        elif all_uploaded and p["manifest_state"] == "written":
+            raise TestFailure(f"run {p['run_id']} table {table}: manifest written but no commit record")
+    # The commit point: every object a commit record lists is in the bucket.
+    for k in keys:
+        if k in commits:
+            for o in json.loads(bucket.get(k))["objects"]:
+                check(o["key"] in keys, f"commit record {k} lists {o['key']}, not in the bucket")
     # Runs that completed hold every table.
     for r in runs_all.values():
         if r["state"] != "complete":
@@ -449,6 +474,14 @@ def verify(spools, bucket, expected, all_uploaded=True, allow_failed=False):
     left = bucket.leftovers()
     check(not left, f"leftovers in the bucket: {left[:5]}")
     return fig
+
+
+def commit_key(run, table):
+    """Where the uploader writes (run, table)'s commit record (docs/COMMIT_LOG.md)."""
+    prefix = (json.loads(run.get("settings_json") or "{}").get("s3_prefix") or "").rstrip("/")
+    day = time.strftime("year=%Y/month=%m/day=%d", time.gmtime(run["started_at"] / 1000))
+    name = "_" if table in (".", "..") else table.replace("/", "_")
+    return (prefix + "/" if prefix else "") + f"ingesta_runs/{day}/{run['run_id']}-{name}.json"
 
 
 def expected_table_in_run(run, table, expected):

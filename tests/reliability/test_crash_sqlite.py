@@ -59,7 +59,8 @@ def ids_of_objects(bucket):
     for rel in bucket_files(bucket):
         m = KEY_RUN.search("/" + rel)
         if not m:
-            check(os.path.basename(rel).startswith("_manifest-") or rel.startswith(".ingesta-tmp"),
+            check(os.path.basename(rel).startswith("_manifest-") or rel.startswith(".ingesta-tmp")
+                  or rel.startswith("ingesta_runs/"),
                   f"unexpected object {rel}")
             continue
         table = rel.split("/")[0]

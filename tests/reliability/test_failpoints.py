@@ -10,7 +10,7 @@ bucket, and to MinIO with multipart segments when S3 is available:
 
 - collector-side points (run.*, seal.*, partition.*): the collector is killed
   there, then rerun (its recovery runs), then the uploader drains the spool;
-- uploader-side points (upload.*, manifest.*, retention.*): a clean collect,
+- uploader-side points (upload.*, manifest.*, commit.*, retention.*): a clean collect,
   the uploader is killed there, then restarted;
 - error paths: a conflicting object (upload.before_mark_retry) and a damaged
   spool file (upload.before_mark_quarantined) must end `failed`/`quarantined`
@@ -53,6 +53,7 @@ SKIPS = {
     "partition.": [0, 1, 3, 2],
     "upload.": [0, 3, 6, 1],
     "manifest.": [0, 2, 1],
+    "commit.": [0, 2, 1],
     "retention.": [0, 3, 5],
     "upload.s3.": [0, 1, 2, 3],
 }
@@ -75,7 +76,7 @@ def skips_for(name, override=None):
 def side(name):
     if name.startswith(("run.", "seal.", "partition.", "recovery.")):
         return "collector"
-    if name.startswith(("upload.", "manifest.", "retention.")):
+    if name.startswith(("upload.", "manifest.", "commit.", "retention.")):
         return "uploader"
     return "unknown"
 

@@ -67,8 +67,8 @@ def ingest(d, name, settings, timeout=900):
     expect_rc(run_ingesta(["upload", "--once", "--config", cfg], timeout=timeout), 0, f"{name}: upload")
     out = collections.defaultdict(list)
     for key in sorted(bucket.keys()):
-        if os.path.basename(key).startswith("_manifest"):
-            continue
+        if os.path.basename(key).startswith("_manifest") or key.startswith("ingesta_runs/"):
+            continue  # manifests and commit records (docs/COMMIT_LOG.md)
         for line in decode(bucket.get(key)).splitlines():
             out[key.split("/")[0]].append(json.loads(line))
         FIG["objects"] += 1

@@ -67,7 +67,7 @@ def test():
         bucket = os.path.join(d, f"raw-{name}-data-bgc")
         per_run = collections.defaultdict(collections.Counter)
         for rel in bucket_files(bucket):
-            if "/_manifest" in rel or rel.startswith(".ingesta-tmp"):
+            if "/_manifest" in rel or rel.startswith((".ingesta-tmp", "ingesta_runs/")):
                 continue
             table, run_id = rel.split("/")[0], os.path.basename(rel)[:25]
             check(table in tables, f"{table} landed in the wrong bucket {bucket}")

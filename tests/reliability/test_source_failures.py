@@ -123,7 +123,7 @@ def scenario(d, kind, how, fig_total):
         expected = Expected(src.expected)
         expect_rc(run_ingesta(["upload", "--once", "--config", cfg]), 0, f"{name}: upload")
         verify([spool], bucket, expected)
-        tables = {k.split("/")[0] for k in bucket.keys()}
+        tables = {k.split("/")[0] for k in bucket.keys()} - {"ingesta_runs"}
         check(tables == {"a_first"}, f"{name}: bucket after the failure holds {tables}")
         proxy.enable(True)
         proxy.clear()
