@@ -53,7 +53,7 @@ static const struct type_rule rules[] = {
 	{"mysql", M_EXACT, "numeric", S_ANY, "@decimal"},
 	{"mysql", M_EXACT, "dec", S_ANY, "@decimal"},
 	{"mysql", M_EXACT, "fixed", S_ANY, "@decimal"},
-	{"mysql", M_EXACT, "float", S_ANY, "real"},
+	{"mysql", M_EXACT, "float", S_ANY, "float"},
 	{"mysql", M_EXACT, "double", S_ANY, "double"},
 	{"mysql", M_EXACT, "double precision", S_ANY, "double"},
 	{"mysql", M_EXACT, "real", S_ANY, "double"},
@@ -71,7 +71,7 @@ static const struct type_rule rules[] = {
 	{"postgresql", M_EXACT, "integer", S_ANY, "int"},
 	{"postgresql", M_EXACT, "bigint", S_ANY, "bigint"},
 	{"postgresql", M_EXACT, "oid", S_ANY, "bigint"},
-	{"postgresql", M_EXACT, "real", S_ANY, "real"},
+	{"postgresql", M_EXACT, "real", S_ANY, "float"},
 	{"postgresql", M_EXACT, "double precision", S_ANY, "double"},
 	{"postgresql", M_EXACT, "numeric", S_ANY, "@numeric"}, /* numeric(p,s) or unbounded */
 	{"postgresql", M_EXACT, "boolean", S_ANY, "boolean"},

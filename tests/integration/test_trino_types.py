@@ -414,7 +414,7 @@ def check_layout(data):
     # The Hive connector's session property hive.timestamp_precision=MICROSECONDS is
     # accepted, but these tables' timestamp columns stay timestamp(3): microseconds cut.
     lake.glue_json_table(DB, "layout_ts", [("dt6", "timestamp"), ("tsz", "timestamp")], BUCKET, "lake/mysql")
-    micro = read_column("layout_ts", "dt6", session={"hive.timestamp_precision": "MICROSECONDS"})
+    micro = read_column("layout_ts", "dt6", session={lake.CATALOG + ".timestamp_precision": "MICROSECONDS"})
     found["timestamp, session MICROSECONDS, dt6"] = micro
     check(micro[0] == "2025-10-05 14:30:00.250" and micro[2] == "1970-01-01 00:00:00.000",
           f"hive.timestamp_precision=MICROSECONDS: {micro}")

@@ -26,7 +26,7 @@ import urllib.request
 
 from ingesta_test import TestFailure, servers_env
 
-CATALOG = "hive"
+CATALOG = "awsdatacatalog"  # the Trino catalog on Glue, named as in Athena (start.sh)
 GLUE_KEYS = ("ingesta-glue", "ingesta-glue-secret")  # moto accepts any (start.sh uses these)
 _ENV = None
 
@@ -53,7 +53,7 @@ class TrinoError(TestFailure):
 def trino_query(sql, schema=None, session=None, timeout=120):
     """Run one statement; return (columns, rows, stats): columns as [{"name", "type"}],
     rows as lists of protocol-typed values, stats the final "stats" object.
-    session: session properties, e.g. {"hive.timestamp_precision": "MICROSECONDS"}."""
+    session: session properties, e.g. {CATALOG + ".timestamp_precision": "MICROSECONDS"}."""
     e = env()
     headers = {"X-Trino-User": "ingesta", "X-Trino-Catalog": CATALOG,
                "Content-Type": "text/plain; charset=utf-8"}

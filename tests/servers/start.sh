@@ -422,7 +422,8 @@ TRINO_JVM_OPTS=(
     --enable-native-access=ALL-UNNAMED -Dfile.encoding=UTF-8
 )
 
-# trino_write_config JAVA: etc/ (config, log, the `hive` catalog) and the CLI wrapper.
+# trino_write_config JAVA: etc/ (config, log, the Glue catalog named awsdatacatalog as in Athena, so
+# the views ingesta registers resolve unchanged) and the CLI wrapper.
 trino_write_config() {
     local etc="$TRINO_DIR/etc" java="$1"
     mkdir -p "$etc/catalog" "$TRINO_DIR/data"
@@ -443,7 +444,7 @@ EOF
     printf 'io.trino=INFO\n' >"$etc/log.properties"
     # The Glue catalog (moto) over MinIO. moto answers 500 to the column statistics
     # calls, hence hive.table-statistics-enabled=false.
-    cat >"$etc/catalog/hive.properties" <<EOF
+    cat >"$etc/catalog/awsdatacatalog.properties" <<EOF
 connector.name=hive
 hive.metastore=glue
 hive.metastore.glue.region=us-east-1
@@ -564,7 +565,7 @@ write_env() {
         kv TRINO_HOST "$TEST_HOST"
         kv TRINO_PORT "$TRINO_PORT"
         kv TRINO_URL "http://$TEST_HOST:$TRINO_PORT"
-        kv TRINO_CATALOG hive
+        kv TRINO_CATALOG awsdatacatalog
         kv TRINO_CLI "$TRINO_DIR/trino-cli"
         kv TRINO_JAVA "$(find_java || true)"
         kv TRINO_HOME "$TRINO_HOME"
