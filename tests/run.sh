@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it (README's second command), on Debian 12 as root:
 #   1. install build and test dependencies, build the Go test servers (cached),
-#   2. start MariaDB, PostgreSQL, FerretDB, MinIO and toxiproxy on 127.0.0.1,
-#   3. check formatting, build with -Werror, run the unit, integration and
+#   2. start MariaDB, PostgreSQL, FerretDB, MinIO, toxiproxy, moto (Glue) and
+#      Trino 476 (the lake suite's query engine; downloaded once into the cache) on 127.0.0.1,
+#   3. check formatting, build with -Werror, run the unit, integration, lake (Trino) and
 #      reliability suites, a benchmark smoke run (bench/run.sh --quick), then the
 #      unit and integration suites and the cold-start test again under AddressSanitizer +
 #      UndefinedBehaviorSanitizer; a clone of the repository into an empty
@@ -46,7 +47,7 @@ bash tests/servers/build-tools.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 step "servers"
 trap 'bash "$root/tests/servers/stop.sh" >/dev/null 2>&1' EXIT
-if ! bash tests/servers/start.sh all; then
+if ! bash tests/servers/start.sh all trino; then
   echo "test servers did not start"
   echo "0 passed, 1 failed"
   exit 1
