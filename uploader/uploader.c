@@ -338,6 +338,7 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	int64_t last_scan = 0;
 	bool work = true;
 	bool manifest_pending = false;
+	bool commits_pending = false;
 	int manifest_rounds = 0;
 	int64_t manifests_left = 0;
 
@@ -385,7 +386,7 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 				break;
 			}
 			manifest_pending = write_manifests(&u, sp);
-			manifest_pending |= write_commits(&u, sp);
+			commits_pending = write_commits(&u, sp);
 			if (spool_apply_retention(sp, retention_ms, e) < 0)
 				log_event(LOG_WARNING, "retention", "error", e->msg, NULL);
 			last_scan = monotonic_ms();
@@ -399,19 +400,26 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 				due = commit_due;
 		}
 		if (once && spool_next_due(sp) < 0 && spool_count_state(sp, "uploading") == 0) {
-			if (!manifest_pending)
+			int64_t commit_due = -1;
+
+			if (!manifest_pending && !commits_pending)
 				break;
-			/* --once also waits for the manifests and commit records, with the
-			 * same patience as for segments; then it reports them as left over. */
-			if (++manifest_rounds > u.max_attempts) {
+			/* --once also waits for the manifests, with the same patience as
+			 * for segments; then it reports them as left over. Commit records
+			 * count their own attempts (MAX_ATTEMPTS, then `failed`), so it
+			 * waits for each one's next try until it is written or failed. */
+			if (manifest_pending && ++manifest_rounds > u.max_attempts) {
 				log_event(LOG_ERROR,
-				          "manifests or commit records could not be written; "
-				          "they are retried by the next upload",
+				          "manifests could not be written; they are retried by the "
+				          "next upload",
 				          NULL);
 				manifests_left = 1;
 				break;
 			}
-			wait_for_work(ino, backoff_ms(&u, manifest_rounds));
+			if (!manifest_pending && spool_commits_waiting(sp, &commit_due) > 0)
+				wait_for_work(ino, commit_due - now_ms());
+			else
+				wait_for_work(ino, backoff_ms(&u, manifest_rounds));
 			work = true;
 			continue;
 		}
