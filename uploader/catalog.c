@@ -20,28 +20,7 @@
 
 #include "catalog_internal.h"
 #include "log.h"
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (p == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
-	return p;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-
-	if (q == NULL) {
-		fprintf(stderr, "ingesta: out of memory\n");
-		abort();
-	}
-	return q;
-}
+#include "util.h"
 
 /* ================================================================ names */
 
@@ -156,11 +135,11 @@ void catalog_model_init(struct catalog_model *m, const char *source, const char 
                         const char *bucket, const char *prefix, const char *head)
 {
 	memset(m, 0, sizeof(*m));
-	m->source = xstrdup(source);
+	m->source = xstrdup(source ? source : "");
 	m->database = xstrdup(database && *database ? database : "default");
-	m->bucket = xstrdup(bucket);
+	m->bucket = xstrdup(bucket ? bucket : "");
 	m->prefix = normal_prefix(prefix);
-	m->head = xstrdup(head);
+	m->head = xstrdup(head ? head : "");
 	m->view_catalog = xstrdup(CATALOG_VIEW_CATALOG);
 }
 

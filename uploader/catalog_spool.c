@@ -14,12 +14,13 @@
 #include "catalog_internal.h"
 #include "log.h"
 #include "spool.h"
+#include "util.h"
 
 static char *col_dup(sqlite3_stmt *st, int i)
 {
 	const unsigned char *v = sqlite3_column_text(st, i);
 
-	return v ? strdup((const char *)v) : NULL;
+	return v ? xstrdup((const char *)v) : NULL;
 }
 
 void catalog_part_free(struct catalog_part *r)
@@ -106,7 +107,7 @@ int catalog_model_load(struct catalog_model *m, struct spool *sp, const char *tm
 			          "uses the newest",
 			          "run", run_id, "bucket", b, "before", bucket, NULL);
 		free(bucket);
-		bucket = strdup(b ? b : "");
+		bucket = xstrdup(b ? b : "");
 		catalog_settings_parse(settings, &s);
 		if (catalog_model_add(m, db_type, table, schema, &s, catalog_year_of_ms(started),
 		                      e) != 0) {

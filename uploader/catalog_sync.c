@@ -26,6 +26,7 @@
 #include "catalog_internal.h"
 #include "glue.h"
 #include "log.h"
+#include "util.h"
 
 struct reg_table {
 	struct catalog_model m; /* one table: its columns as registered */
@@ -200,10 +201,7 @@ static struct reg_db *db_entry(struct catalog_ctx *c, const char *name)
 		if (strcmp(c->dbs[i].name, name) == 0)
 			return &c->dbs[i];
 	}
-	d = realloc(c->dbs, (c->ndbs + 1) * sizeof(*c->dbs));
-	if (d == NULL)
-		abort();
-	c->dbs = d;
+	c->dbs = xrealloc(c->dbs, (c->ndbs + 1) * sizeof(*c->dbs));
 	d = &c->dbs[c->ndbs++];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->name, sizeof(d->name), "%s", name);
@@ -361,11 +359,7 @@ static int sync_table(struct catalog_ctx *c, const char *db, const struct catalo
 	json_t *ti;
 
 	if (rt == NULL) {
-		struct reg_table *n = realloc(c->tables, (c->ntables + 1) * sizeof(*c->tables));
-
-		if (n == NULL)
-			abort();
-		c->tables = n;
+		c->tables = xrealloc(c->tables, (c->ntables + 1) * sizeof(*c->tables));
 		rt = &c->tables[c->ntables];
 		memset(rt, 0, sizeof(*rt));
 		catalog_model_init(&rt->m, src->source, db, src->bucket, src->prefix, src->head);

@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 
 #include "buf.h"
+#include "config.h"
 #include "creds_internal.h"
 #include "log.h"
 
@@ -457,6 +458,33 @@ static int snapshot(struct creds_provider *p, const struct creds_options *o, str
 	if (p->ep.connect_timeout_ms > p->ep.timeout_ms)
 		p->ep.connect_timeout_ms = p->ep.timeout_ms;
 	return 0;
+}
+
+const char *creds_config_lookup(const char *key, void *ctx)
+{
+	static const char *const declared[] = {
+	    "AWS_ACCESS_KEY_ID",
+	    "AWS_SECRET_ACCESS_KEY",
+	    "AWS_SESSION_TOKEN",
+	    "AWS_PROFILE",
+	    "AWS_SHARED_CREDENTIALS_FILE",
+	    "AWS_CONFIG_FILE",
+	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+	    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+	    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+	    "AWS_EC2_METADATA_DISABLED",
+	    "AWS_EC2_METADATA_V1_FALLBACK",
+	    NULL,
+	};
+	const struct config *cfg = ctx;
+
+	for (int i = 0; declared[i]; i++) {
+		if (strcmp(declared[i], key) == 0)
+			return config_str(cfg, key);
+	}
+	return getenv(key);
 }
 
 struct creds_provider *creds_provider_new(const struct creds_options *o, struct ierr *e)

@@ -33,8 +33,9 @@
  * is retried a few seconds later); once expired, the failure is returned.
  *
  * Keys are read only through the caller's lookup function, once, in
- * creds_provider_new() (the module itself never calls getenv, except HOME to
- * expand "~"). Files and endpoints are read lazily by creds_get().
+ * creds_provider_new() (the chain itself never calls getenv, except HOME to
+ * expand "~"; creds_config_lookup() below, the callers' lookup, does). Files
+ * and endpoints are read lazily by creds_get().
  *
  * Secret values never appear in error messages, in creds_source_name() or in
  * anything this module logs; neither do ECS credential URIs (they are
@@ -73,6 +74,12 @@ void aws_creds_free(struct aws_creds *c);
  * when unset; "" counts as unset. The pointer need only stay valid until the
  * next call. Called only from creds_provider_new(). */
 typedef const char *(*creds_lookup_fn)(const char *key, void *ctx);
+
+/* The lookup every ingesta client of the chain uses (the S3 target, the Glue
+ * client): ctx is a const struct config *. The keys ingesta declares come
+ * from the config (file, environment, flags); the few standard AWS variables
+ * it does not declare come from the environment. */
+const char *creds_config_lookup(const char *key, void *ctx);
 
 struct creds_options {
 	creds_lookup_fn lookup; /* required */

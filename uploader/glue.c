@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "aws_http.h"
 #include "buf.h"
 #include "creds.h"
 #include "ingesta_build.h"
@@ -45,72 +46,9 @@ struct glue_client {
 	int attempts;
 };
 
-/* Keys the credentials chain may ask for: the declared ones from the config,
- * the few undeclared standard AWS variables from the environment (as the S3
- * target does). */
-static const char *creds_lookup(const char *key, void *ctx)
-{
-	static const char *const declared[] = {
-	    "AWS_ACCESS_KEY_ID",
-	    "AWS_SECRET_ACCESS_KEY",
-	    "AWS_SESSION_TOKEN",
-	    "AWS_PROFILE",
-	    "AWS_SHARED_CREDENTIALS_FILE",
-	    "AWS_CONFIG_FILE",
-	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-	    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-	    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-	    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-	    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-	    "AWS_EC2_METADATA_DISABLED",
-	    "AWS_EC2_METADATA_V1_FALLBACK",
-	    NULL,
-	};
-	const struct config *cfg = ctx;
-
-	for (int i = 0; declared[i]; i++) {
-		if (strcmp(declared[i], key) == 0)
-			return config_str(cfg, key);
-	}
-	return getenv(key);
-}
-
-static int parse_endpoint(struct glue_client *g, const char *url, struct ierr *e)
-{
-	const char *p = strstr(url, "://");
-	const char *slash;
-	size_t hlen;
-
-	if (p == NULL || !((p - url == 4 && strncasecmp(url, "http", 4) == 0) ||
-	                   (p - url == 5 && strncasecmp(url, "https", 5) == 0)))
-		return ierr_set(e, IERR_CONFIG,
-		                "GLUE_ENDPOINT: \"%.200s\" is not an http:// or https:// URL", url);
-	snprintf(g->scheme, sizeof(g->scheme), "%s", p - url == 4 ? "http" : "https");
-	p += 3;
-	slash = strchr(p, '/');
-	hlen = slash ? (size_t)(slash - p) : strlen(p);
-	if (memchr(p, '@', hlen) != NULL)
-		return ierr_set(e, IERR_CONFIG,
-		                "GLUE_ENDPOINT: credentials in the URL are not supported");
-	if (hlen == 0 || hlen >= sizeof(g->host) || strpbrk(url, "?# \t\r\n") != NULL)
-		return ierr_set(
-		    e, IERR_CONFIG,
-		    "GLUE_ENDPOINT: \"%.200s\" is not a base URL (scheme://host[:port])", url);
-	memcpy(g->host, p, hlen);
-	g->host[hlen] = '\0';
-	for (char *c = g->host; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	if (slash) {
-		snprintf(g->base_path, sizeof(g->base_path), "%s", slash);
-		for (size_t n = strlen(g->base_path); n > 0 && g->base_path[n - 1] == '/'; n--)
-			g->base_path[n - 1] = '\0';
-	}
-	return 0;
-}
-
 struct glue_client *glue_client_new(const struct config *cfg, int attempts, struct ierr *e)
 {
-	struct creds_options co = {.lookup = creds_lookup, .lookup_ctx = (void *)cfg};
+	struct creds_options co = {.lookup = creds_config_lookup, .lookup_ctx = (void *)cfg};
 	const char *region = config_str(cfg, "GLUE_REGION");
 	const char *endpoint = config_str(cfg, "GLUE_ENDPOINT");
 	struct glue_client *g;
@@ -132,7 +70,9 @@ struct glue_client *glue_client_new(const struct config *cfg, int attempts, stru
 	g->attempts = attempts < 1 ? 1 : attempts;
 	snprintf(g->region, sizeof(g->region), "%s", *region ? region : "us-east-1");
 	if (*endpoint) {
-		if (parse_endpoint(g, endpoint, e) != 0)
+		if (aws_base_url_parse("GLUE_ENDPOINT", endpoint, g->scheme, sizeof(g->scheme),
+		                       g->host, sizeof(g->host), g->base_path, sizeof(g->base_path),
+		                       e) != 0)
 			goto fail;
 	} else {
 		snprintf(g->scheme, sizeof(g->scheme), "https");
@@ -179,7 +119,7 @@ const char *glue_client_endpoint(const struct glue_client *g)
 void glue_error_code(const char *type_field, const char *header, long status, char *out,
                      size_t outsz)
 {
-	const char *src = NULL;
+	const char *src = NULL, *name;
 	size_t n = 0;
 
 	if (type_field && *type_field) {
@@ -204,68 +144,11 @@ void glue_error_code(const char *type_field, const char *header, long status, ch
 		if (k > 0)
 			return;
 	}
-	switch (status) {
-	case 400:
-		snprintf(out, outsz, "BadRequest");
-		break;
-	case 403:
-		snprintf(out, outsz, "Forbidden");
-		break;
-	case 404:
-		snprintf(out, outsz, "NotFound");
-		break;
-	case 500:
-		snprintf(out, outsz, "InternalError");
-		break;
-	case 503:
-		snprintf(out, outsz, "ServiceUnavailable");
-		break;
-	default:
+	name = s3_status_name(status);
+	if (name)
+		snprintf(out, outsz, "%s", name);
+	else
 		snprintf(out, outsz, "HTTP%ld", status);
-	}
-}
-
-/* A libcurl failure: its short name, and whether trying again may help (the
- * S3 client's classification, for the cases a JSON POST can meet). */
-static enum ierr_code classify_curl(CURLcode rc, const char **name)
-{
-	switch (rc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-		*name = "DNSFailure";
-		return IERR_TRANSIENT;
-	case CURLE_COULDNT_CONNECT:
-		*name = "ConnectFailed";
-		return IERR_TRANSIENT;
-	case CURLE_OPERATION_TIMEDOUT:
-		*name = "Timeout";
-		return IERR_TRANSIENT;
-	case CURLE_SEND_ERROR:
-		*name = "SendError";
-		return IERR_TRANSIENT;
-	case CURLE_RECV_ERROR:
-		*name = "RecvError";
-		return IERR_TRANSIENT;
-	case CURLE_GOT_NOTHING:
-		*name = "EmptyReply";
-		return IERR_TRANSIENT;
-	case CURLE_SSL_CONNECT_ERROR:
-		*name = "TLSHandshake";
-		return IERR_TRANSIENT;
-	case CURLE_PEER_FAILED_VERIFICATION:
-		*name = "TLSVerifyFailed";
-		return IERR_PERMANENT;
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-		*name = "TLSConfig";
-		return IERR_PERMANENT;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-		*name = "BadURL";
-		return IERR_PERMANENT;
-	default:
-		*name = "NetworkError";
-		return IERR_TRANSIENT;
-	}
 }
 
 enum ierr_code glue_classify(long status, const char *code)
@@ -419,7 +302,7 @@ static int attempt(struct glue_client *g, const char *op, const char *body, stru
 		curl_easy_getinfo(g->h, CURLINFO_RESPONSE_CODE, status);
 	} else {
 		const char *name;
-		enum ierr_code cls = classify_curl(rc, &name);
+		enum ierr_code cls = s3_classify_curl(rc, &name);
 
 		snprintf(code, codesz, "%s", name);
 		ret = ierr_set(e, cls, "Glue %s at %s: %s: %s", op, g->endpoint, name,

@@ -611,36 +611,6 @@ static const struct target_ops s3_ops = {
     .free = s3_free,
 };
 
-/* Keys the credentials chain may ask for: the declared ones come from the
- * config (file, environment, flags); the few standard AWS variables ingesta
- * does not declare come from the environment. */
-static const char *creds_lookup(const char *key, void *ctx)
-{
-	static const char *const declared[] = {
-	    "AWS_ACCESS_KEY_ID",
-	    "AWS_SECRET_ACCESS_KEY",
-	    "AWS_SESSION_TOKEN",
-	    "AWS_PROFILE",
-	    "AWS_SHARED_CREDENTIALS_FILE",
-	    "AWS_CONFIG_FILE",
-	    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-	    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-	    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-	    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-	    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-	    "AWS_EC2_METADATA_DISABLED",
-	    "AWS_EC2_METADATA_V1_FALLBACK",
-	    NULL,
-	};
-	const struct config *cfg = ctx;
-
-	for (int i = 0; declared[i]; i++) {
-		if (strcmp(declared[i], key) == 0)
-			return config_str(cfg, key);
-	}
-	return getenv(key);
-}
-
 static int check_bucket_name(const char *bucket, struct ierr *e)
 {
 	size_t n = strlen(bucket);
@@ -653,7 +623,7 @@ static int check_bucket_name(const char *bucket, struct ierr *e)
 
 struct target *target_s3_open(const char *bucket, const struct config *cfg, struct ierr *e)
 {
-	struct creds_options co = {.lookup = creds_lookup, .lookup_ctx = (void *)cfg};
+	struct creds_options co = {.lookup = creds_config_lookup, .lookup_ctx = (void *)cfg};
 	const char *region = config_str(cfg, "AWS_REGION");
 	const char *cond = config_str(cfg, "S3_CONDITIONAL_WRITES");
 	struct s3_target *t;

@@ -70,6 +70,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "aws_http.h"
 #include "buf.h"
 #include "creds.h"
 #include "err.h"
@@ -145,15 +146,8 @@ struct s3_error {
  */
 void s3_parse_error(long status, const char *body, size_t len, struct s3_error *out);
 
-/* "NotFound", "Forbidden", ... for an HTTP status; "HTTP<n>" when unknown. */
-const char *s3_status_name(long status);
-
-/* IERR_TRANSIENT or IERR_PERMANENT for an S3 error (status, <Code>). Pure. */
-enum ierr_code s3_classify(long status, const char *code);
-
-/* IERR_TRANSIENT or IERR_PERMANENT for a libcurl failure; *name gets a short
- * code for res->code ("Timeout", "CouldntConnect", ...). Pure. */
-enum ierr_code s3_classify_curl(CURLcode rc, const char **name);
+/* s3_status_name(), s3_classify(), s3_classify_curl() and the base URL
+ * parser: aws_http.h (shared with the Glue client). */
 
 /* ---- digests (pure) ---- */
 

@@ -6,6 +6,8 @@
  * digests a multipart upload is checked against. Nothing here does I/O,
  * allocates beyond a struct buf, or blocks; the fuzz target s3xml and
  * tests/unit/test_s3.c drive it directly. The request code is s3_http.c.
+ * The base URL parser and the classifications are declared in aws_http.h:
+ * the Glue client (glue.c) uses them too.
  */
 #include "s3.h"
 
@@ -21,47 +23,52 @@
 
 /* ================================================================ addressing */
 
+int aws_base_url_parse(const char *key, const char *url, char *scheme, size_t scheme_sz, char *host,
+                       size_t host_sz, char *base_path, size_t base_path_sz, struct ierr *e)
+{
+	const char *p = strstr(url, "://");
+	const char *slash;
+	size_t hlen;
+
+	if (p == NULL || !((p - url == 4 && strncasecmp(url, "http", 4) == 0) ||
+	                   (p - url == 5 && strncasecmp(url, "https", 5) == 0)))
+		return ierr_set(e, IERR_CONFIG, "%s: \"%.200s\" is not an http:// or https:// URL",
+		                key, url);
+	snprintf(scheme, scheme_sz, "%s", p - url == 4 ? "http" : "https");
+	p += 3;
+	slash = strchr(p, '/');
+	hlen = slash ? (size_t)(slash - p) : strlen(p);
+	if (memchr(p, '@', hlen) != NULL) /* user:password@: never echoed */
+		return ierr_set(e, IERR_CONFIG,
+		                "%s: credentials in the URL are not supported (use the AWS_* keys)",
+		                key);
+	if (hlen == 0 || hlen >= host_sz || strpbrk(url, "?# \t\r\n") != NULL)
+		return ierr_set(e, IERR_CONFIG,
+		                "%s: \"%.200s\" is not a base URL (scheme://host[:port][/path])",
+		                key, url);
+	memcpy(host, p, hlen);
+	host[hlen] = '\0';
+	for (char *h = host; *h; h++)
+		*h = (char)tolower((unsigned char)*h);
+	base_path[0] = '\0';
+	if (slash) {
+		snprintf(base_path, base_path_sz, "%s", slash);
+		for (size_t n = strlen(base_path); n > 0 && base_path[n - 1] == '/'; n--)
+			base_path[n - 1] = '\0';
+	}
+	return 0;
+}
+
 int s3_endpoint_init(struct s3_endpoint *ep, const char *endpoint, const char *force,
                      const char *bucket, const char *region, struct ierr *e)
 {
 	memset(ep, 0, sizeof(*ep));
 	snprintf(ep->region, sizeof(ep->region), "%s", region && *region ? region : "us-east-1");
 	snprintf(ep->scheme, sizeof(ep->scheme), "https");
-	if (endpoint && *endpoint) {
-		const char *p = strstr(endpoint, "://");
-		const char *slash;
-		size_t hlen;
-
-		if (p == NULL || !((p - endpoint == 4 && strncasecmp(endpoint, "http", 4) == 0) ||
-		                   (p - endpoint == 5 && strncasecmp(endpoint, "https", 5) == 0)))
-			return ierr_set(e, IERR_CONFIG,
-			                "S3_ENDPOINT: \"%.200s\" is not an http:// or https:// URL",
-			                endpoint);
-		snprintf(ep->scheme, sizeof(ep->scheme), "%s",
-		         p - endpoint == 4 ? "http" : "https");
-		p += 3;
-		slash = strchr(p, '/');
-		hlen = slash ? (size_t)(slash - p) : strlen(p);
-		if (memchr(p, '@', hlen) != NULL) /* user:password@: never echoed */
-			return ierr_set(e, IERR_CONFIG,
-			                "S3_ENDPOINT: credentials in the URL are not supported "
-			                "(use the AWS_* keys)");
-		if (hlen == 0 || hlen >= sizeof(ep->host) || strpbrk(endpoint, "?# \t\r\n") != NULL)
-			return ierr_set(e, IERR_CONFIG,
-			                "S3_ENDPOINT: \"%.200s\" is not a base URL "
-			                "(scheme://host[:port][/path])",
-			                endpoint);
-		memcpy(ep->host, p, hlen);
-		ep->host[hlen] = '\0';
-		for (char *h = ep->host; *h; h++)
-			*h = (char)tolower((unsigned char)*h);
-		if (slash) {
-			snprintf(ep->base_path, sizeof(ep->base_path), "%s", slash);
-			for (size_t n = strlen(ep->base_path); n > 0 && ep->base_path[n - 1] == '/';
-			     n--)
-				ep->base_path[n - 1] = '\0';
-		}
-	}
+	if (endpoint && *endpoint &&
+	    aws_base_url_parse("S3_ENDPOINT", endpoint, ep->scheme, sizeof(ep->scheme), ep->host,
+	                       sizeof(ep->host), ep->base_path, sizeof(ep->base_path), e) != 0)
+		return -1;
 	if (force && strcmp(force, "true") == 0)
 		ep->path_style = true;
 	else if (force && strcmp(force, "false") == 0)
