@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "incremental.h"
 #include "json.h"
 #include "log.h"
 #include "schema.h"
@@ -249,14 +250,178 @@ static void log_table(const char *table, const struct table_writer *w, int n, si
 	}
 }
 
+/* ------------------------------------------------------------ incremental */
+
+/* LOAD_MODE=incremental, checked before the run starts: every table's plan
+ * from its schema inside the snapshot; a bad combination is IERR_CONFIG
+ * (exit 2) naming the table and the column. */
+static int plan_tables(const struct incr_settings *inc, const struct source_ops *ops,
+                       struct source *src, const struct strlist *tables, struct incr_table *plans,
+                       struct ierr *e)
+{
+	if (ops->cursor_high == NULL || ops->read_range == NULL || ops->table_schema == NULL)
+		return ierr_set(e, IERR_CONFIG,
+		                "LOAD_MODE=incremental: not supported for DB_TYPE=%s in this "
+		                "version (sqlite and postgresql are)",
+		                ops->db_type);
+	for (size_t i = 0; i < tables->len; i++) {
+		struct table_schema schema = {0};
+		int rc = ops->table_schema(src, tables->items[i], &schema, e);
+
+		if (rc == 0)
+			rc = incr_plan_table(inc, ops->db_type, tables->items[i], &schema,
+			                     &plans[i], e);
+		table_schema_free(&schema);
+		if (rc != 0)
+			return -1;
+		if (!plans[i].incremental)
+			log_event(LOG_INFO, "no cursor column: read as a snapshot", "table",
+			          tables->items[i], "column", inc->column, NULL);
+	}
+	/* A table named in INCREMENTAL_COLUMNS that this run does not read. */
+	for (const char *p = inc->per_table; *p;) {
+		const char *end = strchr(p, ',');
+		const char *colon = NULL;
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		char name[512];
+		bool found = false;
+
+		for (size_t i = 0; i < n; i++)
+			if (p[i] == ':')
+				colon = p + i;
+		while (n > 0 && *p == ' ') {
+			p++;
+			n--;
+		}
+		if (colon) {
+			snprintf(name, sizeof(name), "%.*s", (int)(colon - p), p);
+			for (size_t i = 0; i < tables->len && !found; i++)
+				found = strcmp(tables->items[i], name) == 0;
+			if (!found)
+				log_event(
+				    LOG_WARNING,
+				    "INCREMENTAL_COLUMNS names a table this run does not read",
+				    "table", name, NULL);
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+/* What one incremental table's read needs to outlive it until its commit. */
+struct incr_read {
+	struct spool_watermark wm;
+	struct cursor_val after;
+	struct cursor_val high;
+	struct partition_read rd;
+};
+
+static void incr_read_free(struct incr_read *r)
+{
+	spool_watermark_free(&r->wm);
+	free(r->high.text);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * One table of an incremental plan, inside the run's snapshot: the committed
+ * watermark, the snapshot-or-range decision, the high-water mark, then
+ * exactly the rows of (after, high] (a snapshot: every row up to high, and
+ * the NULL cursors). r->rd is committed with the partition.
+ */
+static int read_incremental(const struct source_ops *ops, struct source *src, struct spool *sp,
+                            const char *source_name, const struct spool_run *run, const char *table,
+                            const struct incr_table *pl, const struct incr_settings *inc,
+                            struct table_writer *w, struct incr_read *r, struct ierr *e)
+{
+	struct range_req rq = {.column = pl->column, .type = pl->type, .kind = pl->kind};
+	const char *why = NULL;
+	bool nulls = false, snapshot;
+
+	if (spool_watermark_get(sp, source_name, table, &r->wm, e) != 0)
+		return -1;
+	if (!r->wm.present)
+		why = "first run";
+	else if (strcmp(r->wm.column, pl->column) != 0)
+		why = "cursor column changed";
+	else if (inc->refresh_ms > 0 &&
+	         (r->wm.snapshot_at < 0 || run->started_at - r->wm.snapshot_at >= inc->refresh_ms))
+		why = "FULL_REFRESH_EVERY";
+	snapshot = why != NULL;
+	if (!snapshot && r->wm.has_value) {
+		r->after.kind = r->wm.kind;
+		r->after.text = r->wm.value;
+		rq.after = &r->after;
+	}
+	rq.snapshot = snapshot;
+	rq.lag_ms = inc->lag_ms;
+	if (ops->cursor_high(
+	        src, table, &rq, &r->high,
+	        !snapshot && pl->nullable && inc->nulls == NULLS_SNAPSHOT ? &nulls : NULL, e) != 0)
+		return -1;
+	if (nulls) {
+		/* INCREMENTAL_NULLS=snapshot: a NULL cursor cannot be placed in a
+		 * range, so this run reads the whole table. */
+		why = "NULL cursor values";
+		snapshot = true;
+		rq.snapshot = true;
+		rq.after = NULL;
+		free(r->high.text);
+		r->high.text = NULL;
+		if (ops->cursor_high(src, table, &rq, &r->high, NULL, e) != 0)
+			return -1;
+	}
+	rq.through = r->high.text ? &r->high : NULL;
+	log_event(LOG_INFO, snapshot ? "table read as a snapshot" : "table read as a range",
+	          "table", table, "column", pl->column, "reason", why ? why : "", "after",
+	          rq.after ? rq.after->text : "", "through", r->high.text ? r->high.text : "",
+	          NULL);
+	if ((snapshot || rq.through) && ops->read_range(src, table, &rq, w, e) != 0)
+		return -1;
+	r->rd = (struct partition_read){
+	    .source = source_name,
+	    .table = table,
+	    .run_id = run->run_id,
+	    .run_started_at = run->started_at,
+	    .incremental = !snapshot,
+	    .column = pl->column,
+	    .after = rq.after ? rq.after->text : NULL,
+	    .after_kind = rq.after ? rq.after->kind : 't',
+	    .through = r->high.text,
+	    .through_kind = r->high.kind,
+	    .key_json = buf_cstr((struct buf *)&pl->key_json),
+	    .expect_present = r->wm.present,
+	    .expect_version = r->wm.version,
+	};
+	table_writer_set_read(w, &r->rd);
+	return 0;
+}
+
 /* The table's declared schema, its rows, then (MongoDB) the schema the rows
- * showed. A failure reading the schema is a source error (exit 3). */
+ * showed. A failure reading the schema is a source error (exit 3). With an
+ * incremental plan (pl), the rows are read by read_incremental(). */
+struct incr_ctx {
+	struct spool *sp;
+	const char *source_name;
+	const struct spool_run *run;
+	const struct incr_settings *inc;
+	const struct incr_table *pl;
+	struct incr_read *r;
+};
+
 static int read_with_schema(const struct source_ops *ops, struct source *src, const char *table,
-                            struct table_writer *w, struct table_schema *schema, struct ierr *e)
+                            struct table_writer *w, struct table_schema *schema,
+                            const struct incr_ctx *ic, struct ierr *e)
 {
 	if (ops->table_schema && ops->table_schema(src, table, schema, e) != 0)
 		return -1;
-	if (ops->read_table(src, table, w, e) != 0)
+	if (ic && ic->pl && ic->pl->incremental) {
+		if (read_incremental(ops, src, ic->sp, ic->source_name, ic->run, table, ic->pl,
+		                     ic->inc, w, ic->r, e) != 0)
+			return -1;
+	} else if (ops->read_table(src, table, w, e) != 0)
 		return -1;
 	if (ops->inferred_schema && ops->inferred_schema(src, table, schema, e) != 0)
 		return -1;
@@ -274,10 +439,14 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	struct spool_run run = {.lock_fd = -1};
 	struct segment_settings set;
 	struct norm_opts opts;
+	struct incr_settings inc;
+	struct incr_table *plans = NULL;
 	bool run_started = false;
 	int rc = -1;
 
 	memset(sum, 0, sizeof(*sum));
+	if (incr_settings_from(cfg, &inc, e) != 0)
+		return -1;
 	if (bucket == NULL)
 		return -1;
 	snprintf(sum->bucket, sizeof(sum->bucket), "%s", bucket);
@@ -297,6 +466,13 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 		goto out;
 	if (ops->begin_snapshot(src, e) != 0)
 		goto out;
+	plans = calloc(tables.len + 1, sizeof(*plans));
+	if (plans == NULL) {
+		ierr_set(e, IERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (inc.on && plan_tables(&inc, ops, src, &tables, plans, e) != 0)
+		goto out;
 	if (spool_run_begin(sp, source_name, ops->db_type, bucket, &run, e) != 0)
 		goto out;
 	run_started = true;
@@ -310,11 +486,18 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 		    table_writer_new_spool(sp, &run, tables.items[i], &opts, &set, e);
 		struct table_schema schema = {0};
 		struct buf schema_json = {0};
+		struct incr_read ir = {0};
+		struct incr_ctx ic = {.sp = sp,
+		                      .source_name = source_name,
+		                      .run = &run,
+		                      .inc = &inc,
+		                      .pl = &plans[i],
+		                      .r = &ir};
 		int trc;
 
 		if (w == NULL)
 			goto out;
-		trc = read_with_schema(ops, src, tables.items[i], w, &schema, e);
+		trc = read_with_schema(ops, src, tables.items[i], w, &schema, &ic, e);
 		if (trc == 0 && (ops->table_schema || ops->inferred_schema))
 			table_schema_json(&schema, &schema_json);
 		if (trc == 0)
@@ -322,6 +505,7 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 			    w, schema_json.len ? buf_cstr(&schema_json) : NULL, e);
 		table_schema_free(&schema);
 		buf_free(&schema_json);
+		incr_read_free(&ir);
 		if (trc != 0) {
 			if (strstr(e->msg, tables.items[i]) == NULL)
 				ierr_prefix(e, "table \"%s\"", tables.items[i]);
@@ -348,6 +532,9 @@ out:
 	}
 	if (src)
 		ops->close(src);
+	for (size_t i = 0; plans != NULL && i < tables.len; i++)
+		incr_table_free(&plans[i]);
+	free(plans);
 	strlist_free(&tables);
 	spool_close(sp);
 	return rc;

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "incremental.h"
 #include "schema.h"
 #include "writer.h"
 
@@ -32,6 +33,24 @@ void strlist_push(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
 
 struct source; /* driver-private */
+
+/* A cursor value: text as the driver renders and binds it; kind 'i'
+ * integer, 'r' real, 't' text (bound as text, typed by the server). */
+struct cursor_val {
+	char kind;
+	char *text; /* owned; NULL: none */
+};
+
+/* One range read of an incremental table (incremental.h). */
+struct range_req {
+	const char *column;
+	const char *type; /* the column's type as table_schema() reported it */
+	enum cursor_kind kind;
+	bool snapshot;                    /* a snapshot run: NULL cursors too */
+	const struct cursor_val *after;   /* NULL: no lower bound */
+	const struct cursor_val *through; /* NULL: none */
+	int64_t lag_ms;                   /* cursor_high only */
+};
 
 struct source_ops {
 	const char *db_type; /* canonical: "sqlite", "mysql", "postgresql", "mongodb" */
@@ -67,6 +86,20 @@ struct source_ops {
 	 * unless table_schema is set too). NULL for the others. */
 	int (*inferred_schema)(struct source *s, const char *table, struct table_schema *out,
 	                       struct ierr *e);
+	/* LOAD_MODE=incremental (README "Incremental extraction"; NULL: this
+	 * driver has no range reads, incremental mode is refused at start).
+	 * Both run inside the snapshot, after table_schema().
+	 * cursor_high: max(column) of the rows with column > after (all when
+	 * after is NULL) and, for date/date-time cursors with lag_ms > 0,
+	 * column <= the source's clock minus lag_ms; high->text NULL when there
+	 * is none (malloc'd otherwise, in the form the same driver binds back,
+	 * high->kind how). has_nulls (when not NULL): whether a row's column is
+	 * NULL.
+	 * read_range: like read_table, the rows of incr_where_sql()'s clause. */
+	int (*cursor_high)(struct source *s, const char *table, const struct range_req *rq,
+	                   struct cursor_val *high, bool *has_nulls, struct ierr *e);
+	int (*read_range)(struct source *s, const char *table, const struct range_req *rq,
+	                  struct table_writer *w, struct ierr *e);
 	void (*close)(struct source *s);
 };
 

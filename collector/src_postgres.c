@@ -823,8 +823,10 @@ static int copy_rows(struct source *s, const char *table, const struct plan *p,
 	return rc;
 }
 
-static int pg_read_table(struct source *s, const char *table, struct table_writer *w,
-                         struct ierr *e)
+/* The rows of `table`, all of them (where NULL) or those of the WHERE clause
+ * where (appended to the COPY's SELECT). */
+static int read_where(struct source *s, const char *table, const char *where,
+                      struct table_writer *w, struct ierr *e)
 {
 	const struct pg_table *t;
 	struct plan p = {0};
@@ -856,6 +858,8 @@ static int pg_read_table(struct source *s, const char *table, struct table_write
 	buf_reset(&stmt);
 	buf_puts(&stmt, "COPY (");
 	buf_append(&stmt, s->sql.data, s->sql.len);
+	if (where != NULL)
+		buf_puts(&stmt, where);
 	buf_puts(&stmt, ") TO STDOUT");
 	r = query(s, buf_cstr(&stmt), 0, NULL, PGRES_COPY_OUT, table, e);
 	if (r == NULL)
@@ -869,6 +873,131 @@ out:
 		s->broken = true;
 	buf_free(&stmt);
 	plan_free(&p);
+	return rc;
+}
+
+static int pg_read_table(struct source *s, const char *table, struct table_writer *w,
+                         struct ierr *e)
+{
+	return read_where(s, table, NULL, w, e);
+}
+
+/* ---- incremental: high-water mark and range reads ------------------------------------- */
+
+/*
+ * Values are never pasted into SQL. The high-water mark query binds them
+ * with PQsendQueryParams as untyped parameters, which the server types from
+ * the column they are compared with. COPY takes no parameters, so a range
+ * read first binds them into two transaction-local settings
+ * (set_config('ingesta.after', $1, true) through PQsendQueryParams), and the
+ * COPY's clause reads them back as current_setting('ingesta.after')::<the
+ * column's type from the catalog>: the server parses and compares the value
+ * as that type; the only text pasted is the catalog's type name and the
+ * column name quoted by PQescapeIdentifier. Values travel in the server's
+ * text form (TimeZone UTC, DateStyle ISO: "2026-01-01 10:00:00.123456+00").
+ */
+static int range_from(struct source *s, const char *table, const char *column, struct buf *from,
+                      char **qcol, struct ierr *e)
+{
+	const struct pg_table *t;
+
+	if (s->broken)
+		return fail_msg(s, table, e, "connection unusable after an earlier failure");
+	if (!s->listed && load_tables(s, e) != 0)
+		return -1;
+	t = find_table(s, table);
+	if (t == NULL)
+		return fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
+	if (build_select(s, t, table, e) != 0)
+		return -1;
+	*qcol = PQescapeIdentifier(s->conn, column, strlen(column));
+	if (*qcol == NULL)
+		return fail_res(s, NULL, table, e);
+	/* s->sql is "SELECT * FROM [ONLY] nsp.rel" */
+	buf_puts(from, s->sql.data + strlen("SELECT * "));
+	return 0;
+}
+
+static int pg_cursor_high(struct source *s, const char *table, const struct range_req *rq,
+                          struct cursor_val *high, bool *has_nulls, struct ierr *e)
+{
+	struct buf from = {0}, sql = {0};
+	char *qcol = NULL;
+	const char *params[2];
+	char lag[32];
+	int np = 0, rc = -1;
+	PGresult *r = NULL;
+
+	high->text = NULL;
+	high->kind = 't';
+	if (range_from(s, table, rq->column, &from, &qcol, e) != 0)
+		goto out;
+	buf_printf(&sql, "SELECT max(%s)::text", qcol);
+	if (has_nulls)
+		buf_printf(&sql, ", EXISTS (SELECT 1 %s WHERE %s IS NULL)", buf_cstr(&from), qcol);
+	buf_printf(&sql, " %s WHERE %s IS NOT NULL", buf_cstr(&from), qcol);
+	if (rq->after) {
+		params[np++] = rq->after->text;
+		buf_printf(&sql, " AND %s > $%d", qcol, np);
+	}
+	/* now(): the transaction's start on the server's clock, the one the
+	 * snapshot was taken at. */
+	if (rq->lag_ms > 0 && (rq->kind == CK_DATE || rq->kind == CK_DATETIME)) {
+		snprintf(lag, sizeof(lag), "%lld", (long long)rq->lag_ms);
+		params[np++] = lag;
+		buf_printf(&sql, " AND %s <= now() - $%d::bigint * interval '1 millisecond'", qcol,
+		           np);
+	}
+	r = query(s, buf_cstr(&sql), np, params, PGRES_TUPLES_OK, table, e);
+	if (r == NULL || PQntuples(r) != 1) {
+		if (r != NULL)
+			fail_msg(s, table, e, "high-water mark: no result row");
+		goto out;
+	}
+	if (!PQgetisnull(r, 0, 0))
+		high->text = xstrdup(PQgetvalue(r, 0, 0));
+	if (has_nulls)
+		*has_nulls = PQgetvalue(r, 0, 1)[0] == 't';
+	rc = 0;
+out:
+	if (rc != 0)
+		s->broken = true;
+	PQclear(r);
+	PQfreemem(qcol);
+	buf_free(&from);
+	buf_free(&sql);
+	return rc;
+}
+
+static int pg_read_range(struct source *s, const char *table, const struct range_req *rq,
+                         struct table_writer *w, struct ierr *e)
+{
+	struct buf from = {0}, where = {0};
+	char *qcol = NULL;
+	const char *params[2];
+	PGresult *r;
+	int rc = -1;
+
+	if (range_from(s, table, rq->column, &from, &qcol, e) != 0)
+		goto out;
+	params[0] = rq->after && !rq->snapshot ? rq->after->text : "";
+	params[1] = rq->through ? rq->through->text : "";
+	r = query(s,
+	          "SELECT set_config('ingesta.after', $1, true), "
+	          "set_config('ingesta.through', $2, true)",
+	          2, params, PGRES_TUPLES_OK, table, e);
+	if (r == NULL) {
+		s->broken = true;
+		goto out;
+	}
+	PQclear(r);
+	incr_where_sql(DIALECT_POSTGRES, qcol, rq->type, rq->snapshot,
+	               rq->after != NULL && !rq->snapshot, rq->through != NULL, &where);
+	rc = read_where(s, table, buf_cstr(&where), w, e);
+out:
+	PQfreemem(qcol);
+	buf_free(&from);
+	buf_free(&where);
 	return rc;
 }
 
@@ -1008,5 +1137,7 @@ const struct source_ops source_postgres = {
     .begin_snapshot = pg_begin_snapshot,
     .read_table = pg_read_table,
     .table_schema = pg_table_schema,
+    .cursor_high = pg_cursor_high,
+    .read_range = pg_read_range,
     .close = pg_close,
 };

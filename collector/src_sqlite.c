@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "source.h"
 #include "util.h"
@@ -76,29 +77,179 @@ static int sqlite_begin_snapshot(struct source *s, struct ierr *e)
 	return 0;
 }
 
+/* "name" with embedded quotes doubled. */
+static void quote_ident(struct buf *b, const char *name)
+{
+	buf_putc(b, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"')
+			buf_putc(b, '"');
+		buf_putc(b, *p);
+	}
+	buf_putc(b, '"');
+}
+
+static int read_rows(struct source *s, const char *table, sqlite3_stmt *st, struct table_writer *w,
+                     struct ierr *e);
+
 static int sqlite_read_table(struct source *s, const char *table, struct table_writer *w,
                              struct ierr *e)
 {
 	struct buf sql = {0};
+	sqlite3_stmt *st = NULL;
+	int ret;
+
+	buf_puts(&sql, "SELECT * FROM ");
+	quote_ident(&sql, table);
+	if (sqlite3_prepare_v2(s->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
+		buf_free(&sql);
+		return ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": %s", s->path, table,
+		                sqlite3_errmsg(s->db));
+	}
+	buf_free(&sql);
+	ret = read_rows(s, table, st, w, e);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* Bind a cursor value with its storage class (an integer cursor compares as
+ * an integer, not as text). */
+static void bind_cursor(sqlite3_stmt *st, int i, const struct cursor_val *v)
+{
+	if (v->kind == 'i')
+		sqlite3_bind_int64(st, i, strtoll(v->text, NULL, 10));
+	else if (v->kind == 'r')
+		sqlite3_bind_double(st, i, strtod(v->text, NULL));
+	else
+		sqlite3_bind_text(st, i, v->text, -1, SQLITE_TRANSIENT);
+}
+
+/* The stored value as a cursor value: integers and reals keep their class
+ * (reals with 17 significant digits, so they bind back exactly). */
+static void column_cursor(sqlite3_stmt *st, int i, struct cursor_val *out)
+{
+	char num[64];
+
+	out->text = NULL;
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		return;
+	case SQLITE_INTEGER:
+		out->kind = 'i';
+		snprintf(num, sizeof(num), "%lld", (long long)sqlite3_column_int64(st, i));
+		out->text = xstrdup(num);
+		return;
+	case SQLITE_FLOAT:
+		out->kind = 'r';
+		snprintf(num, sizeof(num), "%.17g", sqlite3_column_double(st, i));
+		out->text = xstrdup(num);
+		return;
+	default:
+		out->kind = 't';
+		out->text = xstrndup((const char *)sqlite3_column_text(st, i),
+		                     (size_t)sqlite3_column_bytes(st, i));
+	}
+}
+
+/* SQLite is embedded: "the source's clock" is this host's. */
+static void lag_cutoff(int64_t lag_ms, char *out, size_t n)
+{
+	int64_t ms = now_ms() - lag_ms;
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(out, n, "%04d-%02d-%02d %02d:%02d:%02d.%03d", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static int sqlite_cursor_high(struct source *s, const char *table, const struct range_req *rq,
+                              struct cursor_val *high, bool *has_nulls, struct ierr *e)
+{
+	struct buf sql = {0}, col = {0};
+	sqlite3_stmt *st = NULL;
+	bool lag = rq->lag_ms > 0 && (rq->kind == CK_DATE || rq->kind == CK_DATETIME);
+	char cutoff[40];
+	int rc;
+
+	high->text = NULL;
+	quote_ident(&col, rq->column);
+	buf_printf(&sql, "SELECT max(%s)", buf_cstr(&col));
+	if (has_nulls) {
+		buf_printf(&sql, ", EXISTS (SELECT 1 FROM ");
+		quote_ident(&sql, table);
+		buf_printf(&sql, " WHERE %s IS NULL)", buf_cstr(&col));
+	}
+	buf_puts(&sql, " FROM ");
+	quote_ident(&sql, table);
+	buf_printf(&sql, " WHERE %s IS NOT NULL", buf_cstr(&col));
+	if (rq->after)
+		buf_printf(&sql, " AND %s > ?1", buf_cstr(&col));
+	/* Date-times as text ('2026-01-01 10:00:00', '...T...Z') or julian
+	 * numbers: julianday() reads every form SQLite knows. */
+	if (lag)
+		buf_printf(&sql, " AND julianday(%s) <= julianday(?2)", buf_cstr(&col));
+	rc = sqlite3_prepare_v2(s->db, buf_cstr(&sql), -1, &st, NULL);
+	buf_free(&sql);
+	buf_free(&col);
+	if (rc != SQLITE_OK)
+		return ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": high-water mark: %s",
+		                s->path, table, sqlite3_errmsg(s->db));
+	if (rq->after)
+		bind_cursor(st, 1, rq->after);
+	if (lag) {
+		lag_cutoff(rq->lag_ms, cutoff, sizeof(cutoff));
+		sqlite3_bind_text(st, 2, cutoff, -1, SQLITE_TRANSIENT);
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		column_cursor(st, 0, high);
+		if (has_nulls)
+			*has_nulls = sqlite3_column_int(st, 1) != 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": high-water mark: %s",
+		                s->path, table, sqlite3_errmsg(s->db));
+	return 0;
+}
+
+static int sqlite_read_range(struct source *s, const char *table, const struct range_req *rq,
+                             struct table_writer *w, struct ierr *e)
+{
+	struct buf sql = {0}, col = {0};
+	sqlite3_stmt *st = NULL;
+	int ret;
+
+	quote_ident(&col, rq->column);
+	buf_puts(&sql, "SELECT * FROM ");
+	quote_ident(&sql, table);
+	incr_where_sql(DIALECT_SQLITE, buf_cstr(&col), rq->type, rq->snapshot, rq->after != NULL,
+	               rq->through != NULL, &sql);
+	ret = sqlite3_prepare_v2(s->db, buf_cstr(&sql), -1, &st, NULL);
+	buf_free(&sql);
+	buf_free(&col);
+	if (ret != SQLITE_OK)
+		return ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": %s", s->path, table,
+		                sqlite3_errmsg(s->db));
+	if (rq->after && !rq->snapshot)
+		bind_cursor(st, 1, rq->after);
+	if (rq->through)
+		bind_cursor(st, 2, rq->through);
+	ret = read_rows(s, table, st, w, e);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int read_rows(struct source *s, const char *table, sqlite3_stmt *st, struct table_writer *w,
+                     struct ierr *e)
+{
 	struct buf keys = {0};
 	size_t *key_end = NULL;
-	sqlite3_stmt *st = NULL;
 	const struct norm_opts *o = table_writer_opts(w);
 	struct lossy *st_lossy = table_writer_lossy(w);
 	int ncol, rc, ret = -1;
 
-	buf_puts(&sql, "SELECT * FROM \"");
-	for (const char *p = table; *p; p++) {
-		if (*p == '"')
-			buf_putc(&sql, '"');
-		buf_putc(&sql, *p);
-	}
-	buf_putc(&sql, '"');
-	if (sqlite3_prepare_v2(s->db, buf_cstr(&sql), -1, &st, NULL) != SQLITE_OK) {
-		ierr_set(e, IERR_SOURCE, "sqlite %s: table \"%s\": %s", s->path, table,
-		         sqlite3_errmsg(s->db));
-		goto out;
-	}
 	ncol = sqlite3_column_count(st);
 	key_end = calloc((size_t)ncol + 1, sizeof(*key_end));
 	for (int i = 0; i < ncol; i++) {
@@ -150,10 +301,8 @@ static int sqlite_read_table(struct source *s, const char *table, struct table_w
 	}
 	ret = 0;
 out:
-	sqlite3_finalize(st);
 	free(key_end);
 	buf_free(&keys);
-	buf_free(&sql);
 	return ret;
 }
 
@@ -268,5 +417,7 @@ const struct source_ops source_sqlite = {
     .begin_snapshot = sqlite_begin_snapshot,
     .read_table = sqlite_read_table,
     .table_schema = sqlite_table_schema,
+    .cursor_high = sqlite_cursor_high,
+    .read_range = sqlite_read_range,
     .close = sqlite_close,
 };

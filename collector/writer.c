@@ -46,6 +46,7 @@ struct segment_file {
 struct table_writer {
 	/* memory mode when sp == NULL: rows kept in batch, or written to stream */
 	struct spool *sp;
+	const struct partition_read *read; /* incremental: committed with the partition */
 	FILE *stream;
 	const struct spool_run *run;
 	struct segment_settings set;
@@ -448,8 +449,14 @@ int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct
 	if (w->seg_open && seg_seal(w, e) != 0)
 		return -1;
 	progress(w, true);
-	return spool_partition_complete(w->sp, w->partition_id, w->rows, w->raw_bytes, w->bytes,
-	                                w->segments, &w->lossy, schema_json, e);
+	return spool_partition_complete_read(w->sp, w->partition_id, w->rows, w->raw_bytes,
+	                                     w->bytes, w->segments, &w->lossy, schema_json, w->read,
+	                                     e);
+}
+
+void table_writer_set_read(struct table_writer *w, const struct partition_read *rd)
+{
+	w->read = rd;
 }
 
 const struct writer_stats *table_writer_stats(const struct table_writer *w)

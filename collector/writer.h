@@ -80,6 +80,11 @@ int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct
 #define table_writer_commit(...)                                                                   \
 	TW_COMMIT_PICK_(__VA_ARGS__, TW_COMMIT3_, TW_COMMIT2_, -)(__VA_ARGS__)
 uint64_t table_writer_bytes(const struct table_writer *w);
+/* Incremental extraction: how this table was read, committed (with the
+ * watermark move) in the same transaction as the partition (spool.h,
+ * struct partition_read). rd must stay valid until the commit; NULL: none. */
+struct partition_read;
+void table_writer_set_read(struct table_writer *w, const struct partition_read *rd);
 
 /* Where a table's time went, in nanoseconds, when segment_settings.stats is on.
  * read: between rows (the driver waiting for and decoding the next row);

@@ -47,6 +47,13 @@ static const struct key_def keys[] = {
 	{"INGESTION_INTERVAL", T_DURATION, "0", NULL, 0, NULL, "collect: repeat every this many seconds (0 = run once and exit)"},
 	{"SOURCE_CONNECT_TIMEOUT", T_DURATION, "10", NULL, 0, NULL, "source connection timeout, seconds"},
 	{"SOURCE_QUERY_TIMEOUT", T_DURATION, "0", NULL, 0, NULL, "source statement/read timeout, seconds (0 = none)"},
+	{"LOAD_MODE", T_ENUM, "snapshot", "snapshot|incremental", 0, NULL, "snapshot: every run reads whole tables; incremental: tables with a cursor column read only the rows past their committed watermark (README \"Incremental extraction\")"},
+	{"INCREMENTAL_COLUMN", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: the cursor column of every table that has it (tables without it are read as snapshots, logged once per run)"},
+	{"INCREMENTAL_COLUMNS", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: per-table cursor columns, table:column,... (wins over INCREMENTAL_COLUMN)"},
+	{"PRIMARY_KEYS", T_STR, "", NULL, 0, NULL, "primary keys for tables whose source declares none, table:col+col,... (incremental tables need one, for <table>_current)"},
+	{"INCREMENTAL_NULLS", T_ENUM, "refuse", "refuse|snapshot|skip", 0, NULL, "rows whose cursor is NULL: refuse a nullable cursor column at start; snapshot = a run that finds such a row reads the whole table; skip = they reach the lake only with snapshot runs"},
+	{"INCREMENTAL_LAG", T_DURATION, "0", NULL, 0, NULL, "date-time cursors: hold the high-water mark this long behind the source's clock, for rows that become visible after their timestamp"},
+	{"FULL_REFRESH_EVERY", T_DURATION, "0", NULL, 0, NULL, "incremental tables: a snapshot run when the last one is older than this, so deletions reach the lake (0 = never)"},
 	/* --- SQLite (the embedded default) --- */
 	{"SQLITE_PATH", T_STR, "", NULL, 0, NULL, "path of the SQLite database file (DB_TYPE=sqlite)"},
 	/* --- MySQL / MariaDB --- */

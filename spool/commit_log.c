@@ -127,7 +127,8 @@ int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, str
 	    "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, p.raw_bytes, p.nonfinite, "
 	    "p.invalid_utf8, p.invalid_dates, p.infinite_dates, p.completed_at, p.schema_json, "
 	    "coalesce(p.manifest_key,''), p.commit_attempts, r.source, r.db_type, r.bucket, "
-	    "r.started_at, json_extract(r.settings_json, '$.s3_prefix') FROM partitions p JOIN "
+	    "r.started_at, json_extract(r.settings_json, '$.s3_prefix'), p.load_mode, "
+	    "p.range_json FROM partitions p JOIN "
 	    "runs r ON r.run_id=p.run_id "
 	    "WHERE p.state='complete' AND p.manifest_state='written' AND p.commit_state='none' "
 	    "AND p.commit_next_at <= ?1 ORDER BY p.id LIMIT 1",
@@ -174,7 +175,13 @@ int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, str
 	put_str(&b, "run_started_at", ts, false);
 	iso_ms(ts, sizeof(ts), sqlite3_column_int64(st, 10));
 	put_str(&b, "committed_at", ts, false);
-	put_str(&b, "mode", "snapshot", false);
+	put_str(&b, "mode", (const char *)sqlite3_column_text(st, 19), false);
+	/* Tables with a cursor column (LOAD_MODE=incremental): the range read,
+	 * (after, through], as stored with the partition. */
+	if (sqlite3_column_type(st, 20) == SQLITE_TEXT) {
+		buf_puts(&b, ",\"range\":");
+		buf_puts(&b, (const char *)sqlite3_column_text(st, 20));
+	}
 	buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"raw_bytes\":%lld",
 	           (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4),
 	           (long long)sqlite3_column_int64(st, 5));

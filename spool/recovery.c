@@ -28,7 +28,7 @@
 /* ---------------------------------------------------------------- locks */
 
 /* true when no live process holds the run's lock. */
-static bool run_is_dead(const struct spool *sp, const char *run_id)
+bool run_is_dead(const struct spool *sp, const char *run_id)
 {
 	char path[4096];
 	int fd;

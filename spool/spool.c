@@ -496,6 +496,15 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
                              uint64_t raw_bytes, uint64_t bytes, int segments,
                              const struct lossy *lossy, const char *schema_json, struct ierr *e)
 {
+	return spool_partition_complete_read(sp, partition_id, rows, raw_bytes, bytes, segments,
+	                                     lossy, schema_json, NULL, e);
+}
+
+int spool_partition_complete_read(struct spool *sp, int64_t partition_id, uint64_t rows,
+                                  uint64_t raw_bytes, uint64_t bytes, int segments,
+                                  const struct lossy *lossy, const char *schema_json,
+                                  const struct partition_read *rd, struct ierr *e)
+{
 	sqlite3_stmt *st;
 	int64_t now = now_ms();
 
@@ -540,6 +549,10 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 	sqlite3_bind_int64(st, 2, now);
 	if (sp_step_done(sp, st, "seal segments", e) != 0)
 		goto fail;
+	/* The watermark moves in this same transaction: both or neither. */
+	if (rd != NULL && sp_partition_read_record(sp, partition_id, rows, rd, e) != 0)
+		goto fail;
+	FAILPOINT("watermark.before_commit");
 	if (sp_commit(sp, e) != 0)
 		return -1;
 	FAILPOINT("partition.after_commit");

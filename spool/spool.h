@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "buf.h"
 #include "json.h"
 
 struct spool;
@@ -103,6 +104,72 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
 int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t rows,
                              uint64_t raw_bytes, uint64_t bytes, int segments,
                              const struct lossy *lossy, const char *schema_json, struct ierr *e);
+
+/* ---- incremental extraction: watermarks (spool/watermark.c, schema/003) ---- */
+
+/* The committed watermark of (source, table). present false: none (the next
+ * run is a snapshot). has_value false: read before, no non-NULL cursor seen
+ * (the next range has no lower bound). kind: how the value binds back:
+ * 'i' integer, 'r' real, 't' text. */
+struct spool_watermark {
+	bool present;
+	bool has_value;
+	char kind;
+	char *value; /* owned; NULL when !has_value */
+	char column[256];
+	int64_t version;
+	int64_t snapshot_at; /* run start of the last snapshot run (ms), -1 none */
+	int64_t range_rows;  /* rows of the run that wrote it */
+	char run_id[64];
+};
+int spool_watermark_get(struct spool *sp, const char *source, const char *table,
+                        struct spool_watermark *wm, struct ierr *e);
+void spool_watermark_free(struct spool_watermark *wm);
+
+/* How a partition was read, committed in its completing transaction
+ * (spool_partition_complete_read). column NULL: a table without a cursor
+ * (only the mode is stored, no watermark). after NULL: no lower bound;
+ * through NULL: no row up to a high-water mark (an incremental run keeps
+ * `after`). expect_*: the watermark read at the start of the run; when it
+ * changed meanwhile, the commit fails and nothing of the table is committed. */
+struct partition_read {
+	const char *source;
+	const char *table;
+	const char *run_id;
+	int64_t run_started_at;
+	bool incremental;
+	const char *column;
+	const char *after;
+	char after_kind;
+	const char *through;
+	char through_kind;
+	const char *key_json; /* ["id",...], for <table>_current */
+	bool expect_present;
+	int64_t expect_version;
+};
+/* {"column":..,"after":..|null,"through":..|null} (values as JSON strings). */
+void spool_range_json(const char *column, const char *after, const char *through, struct buf *b);
+
+/* spool_partition_complete() that also records rd (NULL: as that one). */
+int spool_partition_complete_read(struct spool *sp, int64_t partition_id, uint64_t rows,
+                                  uint64_t raw_bytes, uint64_t bytes, int segments,
+                                  const struct lossy *lossy, const char *schema_json,
+                                  const struct partition_read *rd, struct ierr *e);
+
+/* 1 and the run id when a live collector of `source` holds its run lock,
+ * 0 when none, -1 on error. */
+int spool_source_running(struct spool *sp, const char *source, char *run_id, size_t n);
+
+struct watermark_reset_result {
+	bool refused; /* why says why (a collector runs; no watermark to move) */
+	bool had;     /* a watermark existed */
+	char before[1024];
+	char why[512];
+};
+/* `ingesta reset`: to NULL clears the watermark (next run = snapshot), else
+ * sets its value (same kind; an integer cursor takes an integer). */
+int spool_watermark_reset(struct spool *sp, const char *source, const char *table, const char *to,
+                          struct watermark_reset_result *res, struct ierr *e);
 
 /* Bytes the spool holds on disk (segments not yet deleted). */
 int64_t spool_bytes_used(struct spool *sp);

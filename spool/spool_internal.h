@@ -6,6 +6,8 @@
 #define INGESTA_SPOOL_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -32,5 +34,12 @@ int64_t sp_query_int(struct spool *sp, const char *sql, int64_t dflt);
 int sp_remove_path(const char *path, struct ierr *e);
 /* locks/run-<run_id>.lock */
 void sp_lock_path(const struct spool *sp, const char *run_id, char *out, size_t n);
+/* true when no live process holds locks/run-<run_id>.lock (recovery.c). */
+bool run_is_dead(const struct spool *sp, const char *run_id);
+struct partition_read;
+/* Inside the completing transaction: the partition's mode/range/key and the
+ * watermark move (watermark.c). */
+int sp_partition_read_record(struct spool *sp, int64_t partition_id, uint64_t rows,
+                             const struct partition_read *rd, struct ierr *e);
 
 #endif

@@ -231,7 +231,8 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	sqlite3_stmt *st =
 	    sp_prep(sp,
 	            "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, r.bucket, "
-	            "r.source, p.schema_json, p.manifest_key FROM partitions p "
+	            "r.source, p.schema_json, p.manifest_key, p.load_mode, p.range_json "
+	            "FROM partitions p "
 	            "JOIN runs r ON r.run_id=p.run_id "
 	            "WHERE p.state='complete' AND p.manifest_state='none' AND NOT EXISTS "
 	            "(SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
@@ -263,6 +264,14 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 	buf_puts(&b, ",\"table\":");
 	json_string(&b, (const char *)sqlite3_column_text(st, 2),
 	            (size_t)sqlite3_column_bytes(st, 2), &none);
+	if (sqlite3_column_type(st, 10) == SQLITE_TEXT) {
+		/* Incremental tables: how the partition was read (COMMIT_LOG.md). */
+		buf_puts(&b, ",\"mode\":");
+		json_string(&b, (const char *)sqlite3_column_text(st, 9),
+		            (size_t)sqlite3_column_bytes(st, 9), &none);
+		buf_puts(&b, ",\"range\":");
+		buf_puts(&b, (const char *)sqlite3_column_text(st, 10));
+	}
 	buf_printf(&b, ",\"rows\":%lld,\"bytes\":%lld,\"files\":[",
 	           (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
 	if (sqlite3_column_type(st, 7) == SQLITE_TEXT)
