@@ -49,6 +49,7 @@ struct cli {
 	bool no_uploader_check;   /* status --check --no-uploader-check */
 	const char *format;       /* catalog --format ddl|json */
 	bool apply;               /* catalog --apply */
+	const char *to;           /* reset --to */
 };
 
 static const char usage_text[] =
@@ -73,6 +74,9 @@ static const char usage_text[] =
     "  catalog   Athena DDL (or Glue TableInput JSON) for the source's tables, the\n"
     "            commit log and the _latest/_daily views [--format ddl|json]\n"
     "            [--apply] register them in Glue (GLUE_DATABASE) instead\n"
+    "  reset     --table T [--to VALUE]: move an incremental table's watermark back,\n"
+    "            or clear it (the next run is a snapshot); refused while a collector\n"
+    "            of the source runs (exit 6)\n"
     "  demo      the whole pipeline on a bundled SQLite database -> ./demo-bucket\n"
     "  help-config  print the configuration reference (Markdown)\n"
     "  version   print the version\n"
@@ -151,6 +155,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	    {"no-uploader-check", no_argument, NULL, 'U'},
 	    {"format", required_argument, NULL, 'F'},
 	    {"apply", no_argument, NULL, 'P'},
+	    {"to", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -214,6 +219,9 @@ static int parse_args(int argc, char **argv, struct cli *c)
 			break;
 		case 'P':
 			c->apply = true;
+			break;
+		case 'T':
+			c->to = optarg;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -455,6 +463,46 @@ static int cmd_gc(struct config *cfg, const struct cli *c)
 	return rc < 0 ? fail("gc", &e) : EXIT_OK;
 }
 
+/* `ingesta reset --table T [--to VALUE]` (README "Incremental extraction"). */
+static int cmd_reset(struct config *cfg, const struct cli *c)
+{
+	struct watermark_reset_result r;
+	struct ierr e = {0};
+	const char *source = collector_source_name(cfg);
+	struct spool *sp;
+	int rc;
+
+	if (c->ntables != 1)
+		return usage_error("reset", "%s",
+		                   "give one --table T (and --to VALUE to move its "
+		                   "watermark instead of clearing it)");
+	if (c->to != NULL && *c->to == '\0')
+		return usage_error("reset", "%s", "--to: empty value");
+	if (source == NULL)
+		return usage_error("reset", "%s",
+		                   "DB_TYPE: not set (the source whose table to reset)");
+	sp = ops_open(config_str(cfg, "SPOOL_DIR"), &e);
+	if (sp == NULL)
+		return fail("reset", &e);
+	rc = spool_watermark_reset(sp, source, c->tables[0], c->to, &r, &e);
+	spool_close(sp);
+	if (rc != 0)
+		return fail("reset", &e);
+	if (r.refused) {
+		fprintf(stderr, "ingesta reset: refused: %s\n", r.why);
+		return EXIT_CHECK;
+	}
+	if (c->to)
+		printf("%s %s: watermark %s -> %s (the next run reads after it)\n", source,
+		       c->tables[0], r.before[0] ? r.before : "(none)", c->to);
+	else if (r.had)
+		printf("%s %s: watermark %s cleared (the next run is a snapshot)\n", source,
+		       c->tables[0], r.before[0] ? r.before : "(none)");
+	else
+		printf("%s %s: no watermark (the next run is a snapshot)\n", source, c->tables[0]);
+	return EXIT_OK;
+}
+
 static int cmd_extract(struct config *cfg, const struct cli *c)
 {
 	struct ierr e = {0};
@@ -673,6 +721,8 @@ int main(int argc, char **argv)
 		rc = cmd_extract(cfg, &c);
 	else if (strcmp(c.command, "catalog") == 0)
 		rc = cmd_catalog(cfg, &c);
+	else if (strcmp(c.command, "reset") == 0)
+		rc = cmd_reset(cfg, &c);
 	else {
 		fprintf(stderr, "ingesta: unknown command \"%s\"\n\n%s", c.command, usage_text);
 		rc = EXIT_USAGE;

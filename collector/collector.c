@@ -98,6 +98,15 @@ const char *collector_bucket(const struct config *cfg, struct ierr *e)
 	return NULL;
 }
 
+const char *collector_source_name(const struct config *cfg)
+{
+	const struct source_ops *ops = source_lookup(config_str(cfg, "DB_TYPE"));
+
+	if (*config_str(cfg, "SOURCE_NAME"))
+		return config_str(cfg, "SOURCE_NAME");
+	return ops ? ops->db_type : NULL;
+}
+
 static void norm_opts_from(const struct config *cfg, struct norm_opts *o)
 {
 	const char *d = config_str(cfg, "DECIMAL_MODE");
@@ -343,7 +352,7 @@ static int read_incremental(const struct source_ops *ops, struct source *src, st
 	if (spool_watermark_get(sp, source_name, table, &r->wm, e) != 0)
 		return -1;
 	if (!r->wm.present)
-		why = "first run";
+		why = "no watermark (first run, or after reset)";
 	else if (strcmp(r->wm.column, pl->column) != 0)
 		why = "cursor column changed";
 	else if (inc->refresh_ms > 0 &&

@@ -29,6 +29,10 @@ struct collect_summary {
  * S3_BUCKET_MS1/2/3 by DB_TYPE. NULL with *e when none is configured. */
 const char *collector_bucket(const struct config *cfg, struct ierr *e);
 
+/* The source name the spool knows this config's runs by: SOURCE_NAME, else
+ * the canonical DB_TYPE; NULL when DB_TYPE names no driver. */
+const char *collector_source_name(const struct config *cfg);
+
 int collector_run(const struct config *cfg, struct collect_summary *sum, struct ierr *e);
 
 /* Print the NDJSON of the selected tables (all when tables is NULL/empty) to

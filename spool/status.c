@@ -315,6 +315,74 @@ static int print_errors(sqlite3 *db, bool json, struct buf *b, struct ierr *e)
 	if (finish(db, st, rc, "recent errors", e) != 0)
 		return -1;
 	if (json)
+		buf_putc(b, ']');
+	return 0;
+}
+
+/* Incremental tables (README "Incremental extraction"): per (source, table)
+ * the committed watermark, the mode of the run that wrote it, and the rows of
+ * that run's range; closes the JSON object. 0, or -1 with *e. */
+static int print_watermarks(sqlite3 *db, bool json, struct buf *b, struct ierr *e)
+{
+	sqlite3_stmt *st;
+	bool first = true;
+	int rc;
+
+	if (prepare(db,
+	            "SELECT w.source, w.table_name, w.cursor_column, w.value, w.range_rows, "
+	            "coalesce(w.run_id,''), (SELECT p.load_mode FROM partitions p WHERE "
+	            "p.id = w.partition_id), w.updated_at FROM watermarks w "
+	            "ORDER BY w.source, w.table_name",
+	            &st, "watermarks", e) != 0)
+		return -1;
+	if (json)
+		buf_puts(b, ",\"incremental\":[");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *src = (const char *)sqlite3_column_text(st, 0);
+		const char *tbl = (const char *)sqlite3_column_text(st, 1);
+		const char *col = (const char *)sqlite3_column_text(st, 2);
+		const char *val = (const char *)sqlite3_column_text(st, 3);
+		const char *run = (const char *)sqlite3_column_text(st, 5);
+		const char *mode = (const char *)sqlite3_column_text(st, 6);
+		long long rows = (long long)sqlite3_column_int64(st, 4);
+
+		if (json) {
+			buf_puts(b, first ? "{\"source\":" : ",{\"source\":");
+			json_cstr(b, src);
+			buf_puts(b, ",\"table\":");
+			json_cstr(b, tbl);
+			buf_puts(b, ",\"mode\":");
+			if (mode)
+				json_cstr(b, mode);
+			else
+				buf_puts(b, "null");
+			buf_puts(b, ",\"cursor_column\":");
+			json_cstr(b, col);
+			buf_puts(b, ",\"watermark\":");
+			if (val)
+				json_cstr(b, val);
+			else
+				buf_puts(b, "null");
+			buf_printf(b, ",\"last_range_rows\":%lld,\"run_id\":", rows);
+			if (*run)
+				json_cstr(b, run);
+			else
+				buf_puts(b, "null");
+			buf_printf(b, ",\"updated_at\":%lld}",
+			           (long long)sqlite3_column_int64(st, 7));
+		} else {
+			if (first)
+				buf_printf(
+				    b, "\nincremental tables:\n%-12s %-24s %-11s %-16s %-30s %8s\n",
+				    "source", "table", "mode", "cursor", "watermark", "rows");
+			buf_printf(b, "%-12s %-24s %-11s %-16s %-30s %8lld\n", src, tbl,
+			           mode ? mode : "(reset)", col, val ? val : "(none)", rows);
+		}
+		first = false;
+	}
+	if (finish(db, st, rc, "watermarks", e) != 0)
+		return -1;
+	if (json)
 		buf_puts(b, "]}\n");
 	return 0;
 }
@@ -333,7 +401,8 @@ int status_print(struct spool *sp, const struct status_opts *o, FILE *out, struc
 	/* Everything is read before anything is printed: a query that fails
 	 * prints nothing but the error (exit non-zero), not half a status. */
 	if (load_locked(db, &s, e) != 0 || print_tables(db, o->json, &tables, e) != 0 ||
-	    print_errors(db, o->json, &tables, e) != 0) {
+	    print_errors(db, o->json, &tables, e) != 0 ||
+	    print_watermarks(db, o->json, &tables, e) != 0) {
 		spool_exec(sp, "ROLLBACK", NULL);
 		buf_free(&tables);
 		return -1;

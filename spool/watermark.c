@@ -238,9 +238,10 @@ int spool_watermark_reset(struct spool *sp, const char *source, const char *tabl
 	}
 	if (to != NULL && (wm.kind == 'i' || wm.kind == 'r') && !valid_number(to, wm.kind == 'i')) {
 		sp_rollback(sp);
+		ierr_set(e, IERR_CONFIG, "--to: \"%s\" is not %s (cursor column %s)", to,
+		         wm.kind == 'i' ? "an integer" : "a number", wm.column);
 		spool_watermark_free(&wm);
-		return ierr_set(e, IERR_CONFIG, "--to: \"%s\" is not %s (cursor column %s)", to,
-		                wm.kind == 'i' ? "an integer" : "a number", wm.column);
+		return -1;
 	}
 	spool_watermark_free(&wm);
 	if (to == NULL)
