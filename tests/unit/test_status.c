@@ -48,7 +48,7 @@ int main(void)
 	free(text);
 	text = print(sp, true, &rc, &e);
 	CHECK(rc == 0);
-	CHECK(text && strstr(text, "\"tables\":[],\"recent_errors\":[]}"));
+	CHECK(text && strstr(text, "\"tables\":[],\"recent_errors\":[],\"incremental\":[]}"));
 	free(text);
 
 	/* Take the segments table away: every query of status fails. */
