@@ -552,7 +552,7 @@ int spool_partition_complete_read(struct spool *sp, int64_t partition_id, uint64
 	/* The watermark moves in this same transaction: both or neither. */
 	if (rd != NULL && sp_partition_read_record(sp, partition_id, rows, rd, e) != 0)
 		goto fail;
-	FAILPOINT("watermark.before_commit");
+	FAILPOINT("partition.after_watermark");
 	if (sp_commit(sp, e) != 0)
 		return -1;
 	FAILPOINT("partition.after_commit");

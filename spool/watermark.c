@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "failpoint.h"
 #include "json.h"
 #include "spool.h"
 #include "spool_internal.h"
@@ -113,7 +112,6 @@ int sp_partition_read_record(struct spool *sp, int64_t partition_id, uint64_t ro
 		return -1;
 	if (rd->column == NULL)
 		return 0;
-	FAILPOINT("watermark.before_write");
 	/* The new mark: the end of what was read; an incremental run that found
 	 * nothing new keeps the old one; a snapshot of a table without a
 	 * non-NULL cursor has none (the next run reads from the beginning). */
