@@ -35,9 +35,10 @@ static const char *settings_error(const char *text)
 
 static void test_settings(void)
 {
-	CHECK_STR(settings_error("LOAD_MODE=incremental\n"),
-	          "LOAD_MODE=incremental: set INCREMENTAL_COLUMN or INCREMENTAL_COLUMNS (the cursor "
-	          "column of the tables)");
+	CHECK_STR(
+	    settings_error("LOAD_MODE=incremental\n"),
+	    "LOAD_MODE=incremental: set INCREMENTAL_COLUMN or INCREMENTAL_COLUMNS (the cursor "
+	    "column of the tables)");
 	CHECK_STR(settings_error("LOAD_MODE=incremental\nINCREMENTAL_COLUMNS=orders\n"),
 	          "INCREMENTAL_COLUMNS: \"orders\" is not table:column");
 	CHECK_STR(settings_error("PRIMARY_KEYS=t:\n"), "PRIMARY_KEYS: \"t:\" is not table:col+col");
