@@ -139,6 +139,7 @@ static const struct key_def keys[] = {
 	{"RETRY_CAP", T_DURATION, "300", NULL, 0, NULL, "retry backoff cap, seconds"},
 	{"RESCAN_INTERVAL", T_DURATION, "30", NULL, 0, NULL, "uploader: full spool rescan period, seconds (inotify wakes it sooner)"},
 	{"METRICS_FILE", T_STR, "", NULL, 0, NULL, "Prometheus textfile written by the uploader (empty: off)"},
+	{"METRICS_LISTEN", T_STR, "", NULL, 0, NULL, "address:port the uploader serves /metrics and /healthz on over HTTP, e.g. 127.0.0.1:9464 or [::1]:9464 (empty: off)"},
 	/* --- Glue Data Catalog (ingesta catalog, and the uploader when GLUE_DATABASE is set) --- */
 	{"GLUE_DATABASE", T_STR, "", NULL, 0, NULL, "Glue database the uploader keeps the lake's tables and views in before each commit record (empty: off); {source} is replaced by the source name"},
 	{"GLUE_ENDPOINT", T_STR, "", NULL, 0, NULL, "custom Glue endpoint URL (default https://glue.<region>.amazonaws.com)"},

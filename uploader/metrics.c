@@ -1,6 +1,7 @@
 /*
  * metrics.c - Prometheus text exposition (format 0.0.4) of the spool and the
- * uploader, written atomically to METRICS_FILE (contract in metrics.h).
+ * uploader, written atomically to METRICS_FILE and served at METRICS_LISTEN
+ * (contract in metrics.h).
  *
  * The metrics thread has its own spool connection (operator role: it only
  * reads), so it never competes with the upload workers for theirs.
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "http_metrics.h"
 #include "log.h"
 #include "notify.h"
 #include "status.h"
@@ -207,9 +209,15 @@ int metrics_start(const struct config *cfg, struct ierr *e)
 {
 	struct service_hooks h = {.period_ms = METRICS_PERIOD_MS, .ready = true};
 	const char *path = config_str(cfg, "METRICS_FILE");
+	struct http_metrics_opts ho = {.listen = config_str(cfg, "METRICS_LISTEN"),
+	                               .spool_dir = config_str(cfg, "SPOOL_DIR"),
+	                               .quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES")};
 
 	memset(m.hist, 0, sizeof(m.hist));
 	m.quota = config_int(cfg, "SPOOL_MAX_BYTES");
+	/* First: a METRICS_LISTEN that cannot be served stops the uploader. */
+	if (*ho.listen && http_metrics_start(&ho, e) != 0)
+		return -1;
 	if (*path) {
 		snprintf(m.path, sizeof(m.path), "%s", path);
 		m.sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, e);
@@ -225,6 +233,7 @@ int metrics_start(const struct config *cfg, struct ierr *e)
 
 void metrics_stop(void)
 {
+	http_metrics_stop();
 	service_stop();
 	if (m.sp) {
 		spool_close(m.sp);

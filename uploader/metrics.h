@@ -10,6 +10,11 @@
  * the upload duration histogram is kept in this process (it restarts from zero
  * with the uploader, which Prometheus' rate() handles as a counter reset).
  *
+ * With METRICS_LISTEN set, the same text is also served over HTTP at /metrics,
+ * with /healthz (http_metrics.h), by a thread of its own that metrics_start()
+ * starts first; a METRICS_LISTEN that cannot be served (malformed, address in
+ * use) fails metrics_start() with IERR_CONFIG, which stops the uploader.
+ *
  * metrics_start() also starts the service thread (common/notify.h): READY=1,
  * the systemd watchdog, STOPPING=1 and SIGHUP log reopening, with the metrics
  * refresh as its periodic hook. Call it once the uploader holds its lock;
@@ -28,7 +33,9 @@
 
 #define METRICS_PERIOD_MS 5000
 
-/* Returns 0, or -1 with *e (the uploader logs it and runs on without). */
+/* Returns 0, or -1 with *e: IERR_CONFIG for METRICS_LISTEN (the uploader
+ * stops, exit 2), anything else for METRICS_FILE or the service thread (the
+ * uploader logs it and runs on without). */
 int metrics_start(const struct config *cfg, struct ierr *e);
 void metrics_stop(void);
 

@@ -374,10 +374,14 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	}
 	log_event(LOG_INFO, "uploader started", "spool", config_str(cfg, "SPOOL_DIR"), "mode",
 	          once ? "once" : "daemon", NULL);
-	if (metrics_start(cfg, e) != 0)
-		log_event(LOG_WARNING, "metrics/notify not started", "error", e->msg, NULL);
+	if (metrics_start(cfg, e) != 0) {
+		if (e->code == IERR_CONFIG)
+			rc = -1; /* METRICS_LISTEN cannot be served: stop (exit 2) */
+		else
+			log_event(LOG_WARNING, "metrics/notify not started", "error", e->msg, NULL);
+	}
 
-	while (!ingesta_stop_requested) {
+	while (rc == 0 && !ingesta_stop_requested) {
 		int64_t due, wait;
 
 		if (work) {

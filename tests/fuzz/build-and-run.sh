@@ -13,7 +13,7 @@
 #       its target (seconds). Exit non-zero on any crash. This is the CI mode.
 #   tests/fuzz/build-and-run.sh --build-only
 #
-# Targets: config json bson pgtext s3xml creds (default: all).
+# Targets: config json bson pgtext s3xml creds http (default: all).
 # Needs clang with libFuzzer (Debian 12: clang-14 libclang-rt-14-dev) and the
 # project's -dev packages (libbson, libcurl, libssl, libjansson).
 # Environment: CLANG (default clang-14, else clang), FUZZ_OUT (default
@@ -27,7 +27,7 @@ time_s=600
 jobs=1
 mode=fuzz
 targets=()
-all_targets=(config json bson pgtext s3xml creds)
+all_targets=(config json bson pgtext s3xml creds http)
 
 while (($#)); do
 	case "$1" in
@@ -59,10 +59,11 @@ declare -A srcs=(
 	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
 	[s3xml]="uploader/s3_http.c uploader/s3_proto.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
 	[creds]="uploader/creds.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
+	[http]="uploader/http_parse.c"
 )
 declare -A pkgs=(
 	[config]="libcrypto" [json]="" [bson]="libbson-1.0 libcrypto" [pgtext]=""
-	[s3xml]="libcurl libcrypto jansson" [creds]="libcurl libcrypto jansson"
+	[s3xml]="libcurl libcrypto jansson" [creds]="libcurl libcrypto jansson" [http]=""
 )
 
 mkdir -p "$out/bin" "$out/gen"
