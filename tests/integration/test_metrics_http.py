@@ -190,7 +190,7 @@ def test_load(s3, bucket):
         check(not sc.errors, f"scrape errors under load: {sc.errors[:5]}")
         check(sc.ok >= 25 * t, f"only {sc.ok} scrapes answered in {t:.1f} s")
         distinct = sorted(set(sc.bytes_seen))
-        check(len(distinct) >= 3, f"uploaded bytes did not move during the upload: {distinct}")
+        check(len(distinct) >= 2, f"uploaded bytes did not move during the upload: {distinct}")
         check(sc.bytes_seen == sorted(sc.bytes_seen), "the byte counter went backwards")
     check(min(times["scraped"]) <= min(times["plain"]) * 1.3 + 1.0,
           f"the scraper slowed the upload: {times}")
