@@ -3,8 +3,9 @@
 #   bash packaging/build-deb.sh [OUTDIR]      (default OUTDIR: build-deb/)
 # meson builds a release binary and installs it into a staging directory; the
 # systemd units, example configuration, man page and maintainer scripts are
-# added beside it; dpkg-shlibdeps computes the library dependencies and
-# dpkg-deb writes OUTDIR/ingesta_<version>_<arch>.deb. Needs what
+# added beside it; dpkg-shlibdeps computes the library dependencies (plus passwd for
+# useradd in postinst, procps for the units' ExecReload=/bin/kill) and
+# dpkg-deb writes OUTDIR/ingesta_<version>_<arch>.deb (version: see below). Needs what
 # packaging/build.sh installs, plus dpkg-dev.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +26,17 @@ ninja -C "$work/build" ingesta >/dev/null
 DESTDIR="$stage" meson install -C "$work/build" --no-rebuild --quiet
 strip --strip-unneeded "$stage/usr/bin/ingesta"
 version=$("$stage/usr/bin/ingesta" version | awk '{print $2}')
+# Between releases every commit gets its own, increasing package version, so that
+# apt-get install of a newer build is an upgrade (not "already the newest"):
+# <version>+git<commit time, UTC>.<hash>, unless HEAD is tagged v<version>.
+# DEB_VERSION overrides.
+if [[ -n ${DEB_VERSION:-} ]]; then
+  version=$DEB_VERSION
+elif git -C "$root" rev-parse --verify -q HEAD >/dev/null 2>&1 &&
+  [[ $(git -C "$root" tag --points-at HEAD) != *"v$version"* ]]; then
+  version="$version+git$(TZ=UTC git -C "$root" log -1 --format=%cd \
+    --date=format-local:%Y%m%d%H%M%S).$(git -C "$root" rev-parse --short=7 HEAD)"
+fi
 arch=$(dpkg --print-architecture)
 
 install -D -m 0644 -t "$stage/lib/systemd/system" packaging/systemd/ingesta-upload.service \
@@ -60,7 +72,7 @@ Version: $version
 Architecture: $arch
 Maintainer: ingesta maintainers <ingesta@localhost>
 Installed-Size: $size
-Depends: $deps, passwd
+Depends: $deps, passwd, procps
 Recommends: ca-certificates
 Section: database
 Priority: optional

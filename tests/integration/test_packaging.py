@@ -104,7 +104,10 @@ def check_installed(d):
 def check_container_files():
     """Docker does not run here: check what can be checked without it."""
     dockerfile = open(os.path.join(SOURCE_ROOT, "packaging", "Dockerfile")).read()
-    froms = re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)
+    # FROM ${BASE_IMAGE}: the ARG's default (debian:12-slim) unless built with another base.
+    args = dict(re.findall(r"^ARG\s+(\w+)=(\S+)", dockerfile, re.M))
+    froms = [re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), f)
+             for f in re.findall(r"^FROM\s+(\S+)", dockerfile, re.M)]
     check(len(froms) == 2 and all(f.startswith("debian:12-slim") for f in froms),
           f"stages {froms}")
     check(re.search(r"^USER\s+(?!root|0\b)\S+", dockerfile, re.M), "no non-root USER")

@@ -22,6 +22,8 @@ PACKAGES=(
     valgrind clang-14 libclang-rt-14-dev
     # operator tests: status JSON schema, Prometheus text parser, systemd-analyze
     python3-jsonschema python3-prometheus-client systemd
+    # deploy suite: podman images from a debootstrapped base (runc: crun refuses hybrid cgroups)
+    podman debootstrap runc uidmap slirp4netns python3-venv
 )
 
 # missing_packages PKG... -> prints those not fully installed (one dpkg-query call).
