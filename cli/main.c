@@ -343,8 +343,8 @@ static int usage_error(const char *command, const char *fmt, const char *arg)
 static int status_check_cmd(struct config *cfg, const struct cli *c, struct spool *sp)
 {
 	struct status_check_opts o = {
-	    .max_age_ms = 3600 * 1000,
-	    .max_spool_fraction = 0.9,
+	    .max_age_ms = STATUS_CHECK_MAX_AGE_MS,
+	    .max_spool_fraction = STATUS_CHECK_MAX_SPOOL_FRACTION,
 	    .quota_bytes = config_int(cfg, "SPOOL_MAX_BYTES"),
 	    .require_uploader = !c->no_uploader_check,
 	};

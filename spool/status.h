@@ -57,6 +57,9 @@ struct status_check_opts {
 	int64_t quota_bytes;       /* 0: no quota, no spool-size check */
 	bool require_uploader;     /* unhealthy when no uploader holds its lock */
 };
+/* The defaults of `status --check` (also the uploader's /healthz). */
+#define STATUS_CHECK_MAX_AGE_MS         (3600 * 1000)
+#define STATUS_CHECK_MAX_SPOOL_FRACTION 0.9
 
 /* `status --check`: print ONE line ("OK: ..." or "UNHEALTHY: reason; reason")
  * to out. Returns 0 when healthy, 1 when not, -1 with *e when the spool

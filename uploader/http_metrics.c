@@ -99,9 +99,9 @@ static void render_metrics(int64_t now)
 
 static void render_health(int64_t now)
 {
-	/* The defaults of `ingesta status --check` (cli/main.c). */
-	struct status_check_opts o = {.max_age_ms = 3600 * 1000,
-	                              .max_spool_fraction = 0.9,
+	/* The defaults of `ingesta status --check`. */
+	struct status_check_opts o = {.max_age_ms = STATUS_CHECK_MAX_AGE_MS,
+	                              .max_spool_fraction = STATUS_CHECK_MAX_SPOOL_FRACTION,
 	                              .quota_bytes = h.quota,
 	                              .require_uploader = true};
 	struct ierr e = {0};
