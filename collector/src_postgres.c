@@ -823,6 +823,36 @@ static int copy_rows(struct source *s, const char *table, const struct plan *p,
 	return rc;
 }
 
+/* The table's SELECT built into s->sql, and its columns without rows: the
+ * result of "<select> LIMIT 0" (PQclear it), or NULL with *e. The lock this
+ * takes is held until the snapshot ends, so a COPY of the same SELECT later in
+ * the run sees the same columns. */
+static PGresult *probe_table(struct source *s, const char *table, const struct pg_table **tp,
+                             struct ierr *e)
+{
+	struct buf stmt = {0};
+	PGresult *r;
+
+	if (s->broken) {
+		fail_msg(s, table, e, "connection unusable after an earlier failure");
+		return NULL;
+	}
+	if (!s->listed && load_tables(s, e) != 0)
+		return NULL;
+	*tp = find_table(s, table);
+	if (*tp == NULL) {
+		fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
+		return NULL;
+	}
+	if (build_select(s, *tp, table, e) != 0)
+		return NULL;
+	buf_append(&stmt, s->sql.data, s->sql.len);
+	buf_puts(&stmt, " LIMIT 0");
+	r = query(s, buf_cstr(&stmt), 0, NULL, PGRES_TUPLES_OK, table, e);
+	buf_free(&stmt);
+	return r;
+}
+
 /* The rows of `table`, all of them (where NULL) or those of the WHERE clause
  * where (appended to the COPY's SELECT). */
 static int read_where(struct source *s, const char *table, const char *where,
@@ -834,20 +864,7 @@ static int read_where(struct source *s, const char *table, const char *where,
 	PGresult *r;
 	int rc = -1;
 
-	if (s->broken)
-		return fail_msg(s, table, e, "connection unusable after an earlier failure");
-	if (!s->listed && load_tables(s, e) != 0)
-		return -1;
-	t = find_table(s, table);
-	if (t == NULL)
-		return fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
-	if (build_select(s, t, table, e) != 0)
-		return -1;
-	/* The column types, without rows; the lock it takes is held until the
-	 * snapshot ends, so the COPY below sees the same columns. */
-	buf_append(&stmt, s->sql.data, s->sql.len);
-	buf_puts(&stmt, " LIMIT 0");
-	r = query(s, buf_cstr(&stmt), 0, NULL, PGRES_TUPLES_OK, table, e);
+	r = probe_table(s, table, &t, e);
 	if (r == NULL)
 		goto out;
 	rc = build_plan(s, r, table, &p, e);
@@ -1057,18 +1074,7 @@ static int pg_table_schema(struct source *s, const char *table, struct table_sch
 	PGresult *probe = NULL, *r = NULL;
 	int n, npk = 0, rc = -1;
 
-	if (s->broken)
-		return fail_msg(s, table, e, "connection unusable after an earlier failure");
-	if (!s->listed && load_tables(s, e) != 0)
-		return -1;
-	t = find_table(s, table);
-	if (t == NULL)
-		return fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
-	if (build_select(s, t, table, e) != 0)
-		return -1;
-	buf_append(&stmt, s->sql.data, s->sql.len);
-	buf_puts(&stmt, " LIMIT 0");
-	probe = query(s, buf_cstr(&stmt), 0, NULL, PGRES_TUPLES_OK, table, e);
+	probe = probe_table(s, table, &t, e);
 	if (probe == NULL)
 		goto out;
 	n = PQnfields(probe);
