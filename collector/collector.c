@@ -268,15 +268,37 @@ static int plan_tables(const struct incr_settings *inc, const struct source_ops 
                        struct source *src, const struct strlist *tables, struct incr_table *plans,
                        struct ierr *e)
 {
-	if (ops->cursor_high == NULL || ops->read_range == NULL || ops->table_schema == NULL)
+	if (ops->cursor_high == NULL || ops->read_range == NULL ||
+	    (ops->table_schema == NULL && ops->cursor_schema == NULL))
 		return ierr_set(e, IERR_CONFIG,
 		                "LOAD_MODE=incremental: not supported for DB_TYPE=%s in this "
-		                "version (sqlite and postgresql are)",
+		                "version",
 		                ops->db_type);
 	for (size_t i = 0; i < tables->len; i++) {
 		struct table_schema schema = {0};
-		int rc = ops->table_schema(src, tables->items[i], &schema, e);
+		char column[256];
+		int rc;
 
+		if (ops->cursor_schema) {
+			if (!incr_list_lookup(inc->per_table, tables->items[i], column,
+			                      sizeof(column)))
+				snprintf(column, sizeof(column), "%s", inc->column);
+			rc = *column ? ops->cursor_schema(src, tables->items[i], column, &schema, e)
+			             : 0;
+		} else {
+			rc = ops->table_schema(src, tables->items[i], &schema, e);
+		}
+
+		if (rc == 0 && ops->cursor_schema && schema.ncols == 0) {
+			/* schemaless: no document has the field (yet) */
+			if (*column)
+				log_event(LOG_INFO,
+				          "no document has the cursor field: read as a "
+				          "snapshot",
+				          "table", tables->items[i], "column", column, NULL);
+			table_schema_free(&schema);
+			continue;
+		}
 		if (rc == 0)
 			rc = incr_plan_table(inc, ops->db_type, tables->items[i], &schema,
 			                     &plans[i], e);

@@ -66,6 +66,56 @@ static enum cursor_kind pg_kind(const char *t)
 	return CK_NONE;
 }
 
+/* MySQL/MariaDB: information_schema.COLUMNS.COLUMN_TYPE spellings ("int(11)",
+ * "bigint(20) unsigned", "decimal(12,2)", "datetime(6)", "varchar(40)").
+ * tinyint(1) is BOOLEAN; longtext is MariaDB's JSON; enum/set order by their
+ * index, not their text; binary strings, floats, bit, time, JSON, geometry
+ * are refused. */
+static enum cursor_kind mysql_kind(const char *t)
+{
+	static const char *const ints[] = {"tinyint", "smallint", "mediumint", "int", "bigint"};
+
+	if (starts(t, "tinyint(1)") && (t[10] == '\0' || t[10] == ' '))
+		return CK_NONE;
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		size_t n = strlen(ints[i]);
+		if (strncmp(t, ints[i], n) == 0 && (t[n] == '\0' || t[n] == '(' || t[n] == ' '))
+			return CK_INT;
+	}
+	if (starts(t, "year"))
+		return CK_INT;
+	if (starts(t, "decimal"))
+		return CK_DECIMAL;
+	if (strcmp(t, "date") == 0)
+		return CK_DATE;
+	if (starts(t, "datetime") || starts(t, "timestamp"))
+		return CK_DATETIME;
+	if (starts(t, "char(") || starts(t, "varchar(") || strcmp(t, "tinytext") == 0 ||
+	    strcmp(t, "text") == 0 || strcmp(t, "mediumtext") == 0)
+		return CK_STRING;
+	return CK_NONE;
+}
+
+/* MongoDB: the BSON type of the field as the driver's plan names it
+ * (schema_infer_type_name(): "int32", "int64", "decimal128", "date",
+ * "string", "objectId"; "int64" when int32 and int64 both appear: they
+ * compare as numbers). Doubles, booleans, documents, arrays, binaries, timestamps and a
+ * mix of other types are refused: a $gt on a value of one BSON type never
+ * matches documents holding another (type bracketing), so a mixed field
+ * would lose rows silently. */
+static enum cursor_kind mongo_kind(const char *t)
+{
+	if (strcmp(t, "int32") == 0 || strcmp(t, "int64") == 0)
+		return CK_INT;
+	if (strcmp(t, "decimal128") == 0)
+		return CK_DECIMAL;
+	if (strcmp(t, "date") == 0)
+		return CK_DATETIME;
+	if (strcmp(t, "string") == 0 || strcmp(t, "objectId") == 0)
+		return CK_STRING;
+	return CK_NONE;
+}
+
 enum cursor_kind incr_cursor_kind(const char *db_type, const char *type)
 {
 	if (type == NULL)
@@ -74,7 +124,68 @@ enum cursor_kind incr_cursor_kind(const char *db_type, const char *type)
 		return sqlite_kind(type);
 	if (strcmp(db_type, "postgresql") == 0)
 		return pg_kind(type);
+	if (strcmp(db_type, "mysql") == 0)
+		return mysql_kind(type);
+	if (strcmp(db_type, "mongodb") == 0)
+		return mongo_kind(type);
 	return CK_NONE;
+}
+
+/* Only [A-Za-z0-9_]: a charset or collation name from the server's catalog. */
+static bool plain_name(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+int incr_mysql_value_sql(const char *type, const char *charset, const char *collation,
+                         struct buf *out)
+{
+	const char *p;
+
+	switch (mysql_kind(type)) {
+	case CK_INT:
+		buf_puts(out,
+		         strstr(type, "unsigned") ? "CAST(? AS UNSIGNED)" : "CAST(? AS SIGNED)");
+		return 0;
+	case CK_DECIMAL:
+		/* decimal(p,s): digits and one comma, copied */
+		p = strchr(type, '(');
+		buf_puts(out, "CAST(? AS DECIMAL");
+		if (p) {
+			size_t n = strspn(p + 1, "0123456789,");
+			if (p[1 + n] != ')')
+				return -1;
+			buf_printf(out, "(%.*s)", (int)n, p + 1);
+		}
+		buf_putc(out, ')');
+		return 0;
+	case CK_DATE:
+		buf_puts(out, "CAST(? AS DATE)");
+		return 0;
+	case CK_DATETIME:
+		/* datetime(6), timestamp(3): the fraction digits kept; a TIMESTAMP
+		 * compares with a DATETIME in the session's time zone (UTC). */
+		p = strchr(type, '(');
+		buf_puts(out, "CAST(? AS DATETIME");
+		if (p && p[1] >= '0' && p[1] <= '6' && p[2] == ')')
+			buf_printf(out, "(%c)", p[1]);
+		buf_putc(out, ')');
+		return 0;
+	case CK_STRING:
+		/* the column's own collation orders the comparison, as it orders
+		 * max() */
+		if (!plain_name(charset) || !plain_name(collation))
+			return -1;
+		buf_printf(out, "CONVERT(? USING %s) COLLATE %s", charset, collation);
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 /* "table:value" items separated by commas; spaces around items trimmed. */
@@ -260,9 +371,17 @@ int incr_plan_table(const struct incr_settings *s, const char *db_type, const ch
 
 static void placeholder(enum incr_dialect d, int n, const char *type, struct buf *out)
 {
-	if (d == DIALECT_SQLITE)
+	if (d == DIALECT_SQLITE) {
 		buf_printf(out, "?%d", n);
-	else
+	} else if (d == DIALECT_MYSQL) {
+		const char *hole = strchr(type, '?');
+		const char *var = n == 1 ? "@ingesta_after" : "@ingesta_through";
+
+		if (hole == NULL)
+			buf_puts(out, var);
+		else
+			buf_printf(out, "%.*s%s%s", (int)(hole - type), type, var, hole + 1);
+	} else
 		buf_printf(out, "current_setting('ingesta.%s')::%s", n == 1 ? "after" : "through",
 		           type);
 }

@@ -73,8 +73,10 @@ int incr_plan_table(const struct incr_settings *s, const char *db_type, const ch
 
 /* Placeholder style of the WHERE clause. */
 enum incr_dialect {
-	DIALECT_SQLITE,  /* ?1 after, ?2 through */
-	DIALECT_POSTGRES /* current_setting('ingesta.after')::<type> (set_config, bound) */
+	DIALECT_SQLITE,   /* ?1 after, ?2 through */
+	DIALECT_POSTGRES, /* current_setting('ingesta.after')::<type> (set_config, bound) */
+	DIALECT_MYSQL     /* type is incr_mysql_value_sql()'s template, '?' replaced by
+	                     @ingesta_after / @ingesta_through (set by a prepared SET) */
 };
 /* The WHERE clause (with its leading " WHERE ") of a range read:
  * snapshot: `(c <= T OR c IS NULL)`, or `c IS NULL` without through;
@@ -83,5 +85,15 @@ enum incr_dialect {
  * column's type from the catalog. */
 void incr_where_sql(enum incr_dialect d, const char *quoted_col, const char *type, bool snapshot,
                     bool has_after, bool has_through, struct buf *out);
+
+/* MySQL/MariaDB: the expression that reads a cursor value (held as text in a
+ * user variable) back as the column's type, with '?' where the variable
+ * goes: "CAST(? AS SIGNED)", "CAST(? AS DECIMAL(12,2))",
+ * "CAST(? AS DATETIME(6))", "CONVERT(? USING utf8mb4) COLLATE
+ * utf8mb4_general_ci" (strings compare in the column's collation: charset and
+ * collation from information_schema, only [A-Za-z0-9_] accepted). -1 when
+ * the type is not a MySQL cursor type or a name is not plain. */
+int incr_mysql_value_sql(const char *type, const char *charset, const char *collation,
+                         struct buf *out);
 
 #endif

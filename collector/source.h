@@ -100,6 +100,13 @@ struct source_ops {
 	                   struct cursor_val *high, bool *has_nulls, struct ierr *e);
 	int (*read_range)(struct source *s, const char *table, const struct range_req *rq,
 	                  struct table_writer *w, struct ierr *e);
+	/* Sources without a declared schema (MongoDB), for the incremental plan
+	 * only: `column` as the documents hold it inside the snapshot (its type
+	 * as incr_cursor_kind() reads it, nullable when some document has it
+	 * null or lacks it; no column when no document has it) and the key.
+	 * NULL: table_schema() is used. */
+	int (*cursor_schema)(struct source *s, const char *table, const char *column,
+	                     struct table_schema *out, struct ierr *e);
 	void (*close)(struct source *s);
 };
 

@@ -35,6 +35,7 @@
 #include <mongoc/mongoc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bson_json.h"
 #include "log.h"
@@ -500,14 +501,14 @@ static void infer_doc(struct schema_infer *inf, const bson_t *doc)
 	}
 }
 
-static int mongo_read_table(struct source *s, const char *table, struct table_writer *w,
-                            struct ierr *e)
+/* The documents of `table` that match filter (empty: all). */
+static int read_filter(struct source *s, const char *table, const bson_t *filter,
+                       struct table_writer *w, struct ierr *e)
 {
 	const struct norm_opts *nopts = table_writer_opts(w);
 	struct lossy *st = table_writer_lossy(w);
 	mongoc_collection_t *coll;
 	mongoc_cursor_t *cur;
-	bson_t filter = BSON_INITIALIZER;
 	bson_t opts = BSON_INITIALIZER;
 	const bson_t *doc;
 	bson_error_t berr;
@@ -527,7 +528,7 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 
 	schema_infer_free(&s->infer);
 	coll = mongoc_database_get_collection(s->db, table);
-	cur = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
 	while (mongoc_cursor_next(cur, &doc)) {
 		struct buf *b = table_writer_row_begin(w);
 
@@ -549,8 +550,419 @@ static int mongo_read_table(struct source *s, const char *table, struct table_wr
 
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(coll);
-	bson_destroy(&filter);
 	bson_destroy(&opts);
+	return rc;
+}
+
+static int mongo_read_table(struct source *s, const char *table, struct table_writer *w,
+                            struct ierr *e)
+{
+	bson_t filter = BSON_INITIALIZER;
+	int rc = read_filter(s, table, &filter, w, e);
+
+	bson_destroy(&filter);
+	return rc;
+}
+
+/* ---- incremental: plan, high-water mark and range reads ----------------------------- */
+
+/*
+ * The cursor is a field (README "Incremental extraction"): `updatedAt`
+ * (date), an integer version, a decimal, a string, or `_id` as an ObjectId
+ * for insert-only collections. The plan (cursor_schema) groups the
+ * collection's documents by the field's BSON type ($group on $type): one
+ * type (int32 and int64 count as one) is a cursor of that type, null and
+ * missing make it nullable, several types are refused (a $gt on a value of
+ * one type never matches another type: those documents would be lost). The
+ * high-water mark is the field of the first document of a find sorted on
+ * the field descending (limit 1, an index on the field makes it a seek),
+ * and the range is a find with the filter {field: {$gt: after, $lte:
+ * through}} whose values are typed BSON values (int64, decimal128, date,
+ * string, ObjectId) built from the watermark's text: the server compares
+ * them, nothing is pasted. Texts: integers in decimal, decimal128 as
+ * libbson prints it, dates as ISO 8601 UTC with milliseconds
+ * ("2026-01-01T10:00:00.123Z"), ObjectIds in hex. Every read joins the
+ * snapshot session when there is one; without one (standalone, FerretDB)
+ * the plan, the mark and the range are separate reads of the live
+ * collection (a document written in between with a cursor at or below the
+ * mark is read by this run only if the range read sees it).
+ */
+
+/* The $type aliases the field's plan type matches. */
+static void append_type_filter(bson_t *doc, const char *type)
+{
+	bson_t arr;
+
+	if (strcmp(type, "int32") == 0 || strcmp(type, "int64") == 0) {
+		BSON_APPEND_ARRAY_BEGIN(doc, "$type", &arr);
+		BSON_APPEND_UTF8(&arr, "0", "int");
+		BSON_APPEND_UTF8(&arr, "1", "long");
+		bson_append_array_end(doc, &arr);
+	} else {
+		BSON_APPEND_UTF8(doc, "$type",
+		                 strcmp(type, "decimal128") == 0 ? "decimal"
+		                 : strcmp(type, "date") == 0     ? "date"
+		                 : strcmp(type, "objectId") == 0 ? "objectId"
+		                                                 : "string");
+	}
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM:SS[.fff][Z|+00:00]" (UTC) -> ms since the epoch. */
+static bool parse_iso_ms(const char *t, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, n = 0, frac = 0, digits = 0;
+	const char *p;
+
+	if (sscanf(t, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n != 19)
+		return false;
+	p = t + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac = frac * 10 + (*p - '0');
+		if (digits == 0)
+			return false;
+		for (; digits < 3; digits++)
+			frac *= 10;
+	}
+	if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0 && *p != '\0')
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h) * 60 + mi) * 60000 +
+	      (int64_t)sec * 1000 + frac;
+	return true;
+}
+
+static void format_iso_ms(int64_t ms, char *out, size_t n)
+{
+	int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+	time_t t = (time_t)secs;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - secs * 1000));
+}
+
+/* key: the cursor's text as the typed BSON value of the plan's type. */
+static int append_cursor(struct source *s, const char *table, bson_t *doc, const char *key,
+                         const char *type, const char *text, struct ierr *e)
+{
+	bool ok = true;
+
+	if (strcmp(type, "int32") == 0 || strcmp(type, "int64") == 0) {
+		char *end;
+		long long v = strtoll(text, &end, 10);
+
+		ok = *text != '\0' && *end == '\0';
+		if (ok)
+			BSON_APPEND_INT64(doc, key, v);
+	} else if (strcmp(type, "decimal128") == 0) {
+		bson_decimal128_t d;
+
+		ok = bson_decimal128_from_string(text, &d);
+		if (ok)
+			BSON_APPEND_DECIMAL128(doc, key, &d);
+	} else if (strcmp(type, "date") == 0) {
+		int64_t ms;
+
+		ok = parse_iso_ms(text, &ms);
+		if (ok)
+			BSON_APPEND_DATE_TIME(doc, key, ms);
+	} else if (strcmp(type, "objectId") == 0) {
+		bson_oid_t oid;
+
+		ok = bson_oid_is_valid(text, strlen(text));
+		if (ok) {
+			bson_oid_init_from_string(&oid, text);
+			BSON_APPEND_OID(doc, key, &oid);
+		}
+	} else {
+		BSON_APPEND_UTF8(doc, key, text);
+	}
+	if (!ok)
+		return ierr_set(e, IERR_SOURCE,
+		                "%s: collection \"%.200s\": cursor value \"%.100s\" is not a %s",
+		                s->where, table, text, type);
+	return 0;
+}
+
+/* The cursor text of the value at it (the plan's types only). */
+static char *cursor_text(bson_iter_t *it, char *kind)
+{
+	char tmp[BSON_DECIMAL128_STRING > 64 ? BSON_DECIMAL128_STRING : 64];
+
+	*kind = 't';
+	switch (bson_iter_type(it)) {
+	case BSON_TYPE_INT32:
+	case BSON_TYPE_INT64:
+		*kind = 'i';
+		snprintf(tmp, sizeof(tmp), "%lld", (long long)bson_iter_as_int64(it));
+		return xstrdup(tmp);
+	case BSON_TYPE_DECIMAL128: {
+		bson_decimal128_t d;
+
+		bson_iter_decimal128(it, &d);
+		bson_decimal128_to_string(&d, tmp);
+		return xstrdup(tmp);
+	}
+	case BSON_TYPE_DATE_TIME:
+		format_iso_ms(bson_iter_date_time(it), tmp, sizeof(tmp));
+		return xstrdup(tmp);
+	case BSON_TYPE_OID:
+		bson_oid_to_string(bson_iter_oid(it), tmp);
+		return xstrdup(tmp);
+	case BSON_TYPE_UTF8:
+		return xstrdup(bson_iter_utf8(it, NULL));
+	default:
+		return NULL;
+	}
+}
+
+/* Find options with the session (when any) and SOURCE_QUERY_TIMEOUT. */
+static int read_opts(struct source *s, const char *table, bson_t *opts, struct ierr *e)
+{
+	bson_error_t berr;
+
+	if (s->query_timeout_ms > 0)
+		BSON_APPEND_INT64(opts, "maxTimeMS", s->query_timeout_ms);
+	if (s->session && !mongoc_client_session_append(s->session, opts, &berr))
+		return fail_mongoc(s, e, &berr, "collection \"%.200s\"", table);
+	return 0;
+}
+
+static int mongo_cursor_schema(struct source *s, const char *table, const char *column,
+                               struct table_schema *out, struct ierr *e)
+{
+	mongoc_collection_t *coll;
+	mongoc_cursor_t *cur;
+	bson_t pipeline = BSON_INITIALIZER, opts = BSON_INITIALIZER, stage, group, id;
+	const bson_t *doc;
+	bson_error_t berr;
+	char path[300], types[512] = "";
+	bool nullable = false, any = false, ints = true;
+	int ntypes = 0, rc = 0;
+
+	if (column[0] == '$' || strlen(column) > 250)
+		return ierr_set(e, IERR_CONFIG,
+		                "collection \"%.200s\": cursor field \"%.100s\" is not a field "
+		                "name",
+		                table, column);
+	snprintf(path, sizeof(path), "$%s", column);
+	BSON_APPEND_DOCUMENT_BEGIN(&pipeline, "0", &stage);
+	BSON_APPEND_DOCUMENT_BEGIN(&stage, "$group", &group);
+	BSON_APPEND_DOCUMENT_BEGIN(&group, "_id", &id);
+	BSON_APPEND_UTF8(&id, "$type", path);
+	bson_append_document_end(&group, &id);
+	bson_append_document_end(&stage, &group);
+	bson_append_document_end(&pipeline, &stage);
+	if (read_opts(s, table, &opts, e) != 0) {
+		bson_destroy(&pipeline);
+		bson_destroy(&opts);
+		return -1;
+	}
+	coll = mongoc_database_get_collection(s->db, table);
+	cur = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, &pipeline, &opts, NULL);
+	while (mongoc_cursor_next(cur, &doc)) {
+		bson_iter_t it;
+		const char *t;
+
+		if (!bson_iter_init_find(&it, doc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+			continue;
+		t = bson_iter_utf8(&it, NULL);
+		if (strcmp(t, "missing") == 0 || strcmp(t, "null") == 0 ||
+		    strcmp(t, "undefined") == 0) {
+			nullable = true;
+			continue;
+		}
+		any = true;
+		ints = ints && (strcmp(t, "int") == 0 || strcmp(t, "long") == 0);
+		snprintf(types + strlen(types), sizeof(types) - strlen(types), "%s%s",
+		         ntypes++ ? "," : "", t);
+	}
+	if (mongoc_cursor_error(cur, &berr))
+		rc = fail_mongoc(s, e, &berr, "collection \"%.200s\": cursor field types", table);
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&pipeline);
+	bson_destroy(&opts);
+	if (rc != 0 || !any)
+		return rc; /* no document has the field: no column */
+	if (ints) {
+		snprintf(types, sizeof(types), "%s", strstr(types, "long") ? "int64" : "int32");
+	} else if (ntypes == 1) {
+		static const char *const names[][2] = {
+		    {"decimal", "decimal128"}, {"objectId", "objectId"}, {"date", "date"},
+		    {"string", "string"},      {"double", "double"},     {"bool", "bool"}};
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(types, names[i][0]) == 0) {
+				snprintf(types, sizeof(types), "%s", names[i][1]);
+				break;
+			}
+	} else {
+		char mixed[sizeof(types) + 8];
+
+		snprintf(mixed, sizeof(mixed), "mixed(%s)", types);
+		snprintf(types, sizeof(types), "%s", mixed);
+	}
+	table_schema_add_column(out, column, strlen(column), types, nullable);
+	table_schema_add_pk(out, "_id");
+	out->inferred = true;
+	return 0;
+}
+
+/* The server's clock (hello's localTime), or this host's when it has none. */
+static int64_t server_now_ms(struct source *s)
+{
+	bson_t cmd = BSON_INITIALIZER, reply;
+	bson_error_t berr;
+	bson_iter_t it;
+	int64_t ms = now_ms();
+
+	BSON_APPEND_INT32(&cmd, "hello", 1);
+	if (mongoc_client_command_simple(s->client, "admin", &cmd, NULL, &reply, &berr) &&
+	    bson_iter_init_find(&it, &reply, "localTime") && BSON_ITER_HOLDS_DATE_TIME(&it))
+		ms = bson_iter_date_time(&it);
+	bson_destroy(&cmd);
+	bson_destroy(&reply);
+	return ms;
+}
+
+/* The first document of filter (sorted on column descending when sort). */
+static int find_one(struct source *s, const char *table, const bson_t *filter, const char *sort,
+                    char **text, char *kind, bool *found, struct ierr *e)
+{
+	mongoc_collection_t *coll;
+	mongoc_cursor_t *cur;
+	bson_t opts = BSON_INITIALIZER, sub;
+	const bson_t *doc;
+	bson_error_t berr;
+	int rc = 0;
+
+	BSON_APPEND_INT64(&opts, "limit", 1);
+	if (sort) {
+		BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sub);
+		BSON_APPEND_INT32(&sub, sort, -1);
+		bson_append_document_end(&opts, &sub);
+		BSON_APPEND_DOCUMENT_BEGIN(&opts, "projection", &sub);
+		BSON_APPEND_INT32(&sub, sort, 1);
+		bson_append_document_end(&opts, &sub);
+	}
+	if (read_opts(s, table, &opts, e) != 0) {
+		bson_destroy(&opts);
+		return -1;
+	}
+	*found = false;
+	coll = mongoc_database_get_collection(s->db, table);
+	cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+	if (mongoc_cursor_next(cur, &doc)) {
+		bson_iter_t it, v;
+
+		*found = true;
+		if (sort && text && bson_iter_init(&it, doc) &&
+		    bson_iter_find_descendant(&it, sort, &v))
+			*text = cursor_text(&v, kind);
+	}
+	if (mongoc_cursor_error(cur, &berr))
+		rc = fail_mongoc(s, e, &berr, "collection \"%.200s\": high-water mark", table);
+	mongoc_cursor_destroy(cur);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&opts);
+	return rc;
+}
+
+static int mongo_cursor_high(struct source *s, const char *table, const struct range_req *rq,
+                             struct cursor_val *high, bool *has_nulls, struct ierr *e)
+{
+	bson_t filter = BSON_INITIALIZER, cond;
+	bool found;
+	int rc = -1;
+
+	high->text = NULL;
+	high->kind = rq->kind == CK_INT ? 'i' : 't';
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, rq->column, &cond);
+	append_type_filter(&cond, rq->type);
+	if (rq->after && append_cursor(s, table, &cond, "$gt", rq->type, rq->after->text, e) != 0) {
+		bson_append_document_end(&filter, &cond);
+		goto out;
+	}
+	if (rq->lag_ms > 0 && rq->kind == CK_DATETIME)
+		BSON_APPEND_DATE_TIME(&cond, "$lte", server_now_ms(s) - rq->lag_ms);
+	bson_append_document_end(&filter, &cond);
+	if (find_one(s, table, &filter, rq->column, &high->text, &high->kind, &found, e) != 0)
+		goto out;
+	if (has_nulls) {
+		bson_t nf = BSON_INITIALIZER;
+
+		BSON_APPEND_NULL(&nf, rq->column); /* null or missing */
+		rc = find_one(s, table, &nf, NULL, NULL, NULL, has_nulls, e);
+		bson_destroy(&nf);
+		if (rc != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	bson_destroy(&filter);
+	return rc;
+}
+
+static int mongo_read_range(struct source *s, const char *table, const struct range_req *rq,
+                            struct table_writer *w, struct ierr *e)
+{
+	bson_t filter = BSON_INITIALIZER, arr, alt, cond;
+	bson_t *range = &filter;
+	int rc = -1;
+
+	if (rq->snapshot && rq->through == NULL) {
+		BSON_APPEND_NULL(&filter, rq->column);
+	} else {
+		if (rq->snapshot) {
+			/* {$or: [{c: {$lte: T}}, {c: null}]} */
+			BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &arr);
+			BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &alt);
+			range = &alt;
+		}
+		BSON_APPEND_DOCUMENT_BEGIN(range, rq->column, &cond);
+		if (!rq->snapshot && rq->after &&
+		    append_cursor(s, table, &cond, "$gt", rq->type, rq->after->text, e) != 0)
+			rc = -2;
+		if (rc == -1 &&
+		    append_cursor(s, table, &cond, "$lte", rq->type, rq->through->text, e) != 0)
+			rc = -2;
+		bson_append_document_end(range, &cond);
+		if (rq->snapshot) {
+			bson_t nul;
+
+			bson_append_document_end(&arr, &alt);
+			BSON_APPEND_DOCUMENT_BEGIN(&arr, "1", &nul);
+			BSON_APPEND_NULL(&nul, rq->column);
+			bson_append_document_end(&arr, &nul);
+			bson_append_array_end(&filter, &arr);
+		}
+		if (rc == -2) {
+			bson_destroy(&filter);
+			return -1;
+		}
+	}
+	rc = read_filter(s, table, &filter, w, e);
+	bson_destroy(&filter);
 	return rc;
 }
 
@@ -583,5 +995,8 @@ const struct source_ops source_mongo = {
     .begin_snapshot = mongo_begin_snapshot,
     .read_table = mongo_read_table,
     .inferred_schema = mongo_inferred_schema,
+    .cursor_high = mongo_cursor_high,
+    .read_range = mongo_read_range,
+    .cursor_schema = mongo_cursor_schema,
     .close = mongo_close,
 };

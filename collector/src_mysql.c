@@ -50,6 +50,7 @@
 #include "json.h"
 #include "mysql_value.h"
 #include "source.h"
+#include "util.h"
 #include "writer.h"
 
 #define BINARY_CHARSET_NR 63
@@ -331,7 +332,11 @@ static int msrc_begin_snapshot(struct source *s, struct ierr *e)
 {
 	if (exec_cmd(s, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", e) != 0)
 		return -1;
-	return exec_cmd(s, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", e);
+	if (exec_cmd(s, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", e) != 0)
+		return -1;
+	/* The server's clock at the snapshot (session time zone UTC): what
+	 * INCREMENTAL_LAG counts back from. */
+	return exec_cmd(s, "SET @ingesta_snapshot_at = NOW(6)", e);
 }
 
 /* ---- per-table plan ------------------------------------------------------------ */
@@ -608,8 +613,9 @@ static int stream_rows(struct source *s, const char *table, MYSQL_RES *res, cons
 	return 0;
 }
 
-static int msrc_read_table(struct source *s, const char *table, struct table_writer *w,
-                           struct ierr *e)
+/* The rows of `table`: all (where NULL) or those of the WHERE clause where. */
+static int read_where(struct source *s, const char *table, const char *where,
+                      struct table_writer *w, struct ierr *e)
 {
 	struct plan p = {0};
 	MYSQL_RES *probe, *res;
@@ -632,6 +638,8 @@ static int msrc_read_table(struct source *s, const char *table, struct table_wri
 	if (find_json_columns(s, table, probe, json, e) != 0)
 		goto out;
 	build_select(s, table, probe);
+	if (where != NULL)
+		buf_puts(&s->sql, where);
 	if (exec(s, s->sql.data, s->sql.len, table, e) != 0)
 		goto out;
 	res = mysql_use_result(s->conn);
@@ -646,6 +654,191 @@ out:
 	plan_free(&p);
 	free(json);
 	mysql_free_result(probe);
+	return rc;
+}
+
+static int msrc_read_table(struct source *s, const char *table, struct table_writer *w,
+                           struct ierr *e)
+{
+	return read_where(s, table, NULL, w, e);
+}
+
+/* ---- incremental: high-water mark and range reads ------------------------------------ */
+
+static MYSQL_RES *info_query(struct source *s, const char *table, const char *select,
+                             const char *tail);
+
+/*
+ * Values are never pasted into SQL. The rows are streamed with
+ * mysql_use_result() over the text protocol (bounded memory, and the text ->
+ * JSON conversions of mysql_value.c); a prepared statement would stream too,
+ * but over the binary protocol, whose values need a second set of
+ * conversions, and mysql_stmt_store_result() would hold the whole range in
+ * memory. So the values are bound as parameters of a prepared
+ * `SET @ingesta_after = ?, @ingesta_through = ?, @ingesta_lag_us = ?`
+ * (user variables live in the session, outside the snapshot's data), and the
+ * streamed query compares the column with the variable read back as the
+ * column's type: CAST(@ingesta_after AS SIGNED | UNSIGNED | DECIMAL(p,s) |
+ * DATE | DATETIME(n)), or for strings CONVERT(@ingesta_after USING <cs>)
+ * COLLATE <the column's collation> (incr_mysql_value_sql()). The only text
+ * pasted is the column name quoted with backticks and the type, charset and
+ * collation names from information_schema (checked to be plain names).
+ * Values travel in the server's text form ("2026-01-01 10:00:00.123456", in
+ * the session's UTC for TIMESTAMP).
+ */
+static int bind_vars(struct source *s, const char *table, const struct cursor_val *after,
+                     const struct cursor_val *through, long long lag_us, struct ierr *e)
+{
+	static const char sql[] =
+	    "SET @ingesta_after = ?, @ingesta_through = ?, @ingesta_lag_us = ?";
+	MYSQL_STMT *st = mysql_stmt_init(s->conn);
+	MYSQL_BIND b[3];
+	my_bool null_after = after == NULL, null_through = through == NULL;
+	unsigned long len_after = after ? (unsigned long)strlen(after->text) : 0;
+	unsigned long len_through = through ? (unsigned long)strlen(through->text) : 0;
+	int rc = -1;
+
+	if (st == NULL)
+		return ierr_set(e, IERR_INTERNAL, "mysql: out of memory");
+	memset(b, 0, sizeof(b));
+	b[0].buffer_type = MYSQL_TYPE_STRING;
+	b[0].buffer = after ? after->text : NULL;
+	b[0].buffer_length = len_after;
+	b[0].length = &len_after;
+	b[0].is_null = &null_after;
+	b[1].buffer_type = MYSQL_TYPE_STRING;
+	b[1].buffer = through ? through->text : NULL;
+	b[1].buffer_length = len_through;
+	b[1].length = &len_through;
+	b[1].is_null = &null_through;
+	b[2].buffer_type = MYSQL_TYPE_LONGLONG;
+	b[2].buffer = &lag_us;
+	if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0 ||
+	    mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0)
+		ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": binding the range: %s", s->label,
+		         table, mysql_stmt_error(st));
+	else
+		rc = 0;
+	mysql_stmt_close(st);
+	return rc;
+}
+
+/* The cursor column's value expression (incr_mysql_value_sql()) into out;
+ * strings take the column's charset and collation from information_schema. */
+static int value_expr(struct source *s, const char *table, const struct range_req *rq,
+                      struct buf *out, struct ierr *e)
+{
+	char cs[128] = "", coll[128] = "";
+
+	if (rq->kind == CK_STRING) {
+		struct buf tail = {0};
+		MYSQL_RES *res;
+		MYSQL_ROW row;
+
+		buf_puts(&tail, " AND COLUMN_NAME = ");
+		append_literal(s, &tail, rq->column);
+		buf_puts(&tail, " AND BINARY COLUMN_NAME = BINARY ");
+		append_literal(s, &tail, rq->column);
+		res = info_query(s, table,
+		                 "SELECT CHARACTER_SET_NAME, COLLATION_NAME "
+		                 "FROM information_schema.COLUMNS",
+		                 buf_cstr(&tail));
+		buf_free(&tail);
+		if (res == NULL)
+			return fail_conn(s, table, e);
+		row = mysql_fetch_row(res);
+		if (row != NULL && row[0] != NULL && row[1] != NULL) {
+			snprintf(cs, sizeof(cs), "%s", row[0]);
+			snprintf(coll, sizeof(coll), "%s", row[1]);
+		}
+		mysql_free_result(res);
+	}
+	if (incr_mysql_value_sql(rq->type, cs, coll, out) != 0)
+		return ierr_set(e, IERR_SOURCE,
+		                "mysql %s: table \"%s\": cursor column \"%s\" of type \"%s\" "
+		                "(charset \"%s\", collation \"%s\"): no comparison for it",
+		                s->label, table, rq->column, rq->type, cs, coll);
+	return 0;
+}
+
+static int msrc_cursor_high(struct source *s, const char *table, const struct range_req *rq,
+                            struct cursor_val *high, bool *has_nulls, struct ierr *e)
+{
+	struct buf sql = {0}, col = {0}, from = {0}, expr = {0};
+	bool lag = rq->lag_ms > 0 && (rq->kind == CK_DATE || rq->kind == CK_DATETIME);
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	int rc = -1;
+
+	high->text = NULL;
+	high->kind = rq->kind == CK_INT ? 'i' : 't';
+	if (s->broken)
+		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": connection was cancelled",
+		                s->label, table);
+	append_ident(&col, rq->column, strlen(rq->column));
+	buf_puts(&from, " FROM ");
+	append_ident(&from, table, strlen(table));
+	if (value_expr(s, table, rq, &expr, e) != 0 ||
+	    bind_vars(s, table, rq->after, NULL, (long long)rq->lag_ms * 1000, e) != 0)
+		goto out;
+	buf_printf(&sql, "SELECT max(%s)", buf_cstr(&col));
+	if (has_nulls)
+		buf_printf(&sql, ", EXISTS (SELECT 1%s WHERE %s IS NULL)", buf_cstr(&from),
+		           buf_cstr(&col));
+	buf_printf(&sql, "%s WHERE %s IS NOT NULL", buf_cstr(&from), buf_cstr(&col));
+	if (rq->after) {
+		const char *hole = strchr(buf_cstr(&expr), '?');
+
+		buf_printf(&sql, " AND %s > %.*s@ingesta_after%s", buf_cstr(&col),
+		           (int)(hole - expr.data), expr.data, hole + 1);
+	}
+	if (lag)
+		buf_printf(&sql,
+		           " AND %s <= @ingesta_snapshot_at - INTERVAL @ingesta_lag_us MICROSECOND",
+		           buf_cstr(&col));
+	if (exec(s, sql.data, sql.len, table, e) != 0)
+		goto out;
+	res = mysql_store_result(s->conn); /* one row */
+	if (res == NULL || (row = mysql_fetch_row(res)) == NULL) {
+		fail_conn(s, table, e);
+		goto out;
+	}
+	if (row[0] != NULL)
+		high->text = xstrdup(row[0]);
+	if (has_nulls)
+		*has_nulls = row[1] != NULL && strcmp(row[1], "0") != 0;
+	rc = 0;
+out:
+	if (res)
+		mysql_free_result(res);
+	buf_free(&sql);
+	buf_free(&col);
+	buf_free(&from);
+	buf_free(&expr);
+	return rc;
+}
+
+static int msrc_read_range(struct source *s, const char *table, const struct range_req *rq,
+                           struct table_writer *w, struct ierr *e)
+{
+	struct buf col = {0}, expr = {0}, where = {0};
+	const struct cursor_val *after = rq->after && !rq->snapshot ? rq->after : NULL;
+	int rc = -1;
+
+	if (s->broken)
+		return ierr_set(e, IERR_SOURCE, "mysql %s: table \"%s\": connection was cancelled",
+		                s->label, table);
+	append_ident(&col, rq->column, strlen(rq->column));
+	if (value_expr(s, table, rq, &expr, e) != 0 ||
+	    bind_vars(s, table, after, rq->through, 0, e) != 0)
+		goto out;
+	incr_where_sql(DIALECT_MYSQL, buf_cstr(&col), buf_cstr(&expr), rq->snapshot, after != NULL,
+	               rq->through != NULL, &where);
+	rc = read_where(s, table, buf_cstr(&where), w, e);
+out:
+	buf_free(&col);
+	buf_free(&expr);
+	buf_free(&where);
 	return rc;
 }
 
@@ -740,5 +933,7 @@ const struct source_ops source_mysql = {
     .begin_snapshot = msrc_begin_snapshot,
     .read_table = msrc_read_table,
     .table_schema = msrc_table_schema,
+    .cursor_high = msrc_cursor_high,
+    .read_range = msrc_read_range,
     .close = msrc_close,
 };

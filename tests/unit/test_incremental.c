@@ -90,7 +90,40 @@ static void test_kinds(void)
 	    {"postgresql", "boolean", CK_NONE},
 	    {"postgresql", "jsonb", CK_NONE},
 	    {"postgresql", "uuid", CK_NONE},
-	    {"mysql", "int", CK_NONE}, /* no range reads for this source yet */
+	    {"mysql", "int", CK_INT},
+	    {"mysql", "int(11)", CK_INT},
+	    {"mysql", "bigint(20) unsigned", CK_INT},
+	    {"mysql", "tinyint(4)", CK_INT},
+	    {"mysql", "tinyint(1)", CK_NONE}, /* BOOLEAN */
+	    {"mysql", "tinyint(1) unsigned", CK_NONE},
+	    {"mysql", "year(4)", CK_INT},
+	    {"mysql", "decimal(12,2)", CK_DECIMAL},
+	    {"mysql", "date", CK_DATE},
+	    {"mysql", "datetime(6)", CK_DATETIME},
+	    {"mysql", "timestamp", CK_DATETIME},
+	    {"mysql", "varchar(40)", CK_STRING},
+	    {"mysql", "char(3)", CK_STRING},
+	    {"mysql", "text", CK_STRING},
+	    {"mysql", "longtext", CK_NONE}, /* MariaDB's JSON */
+	    {"mysql", "varbinary(16)", CK_NONE},
+	    {"mysql", "double", CK_NONE},
+	    {"mysql", "float", CK_NONE},
+	    {"mysql", "bit(1)", CK_NONE},
+	    {"mysql", "enum('a','b')", CK_NONE},
+	    {"mysql", "time(3)", CK_NONE},
+	    {"mysql", "json", CK_NONE},
+	    {"mysql", "integer_like", CK_NONE},
+	    {"mongodb", "int32", CK_INT},
+	    {"mongodb", "int64", CK_INT},
+	    {"mongodb", "decimal128", CK_DECIMAL},
+	    {"mongodb", "date", CK_DATETIME},
+	    {"mongodb", "string", CK_STRING},
+	    {"mongodb", "objectId", CK_STRING},
+	    {"mongodb", "double", CK_NONE},
+	    {"mongodb", "bool", CK_NONE},
+	    {"mongodb", "timestamp", CK_NONE},
+	    {"mongodb", "mixed(date,string)", CK_NONE},
+	    {"oracle", "int", CK_NONE},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -198,6 +231,41 @@ static void test_where(void)
 	          "OR \"c\" IS NULL)");
 }
 
+static const char *mysql_expr(const char *type, const char *cs, const char *coll)
+{
+	static struct buf b;
+
+	buf_reset(&b);
+	if (incr_mysql_value_sql(type, cs, coll, &b) != 0)
+		return "(refused)";
+	return buf_cstr(&b);
+}
+
+static void test_mysql_values(void)
+{
+	struct buf b = {0};
+
+	CHECK_STR(mysql_expr("int(11)", "", ""), "CAST(? AS SIGNED)");
+	CHECK_STR(mysql_expr("bigint(20) unsigned", "", ""), "CAST(? AS UNSIGNED)");
+	CHECK_STR(mysql_expr("decimal(12,2)", "", ""), "CAST(? AS DECIMAL(12,2))");
+	CHECK_STR(mysql_expr("decimal(12,2) unsigned", "", ""), "CAST(? AS DECIMAL(12,2))");
+	CHECK_STR(mysql_expr("date", "", ""), "CAST(? AS DATE)");
+	CHECK_STR(mysql_expr("datetime(6)", "", ""), "CAST(? AS DATETIME(6))");
+	CHECK_STR(mysql_expr("timestamp", "", ""), "CAST(? AS DATETIME)");
+	CHECK_STR(mysql_expr("varchar(20)", "utf8mb4", "utf8mb4_bin"),
+	          "CONVERT(? USING utf8mb4) COLLATE utf8mb4_bin");
+	CHECK_STR(mysql_expr("varchar(20)", "utf8mb4", "x'; DROP"), "(refused)");
+	CHECK_STR(mysql_expr("varchar(20)", "", ""), "(refused)");
+	CHECK_STR(mysql_expr("double", "", ""), "(refused)");
+	incr_where_sql(DIALECT_MYSQL, "`c`", "CAST(? AS DATETIME(6))", false, true, true, &b);
+	CHECK_STR(buf_cstr(&b), " WHERE `c` > CAST(@ingesta_after AS DATETIME(6)) AND `c` <= "
+	                        "CAST(@ingesta_through AS DATETIME(6))");
+	buf_reset(&b);
+	incr_where_sql(DIALECT_MYSQL, "`c`", "CAST(? AS SIGNED)", true, false, true, &b);
+	CHECK_STR(buf_cstr(&b), " WHERE (`c` <= CAST(@ingesta_through AS SIGNED) OR `c` IS NULL)");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	test_settings();
@@ -205,5 +273,6 @@ int main(void)
 	test_kinds();
 	test_plans();
 	test_where();
+	test_mysql_values();
 	return test_done();
 }
