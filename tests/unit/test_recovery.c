@@ -20,21 +20,6 @@
 
 static char root[256];
 
-static int64_t q(struct spool *sp, const char *fmt, const char *arg)
-{
-	char sql[512];
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	snprintf(sql, sizeof(sql), fmt, arg);
-	if (sqlite3_prepare_v2(spool_db(sp), sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 static bool exists(const char *rel)
 {
 	char p[600];
@@ -133,24 +118,28 @@ static void test_dead_and_live_runs(void)
 	CHECK(spool_recover(sp, &e) >= 1);
 
 	/* Dead run: the open table is gone, rows and files; committed stays. */
-	CHECK(q(sp, "SELECT count(*) FROM partitions WHERE run_id='%s' AND table_name='open'",
-	        dead.run_id) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE run_id='%s' AND table_name='open'",
-	        dead.run_id) == 0);
-	CHECK(q(sp,
-	        "SELECT count(*) FROM segments WHERE run_id='%s' AND table_name='done' AND "
-	        "state='sealed'",
-	        dead.run_id) == 2);
-	CHECK(q(sp,
-	        "SELECT state='complete' FROM partitions WHERE run_id='%s' AND "
-	        "table_name='done'",
-	        dead.run_id) == 1);
+	CHECK(test_spool_int(
+	          sp, "SELECT count(*) FROM partitions WHERE run_id='%s' AND table_name='open'",
+	          dead.run_id) == 0);
+	CHECK(test_spool_int(
+	          sp, "SELECT count(*) FROM segments WHERE run_id='%s' AND table_name='open'",
+	          dead.run_id) == 0);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT count(*) FROM segments WHERE run_id='%s' AND table_name='done' AND "
+	          "state='sealed'",
+	          dead.run_id) == 2);
+	CHECK(test_spool_int(sp,
+	                     "SELECT state='complete' FROM partitions WHERE run_id='%s' AND "
+	                     "table_name='done'",
+	                     dead.run_id) == 1);
 	CHECK(files_of("tmp", dead.run_id) == 0);
 	CHECK(files_of("data", dead.run_id) == 2); /* the committed table's two */
-	CHECK(q(sp,
-	        "SELECT state='abandoned' AND finished_at IS NOT NULL AND error IS NOT NULL "
-	        "FROM runs WHERE run_id='%s'",
-	        dead.run_id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='abandoned' AND finished_at IS NOT NULL AND error IS NOT NULL "
+	          "FROM runs WHERE run_id='%s'",
+	          dead.run_id) == 1);
 	{
 		char lock[300];
 
@@ -159,13 +148,16 @@ static void test_dead_and_live_runs(void)
 	}
 
 	/* Live run: nothing touched. */
-	CHECK(q(sp, "SELECT count(*) FROM partitions WHERE run_id='%s' AND state='open'",
-	        live.run_id) == 1);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE run_id='%s' AND state='pending'",
-	        live.run_id) == 2);
+	CHECK(test_spool_int(sp,
+	                     "SELECT count(*) FROM partitions WHERE run_id='%s' AND state='open'",
+	                     live.run_id) == 1);
+	CHECK(test_spool_int(sp,
+	                     "SELECT count(*) FROM segments WHERE run_id='%s' AND state='pending'",
+	                     live.run_id) == 2);
 	CHECK(files_of("tmp", live.run_id) == 2);
 	CHECK(files_of("data", live.run_id) == 5);
-	CHECK(q(sp, "SELECT state='running' FROM runs WHERE run_id='%s'", live.run_id) == 1);
+	CHECK(test_spool_int(sp, "SELECT state='running' FROM runs WHERE run_id='%s'",
+	                     live.run_id) == 1);
 
 	/* Nothing left to repair while the live run lives. */
 	CHECK(spool_recover(sp, &e) == 0);
@@ -176,7 +168,7 @@ static void test_dead_and_live_runs(void)
 	CHECK(spool_recover(sp, &e) >= 1);
 	CHECK(files_of("tmp", live.run_id) == 0);
 	CHECK(files_of("data", live.run_id) == 2);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='pending'", "") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='pending'") == 0);
 	table_writer_free(wl);
 	spool_close(sp);
 }
@@ -192,11 +184,11 @@ static void test_missing_files_and_uploading(void)
 	if (sp == NULL)
 		return;
 	/* Four sealed segments from the runs above. */
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='sealed'", "") == 4);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='sealed'") == 4);
 	CHECK(spool_claim_next(sp, &a, &e) == 1);
 	CHECK(spool_mark_uploaded(sp, a.id, "etag", &e) == 0);
 	CHECK(spool_claim_next(sp, &b, &e) == 1);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'", "") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 1);
 
 	/* Files vanish: the uploaded one is noted, the other is quarantined. */
 	unlink(a.path);
@@ -206,25 +198,25 @@ static void test_missing_files_and_uploading(void)
 	         "SELECT state='uploaded' AND file_deleted_at IS NOT NULL FROM segments WHERE "
 	         "id=%lld",
 	         (long long)a.id);
-	CHECK(q(sp, "%s", path) == 1);
+	CHECK(test_spool_int(sp, "%s", path) == 1);
 	snprintf(path, sizeof(path),
 	         "SELECT state='quarantined' AND file_deleted_at IS NOT NULL AND last_error LIKE "
 	         "'%%missing%%' FROM segments WHERE id=%lld",
 	         (long long)b.id);
-	CHECK(q(sp, "%s", path) == 1);
+	CHECK(test_spool_int(sp, "%s", path) == 1);
 	CHECK(spool_recover(sp, &e) == 0);
 
 	/* An upload in flight when its uploader died: back to sealed on the next
 	 * uploader's lock. */
 	CHECK(spool_claim_next(sp, &a, &e) == 1);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'", "") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 1);
 	spool_close(sp);
 	sp = spool_open(root, SPOOL_ROLE_OPERATOR, &e);
 	CHECK(sp && spool_uploader_lock(sp, &e) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'", "") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 0);
 	snprintf(path, sizeof(path), "SELECT state='sealed' FROM segments WHERE id=%lld",
 	         (long long)a.id);
-	CHECK(q(sp, "%s", path) == 1);
+	CHECK(test_spool_int(sp, "%s", path) == 1);
 	spool_close(sp);
 }
 

@@ -15,18 +15,6 @@
 
 static char root[256];
 
-static int64_t q(struct spool *sp, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	sqlite3_prepare_v2(spool_db(sp), sql, -1, &st, NULL);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 static int count_files(const char *sub)
 {
 	char cmd[512];
@@ -101,8 +89,8 @@ static void test_layout_and_permissions(void)
 	snprintf(path, sizeof(path), "%s/spool.db", root);
 	stat(path, &sb);
 	CHECK((sb.st_mode & 0777) == 0600);
-	CHECK(q(sp, "PRAGMA user_version") >= 1);
-	CHECK(q(sp, "SELECT count(*) FROM sqlite_master WHERE name='segments'") == 1);
+	CHECK(test_spool_int(sp, "PRAGMA user_version") >= 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM sqlite_master WHERE name='segments'") == 1);
 	spool_close(sp);
 	umask(022);
 }
@@ -120,57 +108,61 @@ static void test_state_machine(void)
 	CHECK(spool_run_begin(sp, "test", "sqlite", "file:///tmp/x", &run, &e) == 0);
 	/* 7 rows at 3 rows per segment: 3 segments, pending until commit. */
 	CHECK(write_table(sp, &run, "users", 7, false) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='pending'") == 2);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='pending'") == 2);
 	CHECK(spool_claim_next(sp, &seg, &e) == 0); /* nothing visible yet */
 	spool_close(sp);
 	/* The abandoned writer left an open partition; a second table commits. */
 	sp = spool_open(root, SPOOL_ROLE_OPERATOR, &e);
 	CHECK(write_table(sp, &run, "orders", 7, true) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE table_name='orders' AND state='sealed'") ==
-	      3);
-	CHECK(q(sp, "SELECT sum(rows) FROM segments WHERE table_name='orders'") == 7);
-	CHECK(q(sp, "SELECT count(DISTINCT key) FROM segments WHERE table_name='orders'") == 3);
-	CHECK(q(sp, "SELECT rows FROM partitions WHERE table_name='orders'") == 7);
+	CHECK(
+	    test_spool_int(
+	        sp, "SELECT count(*) FROM segments WHERE table_name='orders' AND state='sealed'") ==
+	    3);
+	CHECK(test_spool_int(sp, "SELECT sum(rows) FROM segments WHERE table_name='orders'") == 7);
+	CHECK(test_spool_int(
+	          sp, "SELECT count(DISTINCT key) FROM segments WHERE table_name='orders'") == 3);
+	CHECK(test_spool_int(sp, "SELECT rows FROM partitions WHERE table_name='orders'") == 7);
 
 	CHECK(spool_claim_next(sp, &seg, &e) == 1);
 	CHECK(strcmp(seg.table, "orders") == 0 && seg.attempts == 1);
 	CHECK(stat(seg.path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	CHECK(strncmp(seg.key, "orders/year=", 12) == 0);
 	CHECK(strstr(seg.key, "-00001.json.zst") != NULL);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 1);
 	/* Transient error: back to sealed, due later. */
 	CHECK(spool_mark_retry(sp, seg.id, false, INT64_MAX / 2, 3, "SlowDown", "slow", &e) == 0);
 	snprintf(path, sizeof(path),
 	         "SELECT state='sealed' AND attempts=1 FROM segments WHERE id=%lld",
 	         (long long)seg.id);
-	CHECK(q(sp, path) == 1);
+	CHECK(test_spool_int(sp, "%s", path) == 1);
 	/* Permanent error: failed at once; replay brings it back. */
 	CHECK(spool_claim_next(sp, &seg, &e) == 1);
 	CHECK(spool_mark_retry(sp, seg.id, true, 0, 3, "AccessDenied", "denied", &e) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='failed'") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='failed'") == 1);
 	CHECK(spool_replay(sp, NULL, 0, &e) == 1);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='failed'") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='failed'") == 0);
 	/* Success. */
 	CHECK(spool_claim_next(sp, &seg, &e) == 1);
 	CHECK(spool_mark_uploaded(sp, seg.id, "etag", &e) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploaded'") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='uploaded'") == 1);
 	/* Quarantine. */
 	CHECK(spool_claim_next(sp, &seg, &e) == 1);
 	CHECK(spool_mark_quarantined(sp, seg.id, "bad", &e) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='quarantined'") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='quarantined'") == 1);
 	/* Retention deletes uploaded files, rows stay. */
 	CHECK(spool_apply_retention(sp, 0, &e) == 1);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE file_deleted_at IS NOT NULL") == 1);
+	CHECK(test_spool_int(
+	          sp, "SELECT count(*) FROM segments WHERE file_deleted_at IS NOT NULL") == 1);
 	/* The run is still locked by us: recovery must not touch it. */
 	CHECK(spool_recover(sp, &e) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE table_name='users'") == 2);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE table_name='users'") == 2);
 	/* Crash: the lock goes away with the process. */
 	close(run.lock_fd);
 	CHECK(spool_recover(sp, &e) >= 1);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE table_name='users'") == 0);
-	CHECK(q(sp, "SELECT count(*) FROM partitions WHERE table_name='users'") == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE table_name='orders'") == 3);
-	CHECK(q(sp, "SELECT state FROM runs") != -1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE table_name='users'") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM partitions WHERE table_name='users'") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE table_name='orders'") == 3);
+	CHECK(test_spool_int(sp, "SELECT state FROM runs") != -1);
 	CHECK(count_files("tmp") == 0);
 	CHECK(count_files("data") == 2); /* orders: 3 files, one deleted by retention */
 	spool_close(sp);
@@ -207,9 +199,12 @@ static void test_orphans(void)
 		if (n == 1) {
 			unlink(seg.path);
 			CHECK(spool_uploader_lock(sp, &e) == 0); /* resets uploading -> sealed */
-			CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='uploading'") == 0);
+			CHECK(test_spool_int(
+			          sp, "SELECT count(*) FROM segments WHERE state='uploading'") ==
+			      0);
 			CHECK(spool_recover(sp, &e) == 1);
-			CHECK(q(sp, "SELECT count(*) FROM segments WHERE state='quarantined'") ==
+			CHECK(test_spool_int(
+			          sp, "SELECT count(*) FROM segments WHERE state='quarantined'") ==
 			      2);
 		}
 	}
@@ -266,7 +261,7 @@ static void test_quota(void)
 	CHECK(strstr(e.msg, "is full") != NULL && strstr(e.msg, "SPOOL_MAX_BYTES") != NULL);
 	table_writer_free(w);
 	CHECK(spool_run_end(sp, &run, "failed", 0, 0, e.msg, &e) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments") == 0);
 	spool_close(sp);
 }
 

@@ -5,6 +5,7 @@
  * quarantine, replay (failed always; quarantined only by id), uploaded,
  * retention, and the manifest of a partition only once all of it is uploaded.
  */
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,21 +18,6 @@
 #include "writer.h"
 
 static char root[256];
-
-static int64_t qv(struct spool *sp, const char *fmt, long long id)
-{
-	char sql[512];
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	snprintf(sql, sizeof(sql), fmt, id);
-	if (sqlite3_prepare_v2(spool_db(sp), sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* One committed table of n one-row segments. */
 static void committed_table(struct spool *sp, struct spool_run *run, const char *table, int n)
@@ -82,15 +68,17 @@ int main(void)
 	CHECK(spool_claim_next(sp, &s1, &e) == 1);
 	CHECK(s1.attempts == 1 && s1.rows == 1 && strcmp(s1.table, "t") == 0);
 	CHECK(strstr(s1.key, "-00001.json") != NULL);
-	CHECK(qv(sp, "SELECT state='uploading' FROM segments WHERE id=%lld", s1.id) == 1);
+	CHECK(test_spool_int(sp, "SELECT state='uploading' FROM segments WHERE id=%" PRId64,
+	                     s1.id) == 1);
 	CHECK(spool_count_state(sp, "uploading") == 1);
 
 	/* Transient error: back to sealed, not due before its backoff. */
 	CHECK(spool_mark_retry(sp, s1.id, false, later, 3, "SlowDown", "slow down", &e) == 0);
-	CHECK(qv(sp,
-	         "SELECT state='sealed' AND attempts=1 AND last_error_code='SlowDown' AND "
-	         "last_error='slow down' FROM segments WHERE id=%lld",
-	         s1.id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='sealed' AND attempts=1 AND last_error_code='SlowDown' AND "
+	          "last_error='slow down' FROM segments WHERE id=%" PRId64,
+	          s1.id) == 1);
 	CHECK(spool_claim_next(sp, &s2, &e) == 1 && s2.id != s1.id);
 	CHECK(spool_claim_next(sp, &s3, &e) == 1 && s3.id != s1.id);
 	CHECK(spool_claim_next(sp, &s4, &e) == 1 && s4.id != s1.id);
@@ -108,41 +96,48 @@ int main(void)
 		CHECK(x.id == s1.id && x.attempts == attempt);
 		CHECK(spool_mark_retry(sp, x.id, false, later, 3, "InternalError", "500", &e) == 0);
 	}
-	CHECK(qv(sp, "SELECT state='failed' AND attempts=3 FROM segments WHERE id=%lld", s1.id) ==
-	      1);
+	CHECK(test_spool_int(sp,
+	                     "SELECT state='failed' AND attempts=3 FROM segments WHERE id=%" PRId64,
+	                     s1.id) == 1);
 
 	/* Permanent: failed at the first attempt. */
 	CHECK(spool_mark_retry(sp, s2.id, true, 0, 3, "AccessDenied", "denied", &e) == 0);
-	CHECK(qv(sp,
-	         "SELECT state='failed' AND attempts=1 AND last_error_code='AccessDenied' FROM "
-	         "segments WHERE id=%lld",
-	         s2.id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='failed' AND attempts=1 AND last_error_code='AccessDenied' FROM "
+	          "segments WHERE id=%" PRId64,
+	          s2.id) == 1);
 	/* Quarantine. */
 	CHECK(spool_mark_quarantined(sp, s3.id, "sha256 differs", &e) == 0);
-	CHECK(qv(sp,
-	         "SELECT state='quarantined' AND last_error_code='ChecksumMismatch' FROM segments "
-	         "WHERE id=%lld",
-	         s3.id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='quarantined' AND last_error_code='ChecksumMismatch' FROM segments "
+	          "WHERE id=%" PRId64,
+	          s3.id) == 1);
 	/* Uploaded: errors cleared, time and ETag stored. */
 	CHECK(spool_mark_uploaded(sp, s4.id, "\"abc\"", &e) == 0);
-	CHECK(qv(sp,
-	         "SELECT state='uploaded' AND uploaded_at IS NOT NULL AND etag IS NOT NULL AND "
-	         "last_error IS NULL FROM segments WHERE id=%lld",
-	         s4.id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='uploaded' AND uploaded_at IS NOT NULL AND etag IS NOT NULL AND "
+	          "last_error IS NULL FROM segments WHERE id=%" PRId64,
+	          s4.id) == 1);
 	CHECK(spool_mark_uploaded(sp, s5.id, "\"def\"", &e) == 0);
 
 	/* Replay all: the failed ones (attempts reset, due now), not the
 	 * quarantined one; by id: the quarantined one too. */
 	CHECK(spool_replay(sp, NULL, 0, &e) == 2);
-	CHECK(qv(sp,
-	         "SELECT state='sealed' AND attempts=0 AND next_attempt_at=0 FROM segments "
-	         "WHERE id=%lld",
-	         s1.id) == 1);
-	CHECK(qv(sp,
-	         "SELECT state='sealed' AND attempts=0 AND next_attempt_at=0 FROM segments "
-	         "WHERE id=%lld",
-	         s2.id) == 1);
-	CHECK(qv(sp, "SELECT state='quarantined' FROM segments WHERE id=%lld", s3.id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='sealed' AND attempts=0 AND next_attempt_at=0 FROM segments "
+	          "WHERE id=%" PRId64,
+	          s1.id) == 1);
+	CHECK(test_spool_int(
+	          sp,
+	          "SELECT state='sealed' AND attempts=0 AND next_attempt_at=0 FROM segments "
+	          "WHERE id=%" PRId64,
+	          s2.id) == 1);
+	CHECK(test_spool_int(sp, "SELECT state='quarantined' FROM segments WHERE id=%" PRId64,
+	                     s3.id) == 1);
 	CHECK(spool_replay(sp, &s3.id, 1, &e) == 1);
 	CHECK(spool_replay(sp, &s4.id, 1, &e) == 0); /* uploaded: not replayable */
 	CHECK(spool_count_state(sp, "sealed") == 3);
@@ -160,9 +155,8 @@ int main(void)
 	CHECK(spool_apply_retention(sp, 3600000, &e) == 0);
 	CHECK(spool_apply_retention(sp, 0, &e) == 5);
 	CHECK(access(s1.path, F_OK) != 0);
-	CHECK(qv(sp,
-	         "SELECT count(*) FROM segments WHERE file_deleted_at IS NOT NULL AND id > %lld",
-	         0) == 5);
+	CHECK(test_spool_int(
+	          sp, "SELECT count(*) FROM segments WHERE file_deleted_at IS NOT NULL") == 5);
 	CHECK(spool_apply_retention(sp, 0, &e) == 0);
 
 	spool_close(sp);

@@ -21,19 +21,6 @@
 
 static char root[256];
 
-static int64_t q(struct spool *sp, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(spool_db(sp), sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 static struct segment_settings settings(bool compress, uint64_t max_bytes, uint64_t max_rows)
 {
 	struct segment_settings s = {
@@ -185,11 +172,11 @@ static void test_roll_by_bytes(struct spool *sp, struct spool_run *run, bool zst
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(*) FROM segments WHERE table_name='%s_open' AND state='pending'",
 	         table);
-	CHECK(q(sp, sql) == 5);
+	CHECK(test_spool_int(sp, "%s", sql) == 5);
 	CHECK(write_rows(sp, run, table, &s, 23, true) == 0);
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(*) FROM segments WHERE table_name='%s' AND state='sealed'", table);
-	CHECK(q(sp, sql) == 6);
+	CHECK(test_spool_int(sp, "%s", sql) == 6);
 	n = check_segments(sp, table, zstd, 50, rows, 16);
 	CHECK(n == 6);
 	for (int i = 0; i < 5 && i < n; i++)
@@ -205,18 +192,21 @@ static void test_roll_by_rows_and_commit(struct spool *sp, struct spool_run *run
 	CHECK(write_rows(sp, run, "by_rows", &s, 9, true) == 0);
 	n = check_segments(sp, "by_rows", true, 0, rows, 16);
 	CHECK(n == 3 && rows[0] == 3 && rows[1] == 3 && rows[2] == 3); /* no empty 4th */
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE table_name='by_rows' AND "
-	            "state='sealed'") == 3);
-	CHECK(q(sp, "SELECT rows FROM partitions WHERE table_name='by_rows'") == 9);
-	CHECK(q(sp, "SELECT segments FROM partitions WHERE table_name='by_rows'") == 3);
-	CHECK(q(sp, "SELECT raw_bytes FROM partitions WHERE table_name='by_rows'") == 9 * 13);
-	CHECK(q(sp, "SELECT state='complete' FROM partitions WHERE table_name='by_rows'") == 1);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE table_name='by_rows' AND "
+	                         "state='sealed'") == 3);
+	CHECK(test_spool_int(sp, "SELECT rows FROM partitions WHERE table_name='by_rows'") == 9);
+	CHECK(test_spool_int(sp, "SELECT segments FROM partitions WHERE table_name='by_rows'") ==
+	      3);
+	CHECK(test_spool_int(sp, "SELECT raw_bytes FROM partitions WHERE table_name='by_rows'") ==
+	      9 * 13);
+	CHECK(test_spool_int(
+	          sp, "SELECT state='complete' FROM partitions WHERE table_name='by_rows'") == 1);
 
 	/* A table without rows commits a partition of 0 segments. */
 	CHECK(write_rows(sp, run, "empty", &s, 0, true) == 0);
-	CHECK(q(sp, "SELECT count(*) FROM segments WHERE table_name='empty'") == 0);
-	CHECK(q(sp, "SELECT segments FROM partitions WHERE table_name='empty' AND "
-	            "state='complete'") == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE table_name='empty'") == 0);
+	CHECK(test_spool_int(sp, "SELECT segments FROM partitions WHERE table_name='empty' AND "
+	                         "state='complete'") == 0);
 }
 
 static void test_memory_writer(void)

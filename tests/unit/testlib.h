@@ -6,6 +6,7 @@
 #ifndef INGESTA_TESTLIB_H
 #define INGESTA_TESTLIB_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,5 +34,11 @@ extern int test_failures;
 	} while (0)
 
 int test_done(void);
+
+struct spool;
+/* The first column of the first row of the printf-formatted query on the
+ * spool's connection: -1 when there is no row, -2 when it does not prepare. */
+int64_t test_spool_int(struct spool *sp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif
