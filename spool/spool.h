@@ -210,12 +210,31 @@ struct segment {
 /* Claim the next due `sealed` segment (-> `uploading`, attempts+1).
  * Returns 1 and fills *out, 0 when none is due, -1 on error. */
 int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e);
+/* Claim up to max due segments in one transaction (the first always, more
+ * while their bytes stay within max_bytes). Returns the count (0: none due),
+ * -1 on error. */
+int spool_claim_batch(struct spool *sp, struct segment *out, int max, uint64_t max_bytes,
+                      struct ierr *e);
+/* Give claims back that were never tried (a stop request): `sealed` again,
+ * the attempt not counted. */
+int spool_release_claims(struct spool *sp, const struct segment *segs, int n, struct ierr *e);
 /* Earliest next_attempt_at of sealed segments, or -1 when none. */
 int64_t spool_next_due(struct spool *sp);
 /* Counts of segments that are sealed/uploading (work left). */
 int64_t spool_count_state(struct spool *sp, const char *state);
 
 int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct ierr *e);
+/* Several `uploaded` marks in one transaction, with the uploads_total and
+ * uploaded_bytes_total counters. A crash before it commits leaves the rows
+ * `uploading`: recovery seals them again and the next PUT finds the object
+ * (412, compared), so a lost mark only repeats a check. */
+struct spool_done {
+	int64_t id;
+	uint64_t bytes;
+	char etag[256];
+};
+int spool_mark_uploaded_batch(struct spool *sp, const struct spool_done *done, int n,
+                              struct ierr *e);
 /* Back to `sealed` with a backoff; `failed` instead when permanent or out of
  * attempts. code/msg describe the error (no secrets). */
 int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_attempt_at,

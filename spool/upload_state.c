@@ -31,35 +31,10 @@ static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
 	snprintf(dst, n, "%s", v ? (const char *)v : "");
 }
 
-int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e)
+static void read_claimed(struct spool *sp, sqlite3_stmt *st, struct segment *out)
 {
-	sqlite3_stmt *st;
-	int rc;
 	char rel[1024];
 
-	if (sp_begin(sp, e) != 0)
-		return -1;
-	st =
-	    sp_prep(sp,
-	            "SELECT id, partition_id, run_id, source, table_name, path, bucket, key, rows, "
-	            "bytes, sha256, md5, attempts, coalesce(upload_id,'') FROM segments "
-	            "WHERE state='sealed' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id "
-	            "LIMIT 1",
-	            e);
-	if (st == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, now_ms());
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(st);
-		sp_rollback(sp);
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		sp_db_error(sp, e, "claim segment");
-		sqlite3_finalize(st);
-		goto fail;
-	}
 	memset(out, 0, sizeof(*out));
 	out->id = sqlite3_column_int64(st, 0);
 	out->partition_id = sqlite3_column_int64(st, 1);
@@ -76,17 +51,105 @@ int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e)
 	copy_col(out->md5, sizeof(out->md5), st, 11);
 	out->attempts = sqlite3_column_int(st, 12) + 1;
 	copy_col(out->upload_id, sizeof(out->upload_id), st, 13);
-	sqlite3_finalize(st);
+}
+
+/*
+ * Claim up to max due segments in one transaction: the first one always,
+ * then more while their bytes add up to at most max_bytes (many small
+ * segments per round trip, one large one at a time so that the workers
+ * share large objects evenly).
+ */
+int spool_claim_batch(struct spool *sp, struct segment *out, int max, uint64_t max_bytes,
+                      struct ierr *e)
+{
+	sqlite3_stmt *st, *up;
+	uint64_t bytes = 0;
+	int n = 0, rc = SQLITE_DONE;
+
+	if (sp_begin(sp, e) != 0)
+		return -1;
 	st =
-	    sp_prep(sp, "UPDATE segments SET state='uploading', attempts=attempts+1 WHERE id=?", e);
+	    sp_prep(sp,
+	            "SELECT id, partition_id, run_id, source, table_name, path, bucket, key, rows, "
+	            "bytes, sha256, md5, attempts, coalesce(upload_id,'') FROM segments "
+	            "WHERE state='sealed' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id "
+	            "LIMIT ?2",
+	            e);
 	if (st == NULL)
 		goto fail;
-	sqlite3_bind_int64(st, 1, out->id);
-	if (sp_step_done(sp, st, "claim segment", e) != 0)
+	sqlite3_bind_int64(st, 1, now_ms());
+	sqlite3_bind_int(st, 2, max);
+	while (n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t b = (uint64_t)sqlite3_column_int64(st, 9);
+
+		if (n > 0 && bytes + b > max_bytes)
+			break;
+		read_claimed(sp, st, &out[n]);
+		bytes += b;
+		n++;
+	}
+	if (n < max && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		sp_db_error(sp, e, "claim segment");
+		sqlite3_finalize(st);
 		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (n == 0) {
+		sp_rollback(sp);
+		return 0;
+	}
+	up =
+	    sp_prep(sp, "UPDATE segments SET state='uploading', attempts=attempts+1 WHERE id=?", e);
+	if (up == NULL)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(up);
+		sqlite3_bind_int64(up, 1, out[i].id);
+		if (sqlite3_step(up) != SQLITE_DONE) {
+			sp_db_error(sp, e, "claim segment");
+			sqlite3_finalize(up);
+			goto fail;
+		}
+	}
+	sqlite3_finalize(up);
 	if (sp_commit(sp, e) != 0)
 		return -1;
-	return 1;
+	return n;
+fail:
+	sp_rollback(sp);
+	return -1;
+}
+
+int spool_claim_next(struct spool *sp, struct segment *out, struct ierr *e)
+{
+	return spool_claim_batch(sp, out, 1, 0, e);
+}
+
+int spool_release_claims(struct spool *sp, const struct segment *segs, int n, struct ierr *e)
+{
+	sqlite3_stmt *st;
+
+	if (n <= 0)
+		return 0;
+	if (sp_begin(sp, e) != 0)
+		return -1;
+	st = sp_prep(sp,
+	             "UPDATE segments SET state='sealed', attempts=max(attempts-1,0) "
+	             "WHERE id=? AND state='uploading'",
+	             e);
+	if (st == NULL)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, segs[i].id);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sp_db_error(sp, e, "release claims");
+			sqlite3_finalize(st);
+			goto fail;
+		}
+	}
+	sqlite3_finalize(st);
+	return sp_commit(sp, e);
 fail:
 	sp_rollback(sp);
 	return -1;
@@ -113,34 +176,66 @@ int64_t spool_count_state(struct spool *sp, const char *state)
 	return n;
 }
 
-int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct ierr *e)
+static int mark_uploaded(struct spool *sp, const struct spool_done *done, int n, bool counters,
+                         struct ierr *e)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *up = NULL, *del = NULL;
+	int64_t bytes = 0;
 
+	if (n <= 0)
+		return 0;
 	FAILPOINT("upload.before_mark_uploaded");
 	if (sp_begin(sp, e) != 0)
 		return -1;
-	st = sp_prep(sp,
+	up = sp_prep(sp,
 	             "UPDATE segments SET state='uploaded', uploaded_at=?2, etag=?3, "
 	             "last_error=NULL, last_error_code=NULL, upload_id=NULL WHERE id=?1",
 	             e);
-	if (st == NULL)
+	del = up ? sp_prep(sp, "DELETE FROM segment_parts WHERE segment_id=?", e) : NULL;
+	if (up == NULL || del == NULL)
 		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, now_ms());
-	sqlite3_bind_text(st, 3, etag ? etag : "", -1, SQLITE_STATIC);
-	if (sp_step_done(sp, st, "mark uploaded", e) != 0)
-		goto fail;
-	st = sp_prep(sp, "DELETE FROM segment_parts WHERE segment_id=?", e);
-	if (st == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, id);
-	if (sp_step_done(sp, st, "mark uploaded", e) != 0)
-		goto fail;
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(up);
+		sqlite3_bind_int64(up, 1, done[i].id);
+		sqlite3_bind_int64(up, 2, now_ms());
+		sqlite3_bind_text(up, 3, done[i].etag, -1, SQLITE_STATIC);
+		if (sqlite3_step(up) != SQLITE_DONE)
+			goto db_fail;
+		sqlite3_reset(del);
+		sqlite3_bind_int64(del, 1, done[i].id);
+		if (sqlite3_step(del) != SQLITE_DONE)
+			goto db_fail;
+		bytes += (int64_t)done[i].bytes;
+	}
+	sqlite3_finalize(up);
+	sqlite3_finalize(del);
+	if (counters) {
+		/* In the same transaction: one commit per batch. */
+		spool_counter_add(sp, "uploads_total", n);
+		spool_counter_add(sp, "uploaded_bytes_total", bytes);
+	}
 	return sp_commit(sp, e);
+db_fail:
+	sp_db_error(sp, e, "mark uploaded");
 fail:
+	sqlite3_finalize(up);
+	sqlite3_finalize(del);
 	sp_rollback(sp);
 	return -1;
+}
+
+int spool_mark_uploaded(struct spool *sp, int64_t id, const char *etag, struct ierr *e)
+{
+	struct spool_done d = {.id = id};
+
+	snprintf(d.etag, sizeof(d.etag), "%s", etag ? etag : "");
+	return mark_uploaded(sp, &d, 1, false, e);
+}
+
+int spool_mark_uploaded_batch(struct spool *sp, const struct spool_done *done, int n,
+                              struct ierr *e)
+{
+	return mark_uploaded(sp, done, n, true, e);
 }
 
 int spool_mark_retry(struct spool *sp, int64_t id, bool permanent, int64_t next_attempt_at,

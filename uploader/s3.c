@@ -6,9 +6,9 @@
  * A segment is reported uploaded only after the server confirmed the exact
  * bytes: Content-MD5 and x-amz-checksum-sha256 make S3 reject a corrupted
  * body, the signed payload hash is the SHA-256 recorded at seal time, the
- * returned ETag is checked, and the bytes read from the spool are hashed again
- * while they are sent. A key is written at most once: If-None-Match: * (or a
- * HEAD first), and an existing object is compared, never overwritten.
+ * returned ETag is checked; a refusal or an unexpected ETag re-reads the spool
+ * file to tell a changed file (quarantine) from a corrupted transfer. A key is written at most
+ * once: If-None-Match: * (or a HEAD first), and an existing object is compared, never overwritten.
  */
 #include "s3.h"
 
@@ -412,7 +412,6 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 	                    .file_len = seg->bytes,
 	                    .payload_hash = seg->sha256};
 	struct s3_resp resp;
-	unsigned char md[32];
 	char sent[65];
 	bool cond = s3_cond_enabled(t);
 	int rc;
@@ -442,12 +441,13 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 		hdr[nh++] = (struct sigv4_kv){"if-none-match", "*"};
 	rq.headers = hdr;
 	rq.nheaders = nh;
-	rq.file_sha = EVP_MD_CTX_new();
+	/* No second hash while sending (as for multipart parts): the server
+	 * checks the body against Content-MD5, the signed payload hash and the
+	 * checksum, and the returned ETag is checked below; a refusal or an
+	 * unexpected ETag re-reads the file to tell a changed file (quarantine)
+	 * from a corrupted transfer. */
 	rc = s3_request(t, &rq, &resp, res->code, sizeof(res->code), e);
-	digest_final(rq.file_sha, md);
-	EVP_MD_CTX_free(rq.file_sha);
-	hex_encode(md, 32, sent);
-	if (resp.file_short || (resp.file_read == seg->bytes && strcmp(sent, seg->sha256) != 0)) {
+	if (resp.file_short) {
 		s3_resp_free(&resp);
 		return s3_quarantine(res, e,
 		                     "spool file %s no longer matches its recorded sha256 %.16s... "
@@ -464,6 +464,14 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 		s3_etag_unquote(resp.etag, etag, sizeof(etag));
 		s3_resp_free(&resp);
 		if (!etag_is_md5(etag, seg->md5) && !s3_etag_not_md5(&resp)) {
+			int frc = file_sha256_hex(fd, seg->bytes, sent);
+
+			if (frc > 0 || (frc == 0 && strcmp(sent, seg->sha256) != 0))
+				return s3_quarantine(
+				    res, e,
+				    "spool file %s no longer matches its recorded sha256 %.16s... "
+				    "(ETag %.40s from s3://%s/%s): quarantined",
+				    seg->path, seg->sha256, etag, t->base.bucket, seg->key);
 			snprintf(res->code, sizeof(res->code), "ETagMismatch");
 			return ierr_set(e, IERR_PERMANENT,
 			                "S3 200 for s3://%s/%s but ETag %.64s is not the MD5 %s "
@@ -498,16 +506,14 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 	    strcmp(res->code, "XAmzContentSHA256Mismatch") == 0 ||
 	    strcmp(res->code, "InvalidDigest") == 0) {
 		/* The server saw other bytes than we meant: did the file change? */
-		if (resp.file_read != seg->bytes) {
-			int frc = file_sha256_hex(fd, seg->bytes, sent);
+		int frc = file_sha256_hex(fd, seg->bytes, sent);
 
-			if (frc > 0 || (frc == 0 && strcmp(sent, seg->sha256) != 0))
-				return s3_quarantine(
-				    res, e,
-				    "spool file %s no longer matches its recorded "
-				    "sha256 %.16s... (%s from s3://%s/%s): quarantined",
-				    seg->path, seg->sha256, res->code, t->base.bucket, seg->key);
-		}
+		if (frc > 0 || (frc == 0 && strcmp(sent, seg->sha256) != 0))
+			return s3_quarantine(res, e,
+			                     "spool file %s no longer matches its recorded "
+			                     "sha256 %.16s... (%s from s3://%s/%s): quarantined",
+			                     seg->path, seg->sha256, res->code, t->base.bucket,
+			                     seg->key);
 		e->code = IERR_TRANSIENT; /* corrupted in transit: send again */
 	}
 	return -1;
@@ -668,6 +674,11 @@ struct target *target_s3_open(const char *bucket, const struct config *cfg, stru
 	          : strcmp(cond, "false") == 0 ? S3_COND_OFF
 	                                       : S3_COND_AUTO;
 	t->part_size = (uint64_t)part;
+	t->part_concurrency = (int)config_int(cfg, "UPLOAD_PART_CONCURRENCY");
+	if (t->part_concurrency < 1)
+		t->part_concurrency = 1;
+	if (t->part_concurrency > S3_MAX_PART_CONCURRENCY)
+		t->part_concurrency = S3_MAX_PART_CONCURRENCY;
 	t->threshold = threshold < 0 ? 0 : (uint64_t)threshold;
 	t->connect_timeout_ms = CONNECT_TIMEOUT_MS;
 	t->low_speed_time_s = LOW_SPEED_TIME_S;

@@ -14,8 +14,10 @@
  *   S3_CHECKSUM=none), the recorded SHA-256 as the signed payload hash and
  *   If-None-Match: * (S3_CONDITIONAL_WRITES=false: a HEAD first instead; auto:
  *   If-None-Match until the server answers 501 NotImplemented, then HEAD
- *   first). The bytes read are hashed again while they are sent; a file that
- *   no longer matches its recorded SHA-256 is quarantined.
+ *   first). The server checks the body against those digests; a refusal
+ *   (BadDigest, XAmzContentSHA256Mismatch) or a returned ETag that is not the
+ *   recorded MD5 re-reads the file: one that no longer matches its recorded
+ *   SHA-256 is quarantined, an intact one was corrupted in transit (retried).
  * - Above it: a HEAD first (an object already there is settled before
  *   megabytes are sent again; a 403 from a write-only role is tolerated),
  *   CreateMultipartUpload (x-amz-checksum-algorithm SHA256), the upload id
@@ -24,7 +26,9 @@
  *   part, its SHA-256 as payload hash; each part is read twice, once to digest
  *   it and once to send it, so memory stays at a few buffers), each finished
  *   part recorded with spool_part_done() as soon as the server has confirmed
- *   it, the whole file's SHA-256 checked against the recorded one, then
+ *   it (up to UPLOAD_PART_CONCURRENCY parts in flight at once: read in order
+ *   by the worker, sent by helper threads, each streaming from the file),
+ *   the whole file's SHA-256 checked against the recorded one, then
  *   CompleteMultipartUpload with If-None-Match: * and every part's ETag and
  *   checksum (S3 stores the composite checksum base64(sha256(sha_1..sha_N))-N,
  *   the ETag hex(md5(md5_1..md5_N))-N; both are recomputed here). A restarted
@@ -84,6 +88,8 @@
 #define S3_MAX_PART_SIZE (5ULL * 1024 * 1024 * 1024)
 #define S3_MAX_PARTS     10000
 #define S3_MAX_PUT_SIZE  (5ULL * 1024 * 1024 * 1024)
+/* Most parts of one multipart upload in flight (UPLOAD_PART_CONCURRENCY). */
+#define S3_MAX_PART_CONCURRENCY 16
 
 /* ---- addressing (pure) ---- */
 
@@ -181,6 +187,7 @@ struct s3_target {
 	atomic_bool cond_unsupported; /* auto mode saw 501 for If-None-Match */
 	uint64_t threshold;           /* MULTIPART_THRESHOLD */
 	uint64_t part_size;           /* MULTIPART_PART_SIZE, clamped to S3's limits */
+	int part_concurrency;         /* UPLOAD_PART_CONCURRENCY: parts of one upload in flight */
 	long connect_timeout_ms;
 	long low_speed_time_s; /* a transfer slower than 1 B/s this long fails */
 	CURLSH *share;         /* DNS cache and TLS sessions */

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@ struct mpu {
 	char (*etags)[72];   /* as returned by UploadPart (quotes stripped) */
 	struct spool_part *done;
 	int ndone;
+	pthread_mutex_t spool_lock; /* m->sp from the part senders (one connection) */
 };
 
 static void mpu_free(struct mpu *m)
@@ -315,7 +317,10 @@ static enum mpu_result upload_part(struct mpu *m, int pn, uint64_t off, uint64_t
 		         t->base.bucket, m->seg->key, m->etags[pn - 1], md5_hex);
 		return MPU_FAILED;
 	}
-	if (spool_part_done(m->sp, m->seg->id, pn, len, m->etags[pn - 1], e) != 0) {
+	pthread_mutex_lock(&m->spool_lock);
+	rc = spool_part_done(m->sp, m->seg->id, pn, len, m->etags[pn - 1], e);
+	pthread_mutex_unlock(&m->spool_lock);
+	if (rc != 0) {
 		snprintf(res->code, sizeof(res->code), "SpoolError");
 		e->code = IERR_TRANSIENT;
 		return MPU_FAILED;
@@ -432,6 +437,29 @@ static enum mpu_result complete_upload(struct mpu *m, struct put_result *res, st
 	return MPU_OK;
 }
 
+/* Does part_size give a valid layout in which every recorded part has its
+ * size? */
+static bool layout_fits(const struct mpu *m, uint64_t part_size)
+{
+	uint64_t bytes = m->seg->bytes;
+	int nparts;
+
+	if (part_size == 0)
+		return false;
+	nparts = (int)((bytes + part_size - 1) / part_size);
+	if (nparts < 1 || nparts > S3_MAX_PARTS || (nparts > 1 && part_size < S3_MIN_PART_SIZE))
+		return false;
+	for (int i = 0; i < m->ndone; i++) {
+		int pn = m->done[i].part_number;
+		uint64_t off = (uint64_t)(pn - 1) * part_size;
+
+		if (pn < 1 || pn > nparts ||
+		    m->done[i].size != (bytes - off < part_size ? bytes - off : part_size))
+			return false;
+	}
+	return true;
+}
+
 /* Load the recorded parts and decide the part layout (LAYOUT_OK), or say
  * why not: LAYOUT_UNUSABLE (start over) or LAYOUT_SPOOL_ERROR (*e). */
 static enum mpu_layout_result mpu_layout(struct mpu *m, struct ierr *e)
@@ -449,21 +477,19 @@ static enum mpu_layout_result mpu_layout(struct mpu *m, struct ierr *e)
 		if (m->ndone > 0 && m->done[0].part_number == 1)
 			m->part_size = m->done[0].size; /* keep the layout of the upload */
 	}
-	if (m->part_size == 0)
-		return LAYOUT_UNUSABLE;
-	m->nparts = (int)((seg->bytes + m->part_size - 1) / m->part_size);
-	if (m->nparts < 1 || m->nparts > S3_MAX_PARTS ||
-	    (m->nparts > 1 && m->part_size < S3_MIN_PART_SIZE))
-		return LAYOUT_UNUSABLE;
-	for (int i = 0; i < m->ndone; i++) {
-		int pn = m->done[i].part_number;
-		uint64_t off = (uint64_t)(pn - 1) * m->part_size;
+	if (!layout_fits(m, m->part_size)) {
+		/* Parts are sent in parallel, so part 1 may be missing: any other
+		 * part but the last has the upload's part size, the largest one. */
+		uint64_t largest = 0;
 
-		if (pn < 1 || pn > m->nparts ||
-		    m->done[i].size !=
-		        (seg->bytes - off < m->part_size ? seg->bytes - off : m->part_size))
+		for (int i = 0; i < m->ndone; i++)
+			if (m->done[i].size > largest)
+				largest = m->done[i].size;
+		if (largest == m->part_size || !layout_fits(m, largest))
 			return LAYOUT_UNUSABLE;
+		m->part_size = largest;
 	}
+	m->nparts = (int)((seg->bytes + m->part_size - 1) / m->part_size);
 	m->md5s = calloc((size_t)m->nparts, 16);
 	m->shas = calloc((size_t)m->nparts, 32);
 	m->etags = calloc((size_t)m->nparts, sizeof(*m->etags));
@@ -484,9 +510,133 @@ static const struct spool_part *find_done(const struct mpu *m, int pn)
 	return NULL;
 }
 
+static uint64_t part_len(const struct mpu *m, int pn)
+{
+	uint64_t off = (uint64_t)(pn - 1) * m->part_size;
+
+	return m->seg->bytes - off < m->part_size ? m->seg->bytes - off : m->part_size;
+}
+
+/* Digest part pn (its MD5 and SHA-256, and into the whole-file SHA-256).
+ * MPU_OK, MPU_FILE_CHANGED or MPU_FAILED. A part recorded earlier gets its
+ * ETag back; *stale when that ETag is not the part's MD5. */
+static enum mpu_result digest_part(struct mpu *m, int pn, EVP_MD_CTX *whole, EVP_MD_CTX *pm,
+                                   EVP_MD_CTX *ps, bool *stale, bool *send, struct put_result *res,
+                                   struct ierr *e)
+{
+	const struct spool_part *d = find_done(m, pn);
+	int drc;
+
+	if (ingesta_stop_requested) {
+		s3_transient(res, e, "Interrupted",
+		             "multipart s3://%s/%s: interrupted by a stop request "
+		             "(progress kept)",
+		             m->t->base.bucket, m->seg->key);
+		return MPU_FAILED;
+	}
+	digest_init(pm, EVP_md5());
+	digest_init(ps, EVP_sha256());
+	drc = s3_digest_range(m->fd, (uint64_t)(pn - 1) * m->part_size, part_len(m, pn), pm, ps,
+	                      whole);
+	digest_final(pm, m->md5s + 16 * (pn - 1));
+	digest_final(ps, m->shas + 32 * (pn - 1));
+	if (drc > 0)
+		return MPU_FILE_CHANGED;
+	if (drc < 0) {
+		s3_transient(res, e, "EIO", "spool file %s: read: %s", m->seg->path,
+		             strerror(errno));
+		return MPU_FAILED;
+	}
+	*send = d == NULL;
+	if (d != NULL) {
+		char md5_hex[33];
+
+		s3_etag_unquote(d->etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
+		hex_encode(m->md5s + 16 * (pn - 1), 16, md5_hex);
+		if (is_hex32(m->etags[pn - 1]) && strcasecmp(m->etags[pn - 1], md5_hex) != 0)
+			*stale = true;
+	}
+	return MPU_OK; /* a part confirmed by the server earlier is never sent again */
+}
+
+/*
+ * Parts in parallel: this thread digests the parts in order (the whole-file
+ * SHA-256 needs them in order) and queues those to send; `senders` threads
+ * send them. The queue holds at most `senders` digested parts, so a part is
+ * sent soon after it was read (still in the page cache) and memory stays at
+ * the digests plus one request's buffers per sender. The first error stops
+ * the queue; parts in flight finish (and are recorded when confirmed).
+ */
+struct part_queue {
+	struct mpu *m;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int *pns; /* part numbers to send, in order */
+	int head, tail, cap;
+	bool closed; /* the digesting thread is done queueing */
+	bool stop;   /* an error: send nothing more */
+	enum mpu_result rc;
+	struct put_result res;
+	struct ierr e;
+};
+
+static void queue_fail(struct part_queue *q, enum mpu_result rc, const struct put_result *res,
+                       const struct ierr *e)
+{
+	/* The first error wins, except that a changed file outranks all. */
+	if (q->rc == MPU_OK || (rc == MPU_FILE_CHANGED && q->rc != MPU_FILE_CHANGED)) {
+		q->rc = rc;
+		if (res)
+			q->res = *res;
+		if (e)
+			q->e = *e;
+	}
+	q->stop = true;
+	pthread_cond_broadcast(&q->cond);
+}
+
+static void *part_sender(void *p)
+{
+	struct part_queue *q = p;
+	struct mpu *m = q->m;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		struct put_result res;
+		struct ierr e;
+		enum mpu_result rc;
+		int pn;
+
+		while (q->head == q->tail && !q->closed && !q->stop)
+			pthread_cond_wait(&q->cond, &q->lock);
+		if (q->stop || q->head == q->tail)
+			break;
+		pn = q->pns[q->head++];
+		pthread_cond_broadcast(&q->cond); /* room for the digesting thread */
+		pthread_mutex_unlock(&q->lock);
+		memset(&res, 0, sizeof(res));
+		ierr_clear(&e);
+		rc = MPU_FAILED;
+		if (ingesta_stop_requested)
+			s3_transient(&res, &e, "Interrupted",
+			             "multipart s3://%s/%s: interrupted by a stop request "
+			             "(progress kept)",
+			             m->t->base.bucket, m->seg->key);
+		else
+			rc = upload_part(m, pn, (uint64_t)(pn - 1) * m->part_size, part_len(m, pn),
+			                 &res, &e);
+		pthread_mutex_lock(&q->lock);
+		if (rc != MPU_OK)
+			queue_fail(q, rc, &res, &e);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
 /*
  * Send every part not yet recorded, verifying the whole file on the way:
  * MPU_OK (all parts there), MPU_FAILED, MPU_START_OVER or MPU_FILE_CHANGED.
+ * Up to t->part_concurrency parts are in flight at once.
  */
 static enum mpu_result send_parts(struct mpu *m, struct put_result *res, struct ierr *e)
 {
@@ -496,6 +646,10 @@ static enum mpu_result send_parts(struct mpu *m, struct put_result *res, struct 
 	char hex[65];
 	bool stale_part = false;
 	enum mpu_result rc = MPU_OK;
+	int to_send = m->nparts - m->ndone, nsenders = m->t->part_concurrency;
+	struct part_queue q = {.m = m, .rc = MPU_OK};
+	pthread_t th[S3_MAX_PART_CONCURRENCY];
+	int started = 0;
 
 	if (m->ndone > 0) {
 		char n[16], of[16];
@@ -505,51 +659,77 @@ static enum mpu_result send_parts(struct mpu *m, struct put_result *res, struct 
 		log_event(LOG_INFO, "resuming a multipart upload", "bucket", m->t->base.bucket,
 		          "key", seg->key, "parts_already_done", n, "parts", of, NULL);
 	}
+	if (nsenders > to_send)
+		nsenders = to_send;
+	if (nsenders > S3_MAX_PART_CONCURRENCY)
+		nsenders = S3_MAX_PART_CONCURRENCY;
+	if (nsenders > 1) {
+		q.cap = nsenders;
+		q.pns = calloc((size_t)q.cap, sizeof(int));
+		pthread_mutex_init(&q.lock, NULL);
+		pthread_cond_init(&q.cond, NULL);
+		for (int i = 0; q.pns != NULL && i < nsenders; i++) {
+			if (pthread_create(&th[i], NULL, part_sender, &q) != 0)
+				break;
+			started++;
+		}
+		if (started == 0) { /* no threads: send from this one */
+			pthread_mutex_destroy(&q.lock);
+			pthread_cond_destroy(&q.cond);
+			free(q.pns);
+			q.pns = NULL;
+		}
+	}
 	digest_init(whole, EVP_sha256());
 	for (int pn = 1; pn <= m->nparts && rc == MPU_OK; pn++) {
-		uint64_t off = (uint64_t)(pn - 1) * m->part_size;
-		uint64_t len = seg->bytes - off < m->part_size ? seg->bytes - off : m->part_size;
-		const struct spool_part *d = find_done(m, pn);
-		int drc;
+		bool send = false;
 
-		if (ingesta_stop_requested) {
-			s3_transient(res, e, "Interrupted",
-			             "multipart s3://%s/%s: interrupted by a stop request "
-			             "(progress kept)",
-			             m->t->base.bucket, seg->key);
-			rc = MPU_FAILED;
+		rc = digest_part(m, pn, whole, pm, ps, &stale_part, &send, res, e);
+		if (rc != MPU_OK || !send)
+			continue;
+		if (started == 0) {
+			rc = upload_part(m, pn, (uint64_t)(pn - 1) * m->part_size, part_len(m, pn),
+			                 res, e);
+			continue;
+		}
+		pthread_mutex_lock(&q.lock);
+		/* A ring of cap slots: head and tail only grow. */
+		while (q.tail - q.head >= q.cap && !q.stop)
+			pthread_cond_wait(&q.cond, &q.lock);
+		if (q.stop) {
+			pthread_mutex_unlock(&q.lock);
 			break;
 		}
-		digest_init(pm, EVP_md5());
-		digest_init(ps, EVP_sha256());
-		drc = s3_digest_range(m->fd, off, len, pm, ps, whole);
-		digest_final(pm, m->md5s + 16 * (pn - 1));
-		digest_final(ps, m->shas + 32 * (pn - 1));
-		if (drc > 0) {
-			rc = MPU_FILE_CHANGED;
-			break;
+		/* Shift the live window to the front when it reaches the end. */
+		if (q.tail == q.cap) {
+			memmove(q.pns, q.pns + q.head, (size_t)(q.tail - q.head) * sizeof(int));
+			q.tail -= q.head;
+			q.head = 0;
 		}
-		if (drc < 0) {
-			s3_transient(res, e, "EIO", "spool file %s: read: %s", seg->path,
-			             strerror(errno));
-			rc = MPU_FAILED;
-			break;
+		q.pns[q.tail++] = pn;
+		pthread_cond_broadcast(&q.cond);
+		pthread_mutex_unlock(&q.lock);
+	}
+	if (started > 0) {
+		pthread_mutex_lock(&q.lock);
+		if (rc != MPU_OK)
+			queue_fail(&q, rc, res, e);
+		q.closed = true;
+		pthread_cond_broadcast(&q.cond);
+		pthread_mutex_unlock(&q.lock);
+		for (int i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+		if (q.rc != MPU_OK) {
+			rc = q.rc;
+			*res = q.res;
+			*e = q.e;
 		}
-		if (d != NULL) {
-			char md5_hex[33];
-
-			s3_etag_unquote(d->etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
-			hex_encode(m->md5s + 16 * (pn - 1), 16, md5_hex);
-			if (is_hex32(m->etags[pn - 1]) &&
-			    strcasecmp(m->etags[pn - 1], md5_hex) != 0)
-				stale_part = true;
-			continue; /* confirmed by the server earlier: never sent again */
-		}
-		rc = upload_part(m, pn, off, len, res, e);
+		pthread_mutex_destroy(&q.lock);
+		pthread_cond_destroy(&q.cond);
+		free(q.pns);
 	}
 	if (rc == MPU_OK || rc == MPU_FILE_CHANGED) {
-		/* A part already recorded was not read by this pass only if we
-		 * stopped early; when all were read, check the whole file. */
+		/* When all parts were read, check the whole file. */
 		digest_final(whole, md);
 		hex_encode(md, 32, hex);
 		if (rc == MPU_OK && strcmp(hex, seg->sha256) != 0)
@@ -598,6 +778,8 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 {
 	struct mpu m = {.t = t, .sp = sp, .seg = seg, .fd = fd};
 	int rc = MPU_START_OVER; /* an enum mpu_result until the loop ends, then 0 or -1 */
+
+	pthread_mutex_init(&m.spool_lock, NULL);
 
 	snprintf(m.upload_id, sizeof(m.upload_id), "%s", seg->upload_id);
 	for (int round = 0; round < 3 && rc > MPU_OK; round++) {
@@ -710,5 +892,6 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 	if (rc == 0)
 		abort_stale_uploads(t, seg->key, "");
 	mpu_free(&m);
+	pthread_mutex_destroy(&m.spool_lock);
 	return rc;
 }

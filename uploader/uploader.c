@@ -2,8 +2,9 @@
  * uploader.c - the upload loop (contract in uploader.h).
  *
  * Concurrency is a pool of worker threads per pass, each with its own spool
- * connection: a worker claims a segment (one transaction), uploads it without
- * holding any DB lock, and records the outcome (one transaction). Targets are
+ * connection: a worker claims a batch of segments (one transaction), uploads
+ * them without holding any DB lock, and records their `uploaded` marks in one
+ * transaction per batch (a retry or quarantine is recorded at once). Targets are
  * shared by all workers and are thread-safe. A pass ends when no segment is
  * due; the main thread then writes manifests, applies retention and sleeps.
  */
@@ -82,8 +83,33 @@ static int64_t backoff_ms(const struct uploader *u, int attempt)
 	return (int64_t)(r % (uint64_t)(ceiling + 1));
 }
 
+/* Claims per spool transaction: up to CLAIM_MAX segments, more than one only
+ * while they add up to CLAIM_BYTES (small segments share a round trip, large
+ * ones are spread over the workers). Their `uploaded` marks are committed
+ * together too (flush_done). */
+#define CLAIM_MAX   16
+#define CLAIM_BYTES (2u * 1024 * 1024)
+
+/* Commit the batch of `uploaded` marks. On failure the objects are there and
+ * the rows stay `uploading`: the next start HEADs/compares and marks them. */
+static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *done, int *ndone)
+{
+	struct ierr e2;
+
+	if (*ndone == 0)
+		return;
+	if (spool_mark_uploaded_batch(sp, done, *ndone, &e2) != 0) {
+		log_event(LOG_ERROR, "could not record uploads", "error", e2.msg, NULL);
+		snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
+	} else {
+		FAILPOINT("upload.after_mark_uploaded");
+	}
+	*ndone = 0;
+}
+
 static void record_outcome(struct uploader *u, struct spool *sp, const struct segment *seg, int rc,
-                           const struct put_result *res, struct ierr *err)
+                           const struct put_result *res, struct ierr *err, struct spool_done *done,
+                           int *ndone)
 {
 	struct ierr e2;
 	char attempts[16], size[32];
@@ -91,17 +117,11 @@ static void record_outcome(struct uploader *u, struct spool *sp, const struct se
 	snprintf(attempts, sizeof(attempts), "%d", seg->attempts);
 	snprintf(size, sizeof(size), "%" PRIu64, seg->bytes);
 	if (rc == 0) {
-		if (spool_mark_uploaded(sp, seg->id, res->etag, &e2) != 0) {
-			/* The object is there; the row stays `uploading` and the next
-			 * start HEADs/compares and marks it. Nothing is lost. */
-			log_event(LOG_ERROR, "could not record upload", "key", seg->key, "error",
-			          e2.msg, NULL);
-			snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
-			return;
-		}
-		spool_counter_add(sp, "uploads_total", 1);
-		spool_counter_add(sp, "uploaded_bytes_total", (int64_t)seg->bytes);
-		FAILPOINT("upload.after_mark_uploaded");
+		struct spool_done *d = &done[(*ndone)++];
+
+		d->id = seg->id;
+		d->bytes = seg->bytes;
+		snprintf(d->etag, sizeof(d->etag), "%s", res->etag);
 		log_event(LOG_INFO,
 		          res->already_present ? "segment already present, recorded"
 		                               : "segment uploaded",
@@ -155,42 +175,64 @@ static void *worker(void *p)
 	struct uploader *u = wa->u;
 	struct ierr e;
 	struct spool *sp = spool_open(config_str(u->cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, &e);
+	struct segment *segs = calloc(CLAIM_MAX, sizeof(*segs));
+	struct spool_done *done = calloc(CLAIM_MAX, sizeof(*done));
+	int ndone = 0;
 
-	if (sp == NULL || spool_relaxed_sync(sp, &e) != 0) {
-		snprintf(u->fatal, sizeof(u->fatal), "%s", e.msg);
+	if (sp == NULL || segs == NULL || done == NULL || spool_relaxed_sync(sp, &e) != 0) {
+		snprintf(u->fatal, sizeof(u->fatal), "%s",
+		         sp != NULL && (segs == NULL || done == NULL) ? "out of memory" : e.msg);
 		spool_close(sp);
+		free(segs);
+		free(done);
 		return NULL;
 	}
 	while (!ingesta_stop_requested && u->fatal[0] == '\0') {
-		struct segment seg;
-		struct put_result res;
-		struct target *t;
-		int rc = spool_claim_next(sp, &seg, &e);
+		int n = spool_claim_batch(sp, segs, CLAIM_MAX, CLAIM_BYTES, &e);
 
-		if (rc <= 0) {
-			if (rc < 0)
+		if (n <= 0) {
+			if (n < 0)
 				snprintf(u->fatal, sizeof(u->fatal), "%s", e.msg);
 			break;
 		}
-		memset(&res, 0, sizeof(res));
-		ierr_clear(&e);
-		t = get_target(u, seg.bucket, &e);
-		if (t == NULL) {
-			snprintf(res.code, sizeof(res.code), "Config");
-			e.code = IERR_PERMANENT;
-			rc = -1;
-		} else {
-			int64_t t0 = monotonic_ms();
+		for (int i = 0; i < n; i++) {
+			struct segment *seg = &segs[i];
+			struct put_result res;
+			struct target *t;
+			int rc;
 
-			FAILPOINT("upload.before_put");
-			rc = t->ops->put_segment(t, sp, &seg, &res, &e);
-			metrics_observe_upload(rc == 0, (double)(monotonic_ms() - t0) / 1000.0);
-			if (rc == 0)
-				FAILPOINT("upload.after_put");
+			if (ingesta_stop_requested || u->fatal[0] != '\0') {
+				/* Not tried: give the claims back, uncounted. */
+				if (spool_release_claims(sp, seg, n - i, &e) != 0)
+					log_event(LOG_WARNING, "could not release claims", "error",
+					          e.msg, NULL);
+				break;
+			}
+			memset(&res, 0, sizeof(res));
+			ierr_clear(&e);
+			t = get_target(u, seg->bucket, &e);
+			if (t == NULL) {
+				snprintf(res.code, sizeof(res.code), "Config");
+				e.code = IERR_PERMANENT;
+				rc = -1;
+			} else {
+				int64_t t0 = monotonic_ms();
+
+				FAILPOINT("upload.before_put");
+				rc = t->ops->put_segment(t, sp, seg, &res, &e);
+				metrics_observe_upload(rc == 0,
+				                       (double)(monotonic_ms() - t0) / 1000.0);
+				if (rc == 0)
+					FAILPOINT("upload.after_put");
+			}
+			record_outcome(u, sp, seg, rc == 0 ? 0 : -1, &res, &e, done, &ndone);
 		}
-		record_outcome(u, sp, &seg, rc == 0 ? 0 : -1, &res, &e);
+		flush_done(u, sp, done, &ndone);
 	}
+	flush_done(u, sp, done, &ndone);
 	spool_close(sp);
+	free(segs);
+	free(done);
 	return NULL;
 }
 

@@ -735,7 +735,8 @@ def test_resume(s3):
         cfg = config(work, "c", settings(work, bucket, COMPRESSION="none",
                                          S3_ENDPOINT=f"http://127.0.0.1:{proxy.port}",
                                          MULTIPART_THRESHOLD="5M", MULTIPART_PART_SIZE="5M",
-                                         UPLOAD_CONCURRENCY=1, LOG_LEVEL="DEBUG"))
+                                         UPLOAD_CONCURRENCY=1, UPLOAD_PART_CONCURRENCY=1,
+                                         LOG_LEVEL="DEBUG"))
         run(["collect", "--config", cfg])
         seg = spool_rows(work)[0]
         nparts = (seg["bytes"] + 5 * MIB - 1) // (5 * MIB)
@@ -783,6 +784,66 @@ def test_resume(s3):
         body = s3.get_object(Bucket=bucket, Key=r["key"])["Body"].read()
         check(hashlib.sha256(body).hexdigest() == r["sha256"], "object differs (B)")
         print("  resume after the upload vanished: NoSuchUpload -> new upload -> uploaded")
+
+        # C: parts in parallel (UPLOAD_PART_CONCURRENCY=4), killed while part 3
+        # is held and later parts are in flight: only parts the server
+        # confirmed are recorded, and the restart sends exactly the others.
+        work3 = tempdir("s3-resume3")
+        os.link(os.path.join(work, "source.db"), os.path.join(work3, "source.db"))
+        cfg3 = config(work3, "c", settings(work3, bucket, COMPRESSION="none",
+                                           S3_ENDPOINT=f"http://127.0.0.1:{proxy.port}",
+                                           MULTIPART_THRESHOLD="5M", MULTIPART_PART_SIZE="5M",
+                                           UPLOAD_CONCURRENCY=1, UPLOAD_PART_CONCURRENCY=4,
+                                           LOG_LEVEL="DEBUG"))
+        run(["collect", "--config", cfg3])
+        proxy.reset()
+        proxy.hold_part = 3
+        p = subprocess.Popen([INGESTA, "upload", "--config", cfg3, "--once"], env=clean_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            check(proxy.holding.wait(120), "the uploader never reached the held part (C)")
+            # Sequential sending would never get past the held part 3.
+            deadline = time.time() + 120
+            while max(pn for pn, _ in proxy.parts()) <= 3:
+                check(time.time() < deadline,
+                      f"parts were not sent in parallel: {sorted(pn for pn, _ in proxy.parts())}")
+                time.sleep(0.05)
+            while True:
+                db = sqlite3.connect(os.path.join(work3, "spool", "spool.db"), timeout=30)
+                n = db.execute("SELECT count(*) FROM segment_parts").fetchone()[0]
+                db.close()
+                if n >= 3:
+                    break
+                check(time.time() < deadline, f"only {n} parts recorded (C)")
+                time.sleep(0.05)
+            os.kill(p.pid, signal.SIGKILL)
+            p.wait(30)
+        finally:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+            proxy.release.set()
+        row = spool_rows(work3)[0]
+        check(row["upload_id"], "no upload id recorded before the kill (C)")
+        first = proxy.parts()
+        db = sqlite3.connect(os.path.join(work3, "spool", "spool.db"))
+        done = [r[0] for r in db.execute("SELECT part_number FROM segment_parts ORDER BY 1")]
+        db.close()
+        check(3 not in done and set(done) <= {pn for pn, _ in first},
+              f"parallel parts: recorded {done}, sent {sorted(pn for pn, _ in first)}")
+        proxy.reset()
+        p = run(["upload", "--config", cfg3, "--once"])
+        third = sorted(pn for pn, _ in proxy.parts())
+        want = [pn for pn in range(1, nparts + 1) if pn not in done]
+        check(third == want, f"restart (parallel) sent parts {third}, want {want}")
+        check(proxy.creates() == 0 and proxy.completes() == 1,
+              f"parallel restart: {proxy.creates()} creates, {proxy.completes()} completes")
+        r = spool_rows(work3)[0]
+        check(r["state"] == "uploaded", f"parallel resume: {r['state']} {r['last_error']}")
+        body = s3.get_object(Bucket=bucket, Key=r["key"])["Body"].read()
+        check(hashlib.sha256(body).hexdigest() == r["sha256"], "object differs (C)")
+        print(f"  parallel parts: killed with parts {done} of {nparts} recorded; restart sent "
+              f"{third} only")
     finally:
         proxy.close()
 
