@@ -163,6 +163,71 @@ static void table_free(struct catalog_table *t)
 	free(t->source_table);
 	free(t->name);
 	free(t->dir);
+	free(t->cursor_key);
+	for (size_t i = 0; i < t->npk; i++)
+		free(t->pk_keys[i]);
+	free(t->pk_keys);
+}
+
+bool catalog_table_set_current(struct catalog_table *t, const char *range_json,
+                               const char *key_json)
+{
+	json_t *range, *keys;
+	const char *col;
+	bool changed = false;
+	size_t i;
+	json_t *k;
+
+	if (range_json == NULL || key_json == NULL)
+		return false;
+	range = json_loads(range_json, 0, NULL);
+	keys = json_loads(key_json, 0, NULL);
+	col = json_string_value(json_object_get(range, "column"));
+	if (col == NULL || !json_is_array(keys) || json_array_size(keys) == 0)
+		goto out;
+	json_array_foreach(keys, i, k) if (!json_is_string(k)) goto out;
+	changed = t->cursor_key == NULL || strcmp(t->cursor_key, col) != 0 ||
+	          t->npk != json_array_size(keys);
+	for (i = 0; !changed && i < t->npk; i++)
+		changed = strcmp(t->pk_keys[i], json_string_value(json_array_get(keys, i))) != 0;
+	if (!changed)
+		goto out;
+	free(t->cursor_key);
+	for (i = 0; i < t->npk; i++)
+		free(t->pk_keys[i]);
+	free(t->pk_keys);
+	t->cursor_key = xstrdup(col);
+	t->npk = json_array_size(keys);
+	t->pk_keys = xcalloc(t->npk, sizeof(*t->pk_keys));
+	json_array_foreach(keys, i, k) t->pk_keys[i] = xstrdup(json_string_value(k));
+out:
+	json_decref(range);
+	json_decref(keys);
+	return changed;
+}
+
+bool catalog_table_copy_current(struct catalog_table *dst, const struct catalog_table *src)
+{
+	bool changed;
+
+	if (src->cursor_key == NULL)
+		return false;
+	changed = dst->cursor_key == NULL || strcmp(dst->cursor_key, src->cursor_key) != 0 ||
+	          dst->npk != src->npk;
+	for (size_t i = 0; !changed && i < src->npk; i++)
+		changed = strcmp(dst->pk_keys[i], src->pk_keys[i]) != 0;
+	if (!changed)
+		return false;
+	free(dst->cursor_key);
+	for (size_t i = 0; i < dst->npk; i++)
+		free(dst->pk_keys[i]);
+	free(dst->pk_keys);
+	dst->cursor_key = xstrdup(src->cursor_key);
+	dst->npk = src->npk;
+	dst->pk_keys = xcalloc(src->npk, sizeof(*dst->pk_keys));
+	for (size_t i = 0; i < src->npk; i++)
+		dst->pk_keys[i] = xstrdup(src->pk_keys[i]);
+	return true;
 }
 
 void catalog_model_free(struct catalog_model *m)

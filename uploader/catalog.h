@@ -20,7 +20,11 @@
  * - two views per table: <table>_latest (the newest committed run of the
  *   table) and <table>_daily (per day partition, the newest committed run of
  *   that day). A row belongs to the run whose id is in its object's file
- *   name ("$path"); only runs with a commit record are visible.
+ *   name ("$path"); only runs with a commit record are visible. Incremental
+ *   tables (LOAD_MODE=incremental: partitions with a cursor range and a
+ *   key) get a third, <table>_current: one row per primary key, its newest
+ *   version (cursor descending, then run) over the newest committed
+ *   snapshot run of the table and every committed run after it.
  * - the same as Glue CreateTable requests ({"DatabaseName", "TableInput"}),
  *   views in the encoding Trino and Athena use (VIRTUAL_VIEW, presto_view).
  *
@@ -72,6 +76,12 @@ struct catalog_table {
 	size_t ncols, capcols;
 	int type_changes; /* columns a later run mapped to another type */
 	int year_min, year_max;
+	/* Incremental tables (<table>_current): the cursor column's and the
+	 * primary key's JSON keys, from the newest partition that has them;
+	 * NULL / 0 otherwise. */
+	char *cursor_key;
+	char **pk_keys;
+	size_t npk;
 };
 
 struct catalog_model {
@@ -155,12 +165,25 @@ void catalog_settings_layout(const char *settings_json, const char *dflt_prefix,
  */
 int catalog_model_load(struct catalog_model *m, struct spool *sp, const char *tmpl, struct ierr *e);
 
+/* Record that t is read incrementally: range_json {"column",...} and key_json
+ * ["id",...] of one of its partitions (partitions.range_json / key_json;
+ * either NULL: nothing changes). A later call replaces an earlier one.
+ * Returns true when the cursor or the key changed. */
+bool catalog_table_set_current(struct catalog_table *t, const char *range_json,
+                               const char *key_json);
+/* The same from another model's table (src without a cursor: nothing). */
+bool catalog_table_copy_current(struct catalog_table *dst, const struct catalog_table *src);
+
 /* Find a table by its source name; NULL when absent. */
 struct catalog_table *catalog_model_table(struct catalog_model *m, const char *source_table);
 
 /* ---- rendering (catalog_render.c, pure) ---- */
 
-enum catalog_view { CATALOG_VIEW_LATEST, CATALOG_VIEW_DAILY };
+enum catalog_view { CATALOG_VIEW_LATEST, CATALOG_VIEW_DAILY, CATALOG_VIEW_CURRENT };
+
+/* The views t has: 2 (_latest, _daily), 3 with _current (an incremental
+ * table whose cursor and key columns are all columns of t). */
+int catalog_view_count(const struct catalog_table *t);
 
 /* Athena DDL for the whole model: database comment, ingesta_runs, each
  * table, each table's views (CREATE OR REPLACE VIEW). */
@@ -173,7 +196,7 @@ void catalog_render_runs_ddl(const struct catalog_model *m, struct buf *out);
  * (the view's catalog and schema resolve them). */
 void catalog_view_sql(const struct catalog_model *m, const struct catalog_table *t,
                       enum catalog_view kind, struct buf *out);
-/* "<table>_latest" / "<table>_daily" */
+/* "<table>_latest" / "<table>_daily" / "<table>_current" */
 void catalog_view_name(const struct catalog_table *t, enum catalog_view kind, char *out,
                        size_t outsz);
 

@@ -15,6 +15,7 @@
  * strings; NULL where the column is NULL). */
 struct catalog_part {
 	char *table, *schema, *source, *db_type, *bucket, *settings;
+	char *range_json, *key_json; /* incremental tables; NULL otherwise */
 	int64_t started_at;
 };
 

@@ -226,12 +226,93 @@ void catalog_render_runs_ddl(const struct catalog_model *m, struct buf *out)
 void catalog_view_name(const struct catalog_table *t, enum catalog_view kind, char *out,
                        size_t outsz)
 {
-	snprintf(out, outsz, "%s%s", t->name, kind == CATALOG_VIEW_LATEST ? "_latest" : "_daily");
+	snprintf(out, outsz, "%s%s", t->name,
+	         kind == CATALOG_VIEW_LATEST  ? "_latest"
+	         : kind == CATALOG_VIEW_DAILY ? "_daily"
+	                                      : "_current");
+}
+
+/* The Glue name of the column whose JSON key is key (as the SerDe matches
+ * keys: case-insensitively); NULL when t has none. */
+static const char *column_of(const struct catalog_table *t, const char *key)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (strcasecmp(t->cols[i].key, key) == 0)
+			return t->cols[i].name;
+	return NULL;
+}
+
+int catalog_view_count(const struct catalog_table *t)
+{
+	if (t->cursor_key == NULL || t->npk == 0 || column_of(t, t->cursor_key) == NULL)
+		return 2;
+	for (size_t i = 0; i < t->npk; i++)
+		if (column_of(t, t->pk_keys[i]) == NULL)
+			return 2;
+	return 3;
+}
+
+static void source_table_filter(const struct catalog_model *m, const struct catalog_table *t,
+                                const char *alias, struct buf *out)
+{
+	buf_printf(out, "%s\"source\" = '", alias);
+	sql_str(out, m->source);
+	buf_printf(out, "' AND %s\"table_name\" = '", alias);
+	sql_str(out, t->source_table);
+	buf_putc(out, '\'');
+}
+
+/*
+ * <table>_current: the runs of the newest committed snapshot of the table
+ * and every committed run after it (by run_started_at, then run_id: the
+ * order of the _latest view); per primary key the row of the newest version,
+ * by the cursor descending (NULLs last, Trino's default), then the run.
+ */
+static void current_sql(const struct catalog_model *m, const struct catalog_table *t,
+                        struct buf *out)
+{
+	buf_puts(out, "SELECT");
+	for (size_t i = 0; i < t->ncols; i++)
+		buf_printf(out, "%s \"%s\"", i ? "," : "", t->cols[i].name);
+	buf_printf(out, "%s \"year\", \"month\", \"day\"\nFROM (\n  SELECT", t->ncols ? "," : "");
+	for (size_t i = 0; i < t->ncols; i++)
+		buf_printf(out, "%s t.\"%s\"", i ? "," : "", t->cols[i].name);
+	buf_printf(out, "%s t.\"year\", t.\"month\", t.\"day\",\n", t->ncols ? "," : "");
+	buf_puts(out, "    row_number() OVER (PARTITION BY");
+	for (size_t i = 0; i < t->npk; i++)
+		buf_printf(out, "%s t.\"%s\"", i ? "," : "", column_of(t, t->pk_keys[i]));
+	buf_printf(out,
+	           " ORDER BY t.\"%s\" DESC, c.\"run_started_at\" DESC, c.\"run_id\" DESC) "
+	           "AS \"ingesta_rn\"\n",
+	           column_of(t, t->cursor_key));
+	buf_printf(out, "  FROM \"%s\" t\n  JOIN (\n", t->name);
+	buf_puts(out, "    SELECT r.\"run_id\", r.\"year\", r.\"month\", r.\"day\", "
+	              "r.\"run_started_at\"\n");
+	buf_printf(out, "    FROM \"%s\" r\n    CROSS JOIN (\n", CATALOG_RUNS_TABLE);
+	buf_puts(out,
+	         "      SELECT \"run_started_at\" AS \"snap_at\", \"run_id\" AS \"snap_id\"\n");
+	buf_printf(out, "      FROM \"%s\"\n      WHERE ", CATALOG_RUNS_TABLE);
+	source_table_filter(m, t, "", out);
+	buf_puts(out, " AND coalesce(\"mode\", 'snapshot') = 'snapshot'\n");
+	buf_puts(out, "      ORDER BY \"run_started_at\" DESC, \"run_id\" DESC\n      LIMIT 1\n"
+	              "    ) s\n    WHERE ");
+	source_table_filter(m, t, "r.", out);
+	buf_puts(out,
+	         "\n      AND (r.\"run_started_at\" > s.\"snap_at\" OR "
+	         "(r.\"run_started_at\" = s.\"snap_at\" AND r.\"run_id\" >= s.\"snap_id\"))\n");
+	buf_puts(out, "  ) c\n  ON t.\"year\" = c.\"year\" AND t.\"month\" = c.\"month\" AND "
+	              "t.\"day\" = c.\"day\"\n");
+	buf_puts(out, "  AND regexp_extract(t.\"$path\", '" RUN_ID_REGEX "', 1) = c.\"run_id\"\n");
+	buf_puts(out, ") v\nWHERE \"ingesta_rn\" = 1");
 }
 
 void catalog_view_sql(const struct catalog_model *m, const struct catalog_table *t,
                       enum catalog_view kind, struct buf *out)
 {
+	if (kind == CATALOG_VIEW_CURRENT) {
+		current_sql(m, t, out);
+		return;
+	}
 	buf_puts(out, "SELECT");
 	for (size_t i = 0; i < t->ncols; i++)
 		buf_printf(out, "%s t.\"%s\"", i ? "," : "", t->cols[i].name);
@@ -266,7 +347,7 @@ void catalog_render_ddl(const struct catalog_model *m, struct buf *out)
 		catalog_render_table_ddl(m, &m->tables[i], out);
 	}
 	for (size_t i = 0; i < m->ntables; i++) {
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < catalog_view_count(&m->tables[i]); k++) {
 			char name[600];
 
 			catalog_view_name(&m->tables[i], (enum catalog_view)k, name, sizeof(name));
@@ -501,7 +582,7 @@ void catalog_render_json(const struct catalog_model *m, struct buf *out)
 	for (size_t i = 0; i < m->ntables; i++)
 		json_line(out, create_request(m, catalog_table_input(m, &m->tables[i])));
 	for (size_t i = 0; i < m->ntables; i++)
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < catalog_view_count(&m->tables[i]); k++)
 			json_line(out, create_request(m, catalog_view_input(m, &m->tables[i],
 			                                                    (enum catalog_view)k)));
 }

@@ -31,12 +31,15 @@ void catalog_part_free(struct catalog_part *r)
 	free(r->db_type);
 	free(r->bucket);
 	free(r->settings);
+	free(r->range_json);
+	free(r->key_json);
 }
 
 int catalog_read_partition(struct spool *sp, int64_t id, struct catalog_part *r, struct ierr *e)
 {
 	static const char sql[] = "SELECT p.table_name, p.schema_json, r.source, r.db_type, "
-	                          "r.bucket, r.started_at, r.settings_json FROM partitions p "
+	                          "r.bucket, r.started_at, r.settings_json, p.range_json, "
+	                          "p.key_json FROM partitions p "
 	                          "JOIN runs r ON r.run_id = p.run_id WHERE p.id = ?1";
 	sqlite3 *db = spool_db(sp);
 	sqlite3_stmt *st = NULL;
@@ -56,6 +59,8 @@ int catalog_read_partition(struct spool *sp, int64_t id, struct catalog_part *r,
 		r->bucket = col_dup(st, 4);
 		r->started_at = sqlite3_column_int64(st, 5);
 		r->settings = col_dup(st, 6);
+		r->range_json = col_dup(st, 7);
+		r->key_json = col_dup(st, 8);
 	}
 	sqlite3_finalize(st);
 	if (rc == SQLITE_ROW)
@@ -71,7 +76,8 @@ int catalog_model_load(struct catalog_model *m, struct spool *sp, const char *tm
 {
 	static const char sql[] =
 	    "SELECT r.run_id, r.db_type, r.bucket, r.started_at, r.settings_json, "
-	    "p.table_name, p.schema_json FROM partitions p JOIN runs r ON r.run_id = p.run_id "
+	    "p.table_name, p.schema_json, p.range_json, p.key_json "
+	    "FROM partitions p JOIN runs r ON r.run_id = p.run_id "
 	    "WHERE r.source = ?1 AND p.state = 'complete' AND p.schema_json IS NOT NULL "
 	    "ORDER BY r.started_at, r.run_id, p.id";
 	sqlite3 *db = spool_db(sp);
@@ -116,6 +122,9 @@ int catalog_model_load(struct catalog_model *m, struct spool *sp, const char *tm
 			free(bucket);
 			return -1;
 		}
+		catalog_table_set_current(catalog_model_table(m, table),
+		                          (const char *)sqlite3_column_text(st, 7),
+		                          (const char *)sqlite3_column_text(st, 8));
 		merged++;
 	}
 	sqlite3_finalize(st);

@@ -419,6 +419,8 @@ static int sync_table(struct catalog_ctx *c, const char *db, const struct catalo
 		rt->table_ok = false;
 	if (t->ncols != before)
 		rt->views_ok = false; /* a view lists its columns */
+	if (catalog_table_copy_current(t, src_t))
+		rt->views_ok = false; /* _current appears or changes */
 	if (!rt->table_ok) {
 		int rc;
 
@@ -432,7 +434,7 @@ static int sync_table(struct catalog_ctx *c, const char *db, const struct catalo
 		fprintf(out, "unchanged %s.%s\n", db, t->name);
 	}
 	if (!rt->views_ok) {
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < catalog_view_count(t); k++) {
 			int rc;
 
 			ti = catalog_view_input(&rt->m, t, (enum catalog_view)k);
@@ -483,6 +485,7 @@ int catalog_sync_partition(struct catalog_ctx *c, struct spool *sp, int64_t part
 			e->code = IERR_PERMANENT;
 		goto out;
 	}
+	catalog_table_set_current(&m.tables[0], r.range_json, r.key_json);
 	d = db_entry(c, db);
 	if (ensure_db(c, d, NULL, e) != 0 || ensure_runs(c, d, &m, year, year, NULL, e) != 0 ||
 	    sync_table(c, db, &m, &m.tables[0], NULL, e) != 0) {

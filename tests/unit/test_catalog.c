@@ -447,6 +447,72 @@ static void test_render(void)
 	catalog_model_free(&m);
 }
 
+/* <table>_current of an incremental table: the key and the cursor by their
+ * Glue names (Id -> id, day -> day_). */
+static const char current_golden[] =
+    "SELECT \"id\", \"first_name\", \"price\", \"day_\", \"year\", \"month\", \"day\"\n"
+    "FROM (\n"
+    "  SELECT t.\"id\", t.\"first_name\", t.\"price\", t.\"day_\", t.\"year\", t.\"month\", "
+    "t.\"day\",\n"
+    "    row_number() OVER (PARTITION BY t.\"id\" ORDER BY t.\"day_\" DESC, c.\"run_started_at\" "
+    "DESC, c.\"run_id\" DESC) AS \"ingesta_rn\"\n"
+    "  FROM \"order_items\" t\n"
+    "  JOIN (\n"
+    "    SELECT r.\"run_id\", r.\"year\", r.\"month\", r.\"day\", r.\"run_started_at\"\n"
+    "    FROM \"ingesta_runs\" r\n"
+    "    CROSS JOIN (\n"
+    "      SELECT \"run_started_at\" AS \"snap_at\", \"run_id\" AS \"snap_id\"\n"
+    "      FROM \"ingesta_runs\"\n"
+    "      WHERE \"source\" = 'shop' AND \"table_name\" = 'Order Items' AND coalesce(\"mode\", "
+    "'snapshot') = 'snapshot'\n"
+    "      ORDER BY \"run_started_at\" DESC, \"run_id\" DESC\n"
+    "      LIMIT 1\n"
+    "    ) s\n"
+    "    WHERE r.\"source\" = 'shop' AND r.\"table_name\" = 'Order Items'\n"
+    "      AND (r.\"run_started_at\" > s.\"snap_at\" OR (r.\"run_started_at\" = s.\"snap_at\" AND "
+    "r.\"run_id\" >= s.\"snap_id\"))\n"
+    "  ) c\n"
+    "  ON t.\"year\" = c.\"year\" AND t.\"month\" = c.\"month\" AND t.\"day\" = c.\"day\"\n"
+    "  AND regexp_extract(t.\"$path\", '([0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})[^/]*$', 1) = "
+    "c.\"run_id\"\n"
+    ") v\n"
+    "WHERE \"ingesta_rn\" = 1";
+
+static void test_current(void)
+{
+	struct catalog_model m;
+	struct ierr e = {0};
+	struct buf out = {0};
+
+	catalog_model_init(&m, "shop", "lake", "raw-bucket", "exports", "");
+	CHECK(catalog_model_add(&m, "mysql", "Order Items", schema_v1, NULL, 2026, &e) == 0);
+	CHECK(catalog_view_count(&m.tables[0]) == 2);
+	CHECK(!catalog_table_set_current(&m.tables[0], NULL, "[\"Id\"]"));
+	CHECK(!catalog_table_set_current(&m.tables[0], "{\"column\":\"day\"}", "[]"));
+	CHECK(catalog_view_count(&m.tables[0]) == 2);
+	CHECK(catalog_table_set_current(&m.tables[0], "{\"column\":\"zz\",\"after\":null}",
+	                                "[\"Id\"]"));
+	CHECK(catalog_view_count(&m.tables[0]) == 2); /* no column zz */
+	CHECK(catalog_table_set_current(&m.tables[0],
+	                                "{\"column\":\"day\",\"after\":\"2026-01-01\","
+	                                "\"through\":\"2026-01-02\"}",
+	                                "[\"Id\"]"));
+	CHECK(!catalog_table_set_current(&m.tables[0], "{\"column\":\"day\"}", "[\"Id\"]"));
+	CHECK(catalog_view_count(&m.tables[0]) == 3);
+	catalog_view_sql(&m, &m.tables[0], CATALOG_VIEW_CURRENT, &out);
+	CHECK_STR(buf_cstr(&out), current_golden);
+	buf_reset(&out);
+	catalog_render_ddl(&m, &out);
+	CHECK(strstr(buf_cstr(&out), "CREATE OR REPLACE VIEW \"order_items_current\" AS\n") !=
+	      NULL);
+	buf_reset(&out);
+	catalog_render_json(&m, &out);
+	CHECK(strstr(buf_cstr(&out), "\"Name\":\"order_items_current\",\"TableType\":"
+	                             "\"VIRTUAL_VIEW\"") != NULL);
+	buf_free(&out);
+	catalog_model_free(&m);
+}
+
 /* A spool with two runs of one source and one of another, made by hand. */
 static void test_load(void)
 {
@@ -543,6 +609,7 @@ int main(void)
 	test_template();
 	test_union();
 	test_render();
+	test_current();
 	test_load();
 	test_glue_errors();
 	return test_done();
