@@ -267,6 +267,13 @@ def s3_drop(s3, bucket):
 
 # ---------------------------------------------------------------- contenders
 
+def is_data_key(key):
+    """A data object: not ingesta's manifests (_manifest-*) or commit records
+    (ingesta_runs/, docs/COMMIT_LOG.md)."""
+    parts = key.split("/")
+    return not parts[-1].startswith(("_", ".")) and "ingesta_runs" not in parts[:-1]
+
+
 class Contender:
     """One tool. prepare() and check() run outside the timed region."""
     name = "?"
@@ -588,7 +595,7 @@ class UploadBase(Contender):
         self.b.s3.create_bucket(Bucket=self.bucket(tag))
 
     def check(self, tag, full):
-        objs = [o for o in s3_list(self.b.s3, self.bucket(tag)) if not o["Key"].rsplit("/", 1)[-1].startswith("_")]
+        objs = [o for o in s3_list(self.b.s3, self.bucket(tag)) if is_data_key(o["Key"])]
         size = sum(o["Size"] for o in objs)
         if len(objs) != self.b.files or size != self.b.files * self.b.size:
             raise Failure(f"bucket {self.bucket(tag)}: {len(objs)} objects, {size} bytes; wanted "
@@ -668,6 +675,28 @@ class IngestaUploadVariant(IngestaUpload):
 UPLOAD_VARIANTS = [("ingesta upload S3_CHECKSUM=none", {"S3_CHECKSUM": "none"})]
 
 
+class IngestaUploadBaseline(IngestaUploadVariant):
+    """Another ingesta binary (--baseline PATH), paired with this one: an A/B
+    of two builds in alternating rounds, on the same data."""
+
+    def __init__(self, bench, path):
+        super().__init__(bench, "ingesta upload (baseline build)", {})
+        self.binary = path
+
+    def bucket(self, tag):
+        return f"bench-{self.b.group}-ingesta-baseline-{tag}".lower()[:63]
+
+    def spool(self, tag):
+        return os.path.join(self.b.work, f"baseline-spool-{tag}")
+
+    def command(self, tag):
+        return [self.binary, "upload", "--config", self.config_path(), "--once"], \
+            os.path.join(self.b.work, "ingesta-baseline.out")
+
+    def reproduce(self):
+        return f"{self.binary} upload --config CONF --once  # the baseline build"
+
+
 class Rclone(UploadBase):
     name = "rclone copy"
 
@@ -718,17 +747,257 @@ class CurlFloor(UploadBase):
                 "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -K LIST  # LIST: url/upload-file per segment")
 
 
+# ---- Sling (PyPI sling-linux-amd64 ships the binary; installed into bench/.venv)
+
+def sling_bin():
+    return glob.glob(os.path.join(os.path.dirname(VENV_PY), "..", "lib", "python3*", "site-packages",
+                                  "sling_linux_amd64", "bin", "sling-linux-amd64"))[:1]
+
+
+def sling_env(b, e):
+    """Sling's connections as environment variables: SRC (the database) and,
+    for the S3 runs, MINIO (type s3 with the custom endpoint)."""
+    v = b.env
+    e["SLING_HOME_DIR"] = os.path.join(b.work, "sling-home")
+    e["SLING_DISABLE_TELEMETRY"] = "true"
+    e["DO_NOT_TRACK"] = "1"
+    if b.kind == "postgresql":
+        e["SRC"] = (f"postgresql://{v['POSTGRESQL_USER']}:{v['POSTGRESQL_PASSWORD']}@{v['POSTGRESQL_HOST']}:"
+                    f"{v['POSTGRESQL_PORT']}/{b.db}?sslmode=disable")
+    else:
+        e["SRC"] = (f"mysql://{v['MARIADB_USER']}:{v['MARIADB_PASSWORD']}@{v['MARIADB_HOST']}:"
+                    f"{v['MARIADB_PORT']}/{b.db}")
+    return e
+
+
+def sling_s3_conn(b, bucket):
+    """Sling's s3 connection for MinIO (custom endpoint), as its env var."""
+    v = b.env
+    return json.dumps({"type": "s3", "bucket": bucket, "access_key_id": v["AWS_ACCESS_KEY_ID"],
+                       "secret_access_key": v["AWS_SECRET_ACCESS_KEY"], "endpoint": v["S3_ENDPOINT"],
+                       "region": "us-east-1"})
+
+
+def sling_stream(b):
+    return "public.t" if b.kind == "postgresql" else f"{b.db}.t"
+
+
+def count_ndjson_blobs(blobs, full):
+    """Lines of a list of (name, bytes): zstd/gzip by magic; every line parsed when full."""
+    import gzip
+    n = 0
+    for _, data in blobs:
+        if data[:4] == b"\x28\xb5\x2f\xfd":
+            data = subprocess.run(["zstd", "-dcq"], input=data, check=True, capture_output=True).stdout
+        elif data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            if full:
+                json.loads(line)
+            n += 1
+    return n
+
+
+class SlingLocal(Contender):
+    """Sling: database -> one zstd JSON-lines file in a local directory."""
+    name = "sling-jsonl-zst"
+
+    def dir(self, tag):
+        return os.path.join(self.b.work, f"sling-out-{tag}")
+
+    def prepare(self, tag):
+        shutil.rmtree(self.dir(tag), ignore_errors=True)
+        os.makedirs(self.dir(tag))
+
+    def command(self, tag):
+        return sling_bin() + ["run", "--src-conn", "SRC", "--src-stream", sling_stream(self.b), "--tgt-object",
+                              f"file://{self.dir(tag)}/t.jsonl.zst", "--tgt-options",
+                              "{format: jsonlines, compression: zstd}"], os.path.join(self.b.work, "sling.out")
+
+    def check(self, tag, full):
+        files = [os.path.join(r, f) for r, _, fs in os.walk(self.dir(tag)) for f in fs]
+        if not files:
+            raise Failure(f"sling wrote nothing under {self.dir(tag)}")
+        blobs = [(f, open(f, "rb").read()) for f in files]
+        return count_ndjson_blobs(blobs, full), sum(len(d) for _, d in blobs)
+
+    def cleanup(self, tag):
+        shutil.rmtree(self.dir(tag), ignore_errors=True)
+
+    def reproduce(self):
+        return ("SRC=<db url> sling run --src-conn SRC --src-stream " + sling_stream(self.b) +
+                " --tgt-object file://DIR/t.jsonl.zst --tgt-options '{format: jsonlines, compression: zstd}'")
+
+
+class S3Output(Contender):
+    """An end-to-end contender: rows from the database into a fresh MinIO
+    bucket; the check reads every data object back and counts its lines."""
+
+    def bucket(self, tag):
+        slug = "".join(ch if ch.isalnum() else "-" for ch in self.name.split()[0].lower())
+        return f"bench-{self.b.group}-{slug}"[:56].rstrip("-") + f"-{tag}".lower()
+
+    def prepare(self, tag):
+        s3_drop(self.b.s3, self.bucket(tag))
+        self.b.s3.create_bucket(Bucket=self.bucket(tag))
+
+    def data_objects(self, tag):
+        return [o for o in s3_list(self.b.s3, self.bucket(tag)) if is_data_key(o["Key"])]
+
+    def check(self, tag, full):
+        objs = self.data_objects(tag)
+        if not objs:
+            raise Failure(f"bucket {self.bucket(tag)}: no data objects")
+        blobs = [(o["Key"], self.b.s3.get_object(Bucket=self.bucket(tag), Key=o["Key"])["Body"].read())
+                 for o in objs]
+        return count_ndjson_blobs(blobs, full), sum(o["Size"] for o in objs)
+
+    def cleanup(self, tag):
+        s3_drop(self.b.s3, self.bucket(tag))
+
+
+class IngestaE2E(S3Output):
+    """ingesta collect, then ingesta upload --once: database -> MinIO."""
+    name = "ingesta collect+upload"
+
+    def spool(self, tag):
+        return os.path.join(self.b.work, f"e2e-spool-{tag}")
+
+    def conf(self, tag):
+        return os.path.join(self.b.work, f"e2e-{tag}.conf")
+
+    def prepare(self, tag):
+        super().prepare(tag)
+        shutil.rmtree(self.spool(tag), ignore_errors=True)
+        e = self.b.env
+        lines = {"SPOOL_DIR": self.spool(tag), "S3_BUCKET": self.bucket(tag), "INCLUDE_TABLES": "t",
+                 "SPOOL_MAX_BYTES": "0", "PROGRESS": "never", "LOG_LEVEL": "WARNING",
+                 "S3_ENDPOINT": e["S3_ENDPOINT"], "AWS_ACCESS_KEY_ID": e["AWS_ACCESS_KEY_ID"],
+                 "AWS_SECRET_ACCESS_KEY": e["AWS_SECRET_ACCESS_KEY"], "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_EC2_METADATA_DISABLED": "true"}
+        if self.b.kind == "postgresql":
+            lines.update(DB_TYPE="postgresql", POSTGRES_HOST=e["POSTGRESQL_HOST"], POSTGRES_PORT=e["POSTGRESQL_PORT"],
+                         POSTGRES_USER=e["POSTGRESQL_USER"], POSTGRES_PASSWORD=e["POSTGRESQL_PASSWORD"],
+                         POSTGRES_DB=self.b.db)
+        else:
+            lines.update(DB_TYPE="mysql", MYSQL_HOST=e["MARIADB_HOST"], MYSQL_PORT=e["MARIADB_PORT"],
+                         MYSQL_USER=e["MARIADB_USER"], MYSQL_PASSWORD=e["MARIADB_PASSWORD"], MYSQL_DATABASE=self.b.db)
+        with open(self.conf(tag), "w") as f:
+            for k, v in lines.items():
+                f.write(f"{k}={v}\n")
+
+    def command(self, tag):
+        c = shlex.quote(self.conf(tag))
+        i = shlex.quote(self.b.ingesta)
+        return ["/bin/sh", "-c", f"{i} collect --config {c} && {i} upload --config {c} --once"], \
+            os.path.join(self.b.work, "ingesta-e2e.out")
+
+    def check(self, tag, full):
+        res = super().check(tag, full)
+        con = sqlite3.connect(os.path.join(self.spool(tag), "spool.db"))
+        states = con.execute("SELECT DISTINCT state FROM segments").fetchall()
+        con.close()
+        if states != [("uploaded",)]:
+            raise Failure(f"spool states after upload: {states}")
+        return res
+
+    def cleanup(self, tag):
+        super().cleanup(tag)
+        shutil.rmtree(self.spool(tag), ignore_errors=True)
+
+    def reproduce(self):
+        return "ingesta collect --config CONF && ingesta upload --config CONF --once  # defaults"
+
+
+class SlingS3(S3Output):
+    """Sling: database -> zstd JSON lines in MinIO (its s3 connection, custom endpoint)."""
+    name = "sling-s3-jsonl-zst"
+
+    def command(self, tag):
+        # The connection names the bucket, so it is set per run.
+        argv = ["/usr/bin/env", "MINIO=" + sling_s3_conn(self.b, self.bucket(tag))] + sling_bin()
+        argv += ["run", "--src-conn", "SRC", "--src-stream", sling_stream(self.b), "--tgt-conn", "MINIO",
+                 "--tgt-object", f"s3://{self.bucket(tag)}/t/t.jsonl.zst", "--tgt-options",
+                 "{format: jsonlines, compression: zstd}"]
+        return argv, os.path.join(self.b.work, "sling-s3.out")
+
+    def reproduce(self):
+        return ("SRC=<db url> MINIO='{type: s3, endpoint: URL, access_key_id: K, secret_access_key: S, ...}' "
+                "sling run --src-conn SRC --src-stream " + sling_stream(self.b) +
+                " --tgt-conn MINIO --tgt-object s3://BUCKET/t/t.jsonl.zst "
+                "--tgt-options '{format: jsonlines, compression: zstd}'")
+
+
+class DltS3(S3Output):
+    """dlt sql_database -> filesystem destination on MinIO (s3fs), jsonl gzip."""
+    name = "dlt-s3-jsonl"
+    slow = True
+
+    def work_dir(self, tag):
+        return os.path.join(self.b.work, f"dlt-s3-work-{tag}")
+
+    def prepare(self, tag):
+        super().prepare(tag)
+        shutil.rmtree(self.work_dir(tag), ignore_errors=True)
+        os.makedirs(self.work_dir(tag))
+
+    def command(self, tag):
+        return [VENV_PY, os.path.join(HERE, "contenders", "dlt_load.py"), Dlt.url(self), "t",
+                f"s3://{self.bucket(tag)}", self.work_dir(tag)], os.path.join(self.b.work, "dlt-s3.out")
+
+    def data_objects(self, tag):
+        return [o for o in s3_list(self.b.s3, self.bucket(tag)) if "/t/" in o["Key"]]
+
+    def cleanup(self, tag):
+        super().cleanup(tag)
+        shutil.rmtree(self.work_dir(tag), ignore_errors=True)
+
+    def reproduce(self):
+        return ("DESTINATION__FILESYSTEM__CREDENTIALS__{AWS_ACCESS_KEY_ID,AWS_SECRET_ACCESS_KEY,ENDPOINT_URL}=... "
+                "bench/.venv/bin/python bench/contenders/dlt_load.py DB_URL t s3://BUCKET WORK_DIR")
+
+
+class DumpZstdAwsCp(S3Output):
+    """The shell pipeline: the database's own JSON export | zstd | aws s3 cp -."""
+
+    @property
+    def name(self):
+        return "psql-pipe-zstd-aws-s3-cp" if self.b.kind == "postgresql" else "mariadb-pipe-zstd-aws-s3-cp"
+
+    def command(self, tag):
+        if self.b.kind == "postgresql":
+            dump = psql_base(self.b) + ["-At", "-v", "FETCH_COUNT=10000", "-c", "SELECT row_to_json(t) FROM t"]
+        else:
+            dump = mariadb_base(self.b) + ["--quick", "-B", "-N", "-r", "-e", MY_JSON_SQL, self.b.db]
+        cp = ["/usr/bin/aws", "--endpoint-url", self.b.env["S3_ENDPOINT"], "s3", "cp", "--only-show-errors", "-",
+              f"s3://{self.bucket(tag)}/t/data.jsonl.zst"]
+        line = " ".join(shlex.quote(a) for a in dump) + " | zstd -q -3 | " + " ".join(shlex.quote(a) for a in cp)
+        return ["/bin/bash", "-o", "pipefail", "-c", line], os.path.join(self.b.work, "pipe.out")
+
+    def reproduce(self):
+        first = "psql ... -At -c 'SELECT row_to_json(t) FROM t'" if self.b.kind == "postgresql" else \
+            "mariadb --quick -B -N -r -e 'SELECT JSON_OBJECT(...) FROM t'"
+        return f"{first} | zstd -q -3 | aws --endpoint-url URL s3 cp - s3://BUCKET/t/data.jsonl.zst"
+
+
 # ---------------------------------------------------------------- groups
 
 TARGETS = {
     # group: [(contender name or tuple of names = the fastest of them, minimum ratio, strictly greater?)]
     "postgresql": [(("psql-row_to_json", "pg-COPY-row_to_json-csv"), 1.5), ("pg-COPY-floor", 0.7),
-                   ("original-python", 10.0), ("dlt-sql_database-jsonl", 1.0)],
+                   ("original-python", 10.0), ("dlt-sql_database-jsonl", 20.0)],
     "mariadb": [("mariadb-JSON_OBJECT", 1.5), ("original-python", 10.0)],
     "mongodb": [("pymongo-json.dumps", 3.0)],
     "upload-big": [("rclone copy", 1.0), ("aws s3 cp", 1.5), ("curl-parallel-floor", 0.8)],
     "upload-small": [("rclone copy", 1.0), ("aws s3 cp", 1.5), ("curl-parallel-floor", 0.8)],
+    "e2e-postgresql": [("sling-s3-jsonl-zst", 5.0), ("dlt-s3-jsonl", 20.0)],
+    "e2e-mariadb": [("sling-s3-jsonl-zst", 5.0), ("dlt-s3-jsonl", 20.0)],
 }
+for _g in ("postgresql", "mariadb"):
+    TARGETS[_g].append(("sling-jsonl-zst", 5.0))
+TARGETS["mariadb"].append(("dlt-sql_database-jsonl", 20.0))
 RSS_LIMIT = 32 * MiB
 
 
@@ -743,15 +1012,23 @@ class Group:
         shutil.rmtree(self.work, ignore_errors=True)
         os.makedirs(self.work)
         self.s3 = s3_client(env)
-        self.kind = {"postgresql": "postgresql", "mariadb": "mysql", "mongodb": "mongodb"}.get(name, "upload")
-        if self.kind == "postgresql":
+        self.kind = {"postgresql": "postgresql", "mariadb": "mysql", "mongodb": "mongodb",
+                     "e2e-postgresql": "postgresql", "e2e-mariadb": "mysql"}.get(name, "upload")
+        if name.startswith("e2e-"):
+            # database -> MinIO, end to end
             self.n = size["rows"]
-            self.contenders = [PsqlJson(self), PgCopyJson(self), PgCopyFloor(self), Original(self), Dlt(self)]
+            self.contenders = [SlingS3(self), DltS3(self), DumpZstdAwsCp(self)]
+            self.ingesta_c = IngestaE2E(self)
+            self.probes = ["postgres" if self.kind == "postgresql" else "mariadb", "minio"]
+        elif self.kind == "postgresql":
+            self.n = size["rows"]
+            self.contenders = [PsqlJson(self), PgCopyJson(self), PgCopyFloor(self), Original(self), Dlt(self),
+                               SlingLocal(self)]
             self.ingesta_c = IngestaCollect(self)
             self.probes = ["postgres", "minio"]
         elif self.kind == "mysql":
             self.n = size["rows"]
-            self.contenders = [MariadbJson(self), MariadbFloor(self), Original(self), Dlt(self)]
+            self.contenders = [MariadbJson(self), MariadbFloor(self), Original(self), Dlt(self), SlingLocal(self)]
             self.ingesta_c = IngestaCollect(self)
             self.probes = ["mariadb", "minio"]
         elif self.kind == "mongodb":
@@ -767,22 +1044,34 @@ class Group:
             self.contenders = [Rclone(self), AwsCli(self), CurlFloor(self)]
             self.ingesta_c = IngestaUpload(self)
             self.probes = ["minio"]
-        if args.variants and self.kind in ("postgresql", "mysql", "mongodb"):
+        if not sling_bin():
+            log("sling not installed (bench/run.sh installs it into bench/.venv): its rows are skipped")
+            self.contenders = [c for c in self.contenders if not isinstance(c, (SlingLocal, SlingS3))]
+        if args.variants and self.kind in ("postgresql", "mysql", "mongodb") and not name.startswith("e2e-"):
             self.contenders += [IngestaVariant(self, n, x) for n, x in VARIANTS]
         elif args.variants:
             self.contenders += [IngestaUploadVariant(self, n, x) for n, x in UPLOAD_VARIANTS]
+        if args.baseline and self.kind == "upload":
+            self.contenders.append(IngestaUploadBaseline(self, os.path.abspath(args.baseline)))
         if args.skip:
             self.contenders = [c for c in self.contenders if c.name not in args.skip]
         self.runs = []
         self.failures = []
 
     def child_env(self, c):
-        if isinstance(c, (IngestaCollect, IngestaUpload)):
+        if isinstance(c, (IngestaCollect, IngestaUpload, IngestaE2E)):
             return clean_env({"HOME": os.environ.get("HOME", "/root")})
         e = dict(os.environ)
         e.update(self.env)
         e["PGPASSWORD"] = self.env["POSTGRESQL_PASSWORD"]
         e["MYSQL_PWD"] = self.env["MARIADB_PASSWORD"]
+        if isinstance(c, (SlingLocal, SlingS3)):
+            sling_env(self, e)
+        if isinstance(c, DltS3):
+            e.update(DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID=self.env["AWS_ACCESS_KEY_ID"],
+                     DESTINATION__FILESYSTEM__CREDENTIALS__AWS_SECRET_ACCESS_KEY=self.env["AWS_SECRET_ACCESS_KEY"],
+                     DESTINATION__FILESYSTEM__CREDENTIALS__ENDPOINT_URL=self.env["S3_ENDPOINT"],
+                     DESTINATION__FILESYSTEM__CREDENTIALS__REGION_NAME="us-east-1")
         if isinstance(c, Rclone):
             e.pop("AWS_CA_BUNDLE", None)  # rclone cannot use a CA bundle with its transport
             e.update(RCLONE_CONFIG_BENCHS3_TYPE="s3", RCLONE_CONFIG_BENCHS3_PROVIDER="Minio",
@@ -964,6 +1253,7 @@ def versions():
         "boto3": first([PY, "-c", "import boto3; print(boto3.__version__)"]),
         "dlt": first([VENV_PY, "-c", "import dlt, sqlalchemy; print(dlt.__version__, 'sqlalchemy', "
                                      "sqlalchemy.__version__)"]),
+        "sling": first(sling_bin() + ["--version"]) if sling_bin() else "not installed",
         "rclone": first(["rclone", "version"]),
         "aws": first(["/usr/bin/aws", "--version"]),
         "curl": first(["curl", "--version"]),
@@ -992,12 +1282,15 @@ def main():
     ap.add_argument("--slow-rounds", type=int,
                     help="timed rounds of the >= 10x slower contenders (original, dlt); default: --rounds. "
                          "When fewer, they also skip the warm-up run")
-    ap.add_argument("--only", help="comma-separated groups: postgresql,mariadb,mongodb,upload-big,upload-small")
+    ap.add_argument("--only", help="comma-separated groups: postgresql,mariadb,mongodb,upload-big,upload-small,"
+                    "e2e-postgresql,e2e-mariadb")
     ap.add_argument("--skip", default="", help="comma-separated contender names to leave out")
     ap.add_argument("--variants", action="store_true",
                     help="also run ingesta collect with ZSTD_LEVEL=1 and with COMPRESSION=none, and ingesta "
                          "upload with S3_CHECKSUM=none, paired like contenders (what compression and the "
                          "checksum cost)")
+    ap.add_argument("--baseline", help="another ingesta binary, paired with --ingesta in the upload groups "
+                    "(an A/B of two builds)")
     ap.add_argument("--docs", type=int, help="MongoDB documents (default 20,000; --quick 2,000)")
     ap.add_argument("--ingesta", default=os.path.join(ROOT, "build-bench", "ingesta"))
     ap.add_argument("--work", default=os.environ.get("BENCH_WORK", "/tmp/ingesta-bench"),
@@ -1010,7 +1303,7 @@ def main():
     args.rounds = size["rounds"] if args.rounds is None else args.rounds
     args.slow_rounds = args.rounds if args.slow_rounds is None else args.slow_rounds
     args.skip = [s for s in args.skip.split(",") if s]
-    groups = (args.only or "postgresql,mariadb,mongodb,upload-big,upload-small").split(",")
+    groups = (args.only or "postgresql,mariadb,mongodb,upload-big,upload-small,e2e-postgresql,e2e-mariadb").split(",")
     args.ingesta = os.path.abspath(args.ingesta)
     if not os.access(args.ingesta, os.X_OK):
         sys.exit(f"bench: {args.ingesta}: not built (meson setup build-bench --buildtype=release && "
@@ -1028,9 +1321,9 @@ def main():
     build = {}
     data_root = os.path.join(args.work, "datasets")
     os.makedirs(data_root, exist_ok=True)
-    if "postgresql" in groups:
+    if "postgresql" in groups or "e2e-postgresql" in groups:
         build["postgresql"] = datasets.ensure_pg(env, size["db"], size["rows"])
-    if "mariadb" in groups:
+    if "mariadb" in groups or "e2e-mariadb" in groups:
         build["mariadb"] = datasets.ensure_mariadb(env, size["db"], size["rows"])
     if "mongodb" in groups:
         build["mongodb"] = datasets.ensure_mongo(env, size["db"], size["docs"])

@@ -3,8 +3,8 @@
 #
 #   bench/run.sh [--quick] [bench.py options...]
 #
-# Installs what the contenders need (Debian packages; dlt in bench/.venv from
-# bench/requirements-dlt.txt), builds ingesta in build-bench (release), starts
+# Installs what the contenders need (Debian packages; dlt, s3fs and Sling in
+# bench/.venv from bench/requirements-dlt.txt and requirements-sling.txt), builds ingesta in build-bench (release), starts
 # the test servers (tests/servers/start.sh), then runs bench/bench.py, which
 # builds the datasets, runs every contender alternately with ingesta and prints
 # the report. Exit status: bench.py's (non-zero when any run failed).
@@ -22,13 +22,16 @@ bash "$root/tests/servers/install-deps.sh" python3-psycopg2 python3-pymysql pyth
 
 venv="$here/.venv"
 stamp="$venv/.requirements"
-if ! cmp -s "$here/requirements-dlt.txt" "$stamp" 2>/dev/null ||
-    ! "$venv/bin/python" -c "import dlt" 2>/dev/null; then
-    say "installing dlt into $venv"
+if ! cat "$here/requirements-dlt.txt" "$here/requirements-sling.txt" | cmp -s - "$stamp" 2>/dev/null ||
+    ! "$venv/bin/python" -c "import dlt, s3fs, sling_linux_amd64" 2>/dev/null; then
+    say "installing dlt, s3fs and sling into $venv"
     /usr/bin/python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-dlt.txt"
-    cp "$here/requirements-dlt.txt" "$stamp"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-dlt.txt" \
+        -r "$here/requirements-sling.txt"
+    cat "$here/requirements-dlt.txt" "$here/requirements-sling.txt" > "$stamp"
 fi
+# The wheel ships Sling's binary; make sure it is executable.
+chmod +x "$venv"/lib/python3*/site-packages/sling_linux_amd64/bin/sling-linux-* 2>/dev/null || true
 
 build="${BENCH_BUILD_DIR:-$root/build-bench}"
 if [[ ! -f "$build/build.ninja" ]]; then

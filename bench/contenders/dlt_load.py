@@ -3,7 +3,7 @@ default) to the filesystem destination, jsonl format (gzip-compressed, dlt's
 default), into a local bucket directory.
 
 Run with the venv's python (bench/.venv: dlt, sqlalchemy, psycopg2-binary,
-pymysql). usage: dlt_load.py SQLALCHEMY_URL TABLE BUCKET_DIR WORK_DIR
+pymysql; s3fs for an s3:// bucket). usage: dlt_load.py SQLALCHEMY_URL TABLE BUCKET_DIR|s3://BUCKET WORK_DIR
 Prints the number of rows dlt normalized on stdout.
 """
 import os
@@ -21,8 +21,11 @@ from dlt.sources.sql_database import sql_database  # noqa: E402
 
 
 def main():
+    # BUCKET_DIR: a local directory, or s3://bucket (credentials and the
+    # endpoint from DESTINATION__FILESYSTEM__CREDENTIALS__*: dlt's own config).
+    bucket_url = bucket_dir if "://" in bucket_dir else "file://" + bucket_dir
     pipe = dlt.pipeline(pipeline_name="bench", pipelines_dir=os.path.join(work_dir, "pipelines"),
-                        destination=dlt.destinations.filesystem(bucket_url="file://" + bucket_dir),
+                        destination=dlt.destinations.filesystem(bucket_url=bucket_url),
                         dataset_name="bench")
     src = sql_database(credentials=url, table_names=[table])
     pipe.run(src, loader_file_format="jsonl")
