@@ -3,7 +3,9 @@
  * upload_state.c), through the public functions: claim order and due times,
  * transient retries with backoff up to the attempt limit, permanent failures,
  * quarantine, replay (failed always; quarantined only by id), uploaded,
- * retention, and the manifest of a partition only once all of it is uploaded.
+ * retention, the manifest of a partition only once all of it is uploaded, and
+ * batches (claims bounded by count and bytes, marks in one transaction,
+ * released claims).
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -158,6 +160,45 @@ int main(void)
 	CHECK(test_spool_int(
 	          sp, "SELECT count(*) FROM segments WHERE file_deleted_at IS NOT NULL") == 5);
 	CHECK(spool_apply_retention(sp, 0, &e) == 0);
+
+	/* Batches: claims bounded by count and bytes (the first always), marks
+	 * and counters in one transaction, unstarted claims released. */
+	{
+		struct spool_run run2;
+		struct segment *b = calloc(8, sizeof(*b));
+		struct spool_done d[3];
+		int64_t before = test_spool_int(
+		    sp, "SELECT coalesce(max(value),0) FROM counters WHERE name='uploads_total'");
+
+		CHECK(b != NULL);
+		CHECK(spool_run_begin(sp, "utest", "sqlite", "file:///tmp/x", &run2, &e) == 0);
+		committed_table(sp, &run2, "u", 6);
+		CHECK(spool_run_end(sp, &run2, "complete", 1, 6, NULL, &e) == 0);
+		CHECK(spool_claim_batch(sp, b, 8, 0, &e) == 1); /* byte budget 0: one */
+		CHECK(b[0].attempts == 1 && strcmp(b[0].table, "u") == 0);
+		CHECK(spool_claim_batch(sp, b + 1, 3, 1 << 20, &e) == 3); /* count bound */
+		CHECK(b[1].id < b[2].id && b[2].id < b[3].id && b[1].id > b[0].id);
+		CHECK(spool_count_state(sp, "uploading") == 4);
+		for (int i = 0; i < 3; i++) {
+			d[i].id = b[i].id;
+			d[i].bytes = 10;
+			snprintf(d[i].etag, sizeof(d[i].etag), "etag%d", i);
+		}
+		CHECK(spool_mark_uploaded_batch(sp, d, 3, &e) == 0);
+		CHECK(test_spool_int(sp, "SELECT count(*) FROM segments WHERE state='uploaded' AND "
+		                         "etag LIKE 'etag%%' AND uploaded_at IS NOT NULL") == 3);
+		CHECK(test_spool_int(sp, "SELECT value FROM counters WHERE name='uploads_total'") ==
+		      before + 3);
+		/* b[3] never tried: back to sealed, its attempt not counted. */
+		CHECK(spool_release_claims(sp, b + 3, 1, &e) == 0);
+		CHECK(test_spool_int(
+		          sp,
+		          "SELECT state='sealed' AND attempts=0 FROM segments WHERE id=%" PRId64,
+		          b[3].id) == 1);
+		CHECK(spool_claim_batch(sp, b, 8, 1 << 20, &e) == 3); /* the rest */
+		CHECK(spool_claim_batch(sp, b, 8, 1 << 20, &e) == 0);
+		free(b);
+	}
 
 	spool_close(sp);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
