@@ -277,6 +277,11 @@ class Figures:
         self.rows = self.objects = self.lost = self.dups = self.corrupt = 0
         self.partitions = self.runs = self.commits = 0
 
+    def add(self, other, fields=None):
+        """Add other's counts (all of them, or just `fields`) to these."""
+        for k in fields or vars(other):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
     def __str__(self):
         return (f"{self.runs} runs, {self.partitions} table partitions ({self.commits} commit "
                 f"records), {self.objects} objects and "

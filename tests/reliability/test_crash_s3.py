@@ -136,8 +136,7 @@ def collector_loop(d, rng):
                   f"{abandoned} runs abandoned and cleaned by recovery, in {time.time() - t1:.0f} s; {fig}",
                   flush=True)
             kills_total += killed
-            for k in ("rows", "objects", "lost", "dups", "corrupt", "runs", "partitions"):
-                setattr(total, k, getattr(total, k) + getattr(fig, k))
+            total.add(fig)
         finally:
             src.drop()
     return kills_total, total

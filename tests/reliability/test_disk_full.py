@@ -241,8 +241,7 @@ def test():
     test_quota(d, fs, out)
     total = Figures()
     for _, _, f in out:
-        for k in ("rows", "objects", "lost", "dups", "corrupt"):
-            setattr(total, k, getattr(total, k) + getattr(f, k))
+        total.add(f, ("rows", "objects", "lost", "dups", "corrupt"))
     print(f"disk full: {len(out)} scenarios, {sum(n for _, n, _ in out)} faults injected, "
           f"{total.objects} objects and {total.rows} rows checked, rows lost {total.lost}, "
           f"duplicates {total.dups}, corrupt objects {total.corrupt}")

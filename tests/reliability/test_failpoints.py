@@ -321,8 +321,7 @@ def test():
     run_points(pl, file_names, "file:// target")
     logs = [pl.log]
     total = Figures()
-    for k in ("rows", "objects", "lost", "dups", "corrupt", "partitions", "runs"):
-        setattr(total, k, getattr(pl.fig, k))
+    total.add(pl.fig)
     kills, scen = pl.kills, pl.scenarios
     # --- MinIO, multipart ---
     ok, why = s3_available() if WANT_S3 else (False, "FAILPOINT_S3=0")
@@ -339,8 +338,7 @@ def test():
             run_points(s3, [n for n in s3_names if n not in ("upload.file.before_publish",)],
                        "S3 (MinIO, multipart)")
             logs.append(s3.log)
-            for k in ("rows", "objects", "lost", "dups", "corrupt", "partitions", "runs"):
-                setattr(total, k, getattr(total, k) + getattr(s3.fig, k))
+            total.add(s3.fig)
             kills += s3.kills
             scen += s3.scenarios
         finally:

@@ -140,8 +140,7 @@ def test():
     figs.append(scenario(d, "ExpiredToken", *via_proxy("expired"), "ExpiredToken"))
     total = Figures()
     for f in figs:
-        for k in ("rows", "objects", "lost", "dups", "corrupt"):
-            setattr(total, k, getattr(total, k) + getattr(f, k))
+        total.add(f, ("rows", "objects", "lost", "dups", "corrupt"))
     print(f"S3 permanent errors: {len(figs)} scenarios, {len(figs) * 4} segments failed with a clear "
           f"status and replayed, {total.objects} objects and {total.rows} rows checked, rows lost "
           f"{total.lost}, duplicates {total.dups}, corrupt objects {total.corrupt}")
