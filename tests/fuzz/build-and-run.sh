@@ -54,15 +54,15 @@ command -v "$CLANG" >/dev/null || {
 # The project sources each target links (besides its harness).
 declare -A srcs=(
 	[config]="common/config.c common/parse.c common/log.c common/buf.c common/err.c common/util.c common/hex.c"
-	[json]="common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
+	[json]="common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
 	[bson]="collector/bson_json.c common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
-	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/hex.c common/buf.c common/err.c"
-	[s3xml]="uploader/s3_http.c uploader/s3_proto.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
-	[creds]="uploader/creds.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
+	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
+	[s3xml]="uploader/s3_http.c uploader/s3_proto.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/config.c common/parse.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
+	[creds]="uploader/creds.c common/config.c common/parse.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
 	[http]="uploader/http_parse.c"
 )
 declare -A pkgs=(
-	[config]="libcrypto" [json]="" [bson]="libbson-1.0 libcrypto" [pgtext]=""
+	[config]="libcrypto" [json]="libcrypto" [bson]="libbson-1.0 libcrypto" [pgtext]="libcrypto"
 	[s3xml]="libcurl libcrypto jansson" [creds]="libcurl libcrypto jansson" [http]=""
 )
 
