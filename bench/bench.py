@@ -990,8 +990,8 @@ TARGETS = {
                    ("original-python", 10.0), ("dlt-sql_database-jsonl", 20.0)],
     "mariadb": [("mariadb-JSON_OBJECT", 1.5), ("original-python", 10.0)],
     "mongodb": [("pymongo-json.dumps", 3.0)],
-    "upload-big": [("rclone copy", 1.0), ("aws s3 cp", 1.5), ("curl-parallel-floor", 0.8)],
-    "upload-small": [("rclone copy", 1.0), ("aws s3 cp", 1.5), ("curl-parallel-floor", 0.8)],
+    "upload-big": [("rclone copy", 1.0), ("aws s3 cp", 1.5), ("curl-parallel-floor", 0.9)],
+    "upload-small": [("rclone copy", 1.0), ("aws s3 cp", 1.5), ("curl-parallel-floor", 0.9)],
     "e2e-postgresql": [("sling-s3-jsonl-zst", 5.0), ("dlt-s3-jsonl", 20.0)],
     "e2e-mariadb": [("sling-s3-jsonl-zst", 5.0), ("dlt-s3-jsonl", 20.0)],
 }

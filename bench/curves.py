@@ -47,8 +47,8 @@ def ensure_pg_tables(env, db, k):
     marker = f"ingesta bench tables v1 k={k} rows={ROWS_PER_TABLE}"
     if datasets.pg_query(env, env["POSTGRESQL_DATABASE"], f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
         datasets.pg_query(env, env["POSTGRESQL_DATABASE"], f'CREATE DATABASE "{db}"')
-    have = datasets.pg_query(env, db, "SELECT obj_description('public.bench_meta'::regclass, 'pg_class') "
-                                      "WHERE to_regclass('public.bench_meta') IS NOT NULL")
+    have = datasets.pg_query(env, db, "SELECT obj_description(oid, 'pg_class') FROM pg_class "
+                                      "WHERE relname = 'bench_meta' AND relnamespace = 'public'::regnamespace")
     if have == marker:
         return 0.0
     t0 = time.monotonic()

@@ -40,6 +40,17 @@ bool s3_cond_enabled(struct s3_target *t)
 	       (t->cond == S3_COND_AUTO && !atomic_load(&t->cond_unsupported));
 }
 
+const char *s3_payload_hash(struct s3_target *t, const char *sha_hex)
+{
+	return t->checksum && atomic_load(&t->checksum_echoed) ? "UNSIGNED-PAYLOAD" : sha_hex;
+}
+
+void s3_checksum_seen(struct s3_target *t, const struct s3_resp *resp, const char *sha_b64)
+{
+	if (t->checksum && resp->checksum_sha256[0] && strcmp(resp->checksum_sha256, sha_b64) == 0)
+		atomic_store(&t->checksum_echoed, true);
+}
+
 int s3_quarantine(struct put_result *res, struct ierr *e, const char *fmt, ...)
 {
 	va_list ap;
@@ -433,6 +444,7 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 	hex_to_b64(seg->sha256, 32, sha_b64);
 	if (md5_b64[0] == '\0' || sha_b64[0] == '\0')
 		return s3_quarantine(res, e, "spool row of %s has malformed checksums", seg->path);
+	rq.payload_hash = s3_payload_hash(t, seg->sha256);
 	hdr[nh++] = (struct sigv4_kv){"content-md5", md5_b64};
 	hdr[nh++] = (struct sigv4_kv){"content-type", "application/octet-stream"};
 	if (t->checksum)
@@ -486,6 +498,7 @@ static int put_single(struct s3_target *t, const struct segment *seg, int fd,
 			                "the segment's %s",
 			                t->base.bucket, seg->key, resp.checksum_sha256, sha_b64);
 		}
+		s3_checksum_seen(t, &resp, sha_b64);
 		snprintf(res->etag, sizeof(res->etag), "%s", etag);
 		return 0;
 	}

@@ -11,7 +11,9 @@
  * The protocol, in short:
  * - Below MULTIPART_THRESHOLD: one PutObject streamed from the spool file
  *   (never held in memory), with Content-MD5, x-amz-checksum-sha256 (unless
- *   S3_CHECKSUM=none), the recorded SHA-256 as the signed payload hash and
+ *   S3_CHECKSUM=none), the recorded SHA-256 as the signed payload hash (or
+ *   UNSIGNED-PAYLOAD once the server has shown it checks the signed
+ *   x-amz-checksum-sha256: s3_payload_hash()) and
  *   If-None-Match: * (S3_CONDITIONAL_WRITES=false: a HEAD first instead; auto:
  *   If-None-Match until the server answers 501 NotImplemented, then HEAD
  *   first). The server checks the body against those digests; a refusal
@@ -185,6 +187,7 @@ struct s3_target {
 	bool checksum; /* S3_CHECKSUM=sha256 */
 	enum s3_cond_mode cond;
 	atomic_bool cond_unsupported; /* auto mode saw 501 for If-None-Match */
+	atomic_bool checksum_echoed;  /* a write was answered with our x-amz-checksum-sha256 */
 	uint64_t threshold;           /* MULTIPART_THRESHOLD */
 	uint64_t part_size;           /* MULTIPART_PART_SIZE, clamped to S3's limits */
 	int part_concurrency;         /* UPLOAD_PART_CONCURRENCY: parts of one upload in flight */
@@ -267,6 +270,17 @@ enum s3_verdict { S3_ABSENT, S3_SAME, S3_DIFFERENT, S3_UNKNOWN };
 
 /* If-None-Match in use (S3_CONDITIONAL_WRITES, and not refused by the server). */
 bool s3_cond_enabled(struct s3_target *t);
+
+/*
+ * The x-amz-content-sha256 of a write whose body has the SHA-256 sha_hex:
+ * sha_hex itself, or "UNSIGNED-PAYLOAD" once the server has answered a write
+ * with the x-amz-checksum-sha256 we sent (S3_CHECKSUM=sha256): it then checks
+ * the body's SHA-256 against that checksum header, which is signed, so the
+ * body stays bound to the signature, and it hashes the body once instead of
+ * twice. Content-MD5 is sent either way. s3_checksum_seen() records an answer.
+ */
+const char *s3_payload_hash(struct s3_target *t, const char *sha_hex);
+void s3_checksum_seen(struct s3_target *t, const struct s3_resp *resp, const char *sha_b64);
 
 /* Fill res->code and *e, return -1: the spool file is damaged
  * (res->quarantine, code ChecksumMismatch, IERR_PERMANENT); a retryable

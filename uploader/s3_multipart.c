@@ -270,6 +270,7 @@ static enum mpu_result upload_part(struct mpu *m, int pn, uint64_t off, uint64_t
 	s3_base64(m->shas + 32 * (pn - 1), 32, sha_b64);
 	hex_encode(m->shas + 32 * (pn - 1), 32, sha_hex);
 	hex_encode(m->md5s + 16 * (pn - 1), 16, md5_hex);
+	rq.payload_hash = s3_payload_hash(t, sha_hex);
 	hdr[0] = (struct sigv4_kv){"content-md5", md5_b64};
 	rq.nheaders = 1;
 	if (t->checksum)
@@ -309,6 +310,7 @@ static enum mpu_result upload_part(struct mpu *m, int pn, uint64_t off, uint64_t
 		return MPU_FAILED;
 	}
 	s3_etag_unquote(resp.etag, m->etags[pn - 1], sizeof(m->etags[pn - 1]));
+	s3_checksum_seen(t, &resp, sha_b64);
 	s3_resp_free(&resp);
 	if (strcasecmp(m->etags[pn - 1], md5_hex) != 0 && !s3_etag_not_md5(&resp)) {
 		snprintf(res->code, sizeof(res->code), "ETagMismatch");
