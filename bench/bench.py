@@ -1147,6 +1147,187 @@ class Group:
             self.stats_run = r
 
 
+# ---------------------------------------------------------------- group incremental-postgresql
+# The hourly run of issue 11: an incremental run (LOAD_MODE=incremental, cursor
+# updated_at, indexed) after 1% of the rows changed, against a full snapshot run
+# of the same table, each `ingesta collect` then `ingesta upload --once` into
+# MinIO, alternating in each round (the order flips every round). Not a default
+# group and not in --quick's list: `bench/run.sh --only incremental-postgresql`
+# (--quick with it: 10,000 rows, a smoke run). Kept apart from the Group class.
+
+INCR_GROUP = "incremental-postgresql"
+INCR_SPEC = 1
+
+
+def incr_dataset(env, db, n):
+    """Database `db`, table t: the postgresql group's 1,000,000 rows plus
+    updated_at timestamptz NOT NULL (from `created`) with a b-tree index."""
+    marker = f"ingesta bench incremental v{INCR_SPEC} rows={n}"
+    if datasets.pg_query(env, env["POSTGRESQL_DATABASE"],
+                         f"SELECT 1 FROM pg_database WHERE datname = '{db}'") != "1":
+        datasets.pg_query(env, env["POSTGRESQL_DATABASE"], f'CREATE DATABASE "{db}"')
+    have = datasets.pg_query(env, db, "SELECT obj_description(oid, 'pg_class') FROM pg_class "
+                                      "WHERE relname = 't' AND relnamespace = 'public'::regnamespace")
+    if have == marker:
+        log(f"postgresql {db}.t: {n} rows with updated_at, up to date")
+        return 0.0
+    t0 = time.monotonic()
+    sql = datasets.PG_TABLE_SQL.format(n=n, marker="building") + (
+        "ALTER TABLE t ADD COLUMN updated_at timestamptz;\n"
+        "UPDATE t SET updated_at = created;\n"
+        "ALTER TABLE t ALTER COLUMN updated_at SET NOT NULL;\n"
+        "CREATE INDEX t_updated_at ON t (updated_at);\n"
+        "VACUUM (FREEZE, ANALYZE) t;\n"
+        f"COMMENT ON TABLE t IS '{marker}';\n")
+    subprocess.run(datasets.psql_cmd(env, db), input=sql, env=datasets.pg_env(env), check=True, text=True,
+                   capture_output=True)
+    dt = time.monotonic() - t0
+    log(f"postgresql {db}.t: built {n} rows with updated_at in {dt:.1f} s")
+    return dt
+
+
+class IncrementalPostgres:
+    """Two spools and two buckets: `incr` (LOAD_MODE=incremental, its watermark kept
+    from round to round) and `snap` (LOAD_MODE=snapshot). Per round, untimed: 1% of
+    the rows get a new qty and updated_at = clock_timestamp() (ids with id % 100 =
+    the round), then VACUUM ANALYZE; timed: each mode's collect and upload --once.
+    Checked from the commit records in MinIO (boto3): the incremental run holds
+    exactly the changed rows, mode incremental, the snapshot run all rows."""
+
+    def __init__(self, args, env, size):
+        self.args, self.env = args, env
+        self.n = size["rows"]
+        self.db = size["db"] + "_incr"
+        self.work = os.path.join(args.work, INCR_GROUP)
+        shutil.rmtree(self.work, ignore_errors=True)
+        os.makedirs(self.work)
+        self.s3 = s3_client(env)
+        self.tag = os.urandom(3).hex()
+        self.runs, self.failures = [], []
+        self.report = ""
+
+    def bucket(self, mode):
+        return f"bench-incr-{self.tag}-{mode}"
+
+    def conf(self, mode):
+        e = self.env
+        path = os.path.join(self.work, f"{mode}.conf")
+        lines = {"DB_TYPE": "postgresql", "POSTGRES_HOST": e["POSTGRESQL_HOST"],
+                 "POSTGRES_PORT": e["POSTGRESQL_PORT"], "POSTGRES_USER": e["POSTGRESQL_USER"],
+                 "POSTGRES_PASSWORD": e["POSTGRESQL_PASSWORD"], "POSTGRES_DB": self.db,
+                 "SPOOL_DIR": os.path.join(self.work, f"spool-{mode}"), "S3_BUCKET": self.bucket(mode),
+                 "INCLUDE_TABLES": "t", "SPOOL_MAX_BYTES": "0", "PROGRESS": "never", "LOG_LEVEL": "WARNING",
+                 "S3_ENDPOINT": e["S3_ENDPOINT"], "AWS_ACCESS_KEY_ID": e["AWS_ACCESS_KEY_ID"],
+                 "AWS_SECRET_ACCESS_KEY": e["AWS_SECRET_ACCESS_KEY"], "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_EC2_METADATA_DISABLED": "true",
+                 "LOAD_MODE": "incremental" if mode == "incr" else "snapshot"}
+        if mode == "incr":
+            lines["INCREMENTAL_COLUMN"] = "updated_at"
+        with open(path, "w") as f:
+            for k, v in lines.items():
+                f.write(f"{k}={v}\n")
+        return path
+
+    def records(self, mode):
+        out = {}
+        for o in s3_list(self.s3, self.bucket(mode)):
+            key = o["Key"]
+            if key.startswith("ingesta_runs/"):
+                out[key] = json.loads(self.s3.get_object(Bucket=self.bucket(mode), Key=key)["Body"].read())
+        return out
+
+    def one(self, mode, rnd, want_rows, want_mode):
+        """collect, then upload --once, each measured; the new commit record checked."""
+        before = set(self.records(mode))
+        cfg = self.conf(mode)
+        env = clean_env({"HOME": os.environ.get("HOME", "/root")})
+        r = {"group": INCR_GROUP, "contender": f"ingesta {mode}", "phase": "warmup" if rnd is None else "timed",
+             "round": rnd, "ok": False}
+        for step in ("collect", "upload"):
+            argv = [self.args.ingesta, step, "--config", cfg] + (["--once"] if step == "upload" else [])
+            m = run_measured(argv, os.path.join(self.work, f"{mode}-{step}.out"), env,
+                             [ServerProbe("postgres"), ServerProbe("minio")], cwd=self.work)
+            r[step] = {k: m[k] for k in ("rc", "wall_s", "cpu_s", "maxrss_bytes", "server_cpu_s")}
+            if m["rc"] != 0:
+                r["error"] = f"{step} exit {m['rc']}: {m['stderr'][-800:]}"
+                break
+        else:
+            new = [v for k, v in self.records(mode).items() if k not in before]
+            got = [(x["rows"], x["mode"]) for x in new]
+            if got == [(want_rows, want_mode)]:
+                r["ok"] = True
+            else:
+                r["error"] = f"new commit records (rows, mode) {got}, wanted [({want_rows}, {want_mode!r})]"
+        if r["ok"]:
+            r["wall_s"] = r["collect"]["wall_s"] + r["upload"]["wall_s"]
+            r["rows"] = want_rows
+            log(f"{INCR_GROUP} {r['phase']}{'' if rnd is None else ' r%d' % rnd} {mode}: {want_rows} rows, "
+                f"collect {r['collect']['wall_s']:.2f} s (cpu {r['collect']['cpu_s']:.2f}, srv cpu "
+                f"{r['collect']['server_cpu_s']:.2f}), upload {r['upload']['wall_s']:.2f} s")
+        else:
+            self.failures.append(f"{INCR_GROUP}: {mode} ({r['phase']}): {r.get('error')}")
+            log(f"{INCR_GROUP} {mode}: FAILED {r.get('error')}")
+        self.runs.append(r)
+        return r["ok"]
+
+    def change(self, rnd):
+        """1% of the rows: a new qty, updated_at moved forward (untimed)."""
+        sql = (f"UPDATE t SET qty = coalesce(qty, 0) + 1, updated_at = clock_timestamp() "
+               f"WHERE id % 100 = {rnd % 100}")
+        subprocess.run(datasets.psql_cmd(self.env, self.db) + ["-c", sql, "-c", "VACUUM ANALYZE t"],
+                       env=datasets.pg_env(self.env), check=True, capture_output=True, text=True)
+        return len([i for i in range(rnd % 100, self.n + 1, 100) if i >= 1])
+
+    def run(self):
+        build = incr_dataset(self.env, self.db, self.n)
+        for mode in ("incr", "snap"):
+            self.s3.create_bucket(Bucket=self.bucket(mode))
+        try:
+            log(f"== {INCR_GROUP}: {self.n} rows; warm-up (the incremental table's first run is its snapshot)")
+            if not (self.one("incr", None, self.n, "snapshot") and self.one("snap", None, self.n, "snapshot")):
+                return
+            for rnd in range(1, self.args.rounds + 1):
+                changed = self.change(rnd)
+                log(f"== {INCR_GROUP}: round {rnd}/{self.args.rounds}, {changed} rows changed")
+                order = ("incr", "snap") if rnd % 2 else ("snap", "incr")
+                for mode in order:
+                    if not self.one(mode, rnd, changed if mode == "incr" else self.n,
+                                    "incremental" if mode == "incr" else "snapshot"):
+                        return
+        finally:
+            for mode in ("incr", "snap"):
+                s3_drop(self.s3, self.bucket(mode))
+        self.report = self.summary(build)
+
+    def summary(self, build):
+        def m(mode, step):
+            return med([r[step]["wall_s"] for r in self.runs
+                        if r["phase"] == "timed" and r["ok"] and r["contender"] == f"ingesta {mode}"])
+
+        def mc(mode, key):
+            return med([r["collect"][key] for r in self.runs
+                        if r["phase"] == "timed" and r["ok"] and r["contender"] == f"ingesta {mode}"])
+        rows = []
+        for mode, label, n in (("incr", "incremental run (1% changed)", self.n // 100),
+                               ("snap", "full snapshot run", self.n)):
+            c, u = m(mode, "collect"), m(mode, "upload")
+            rows.append(f"| {label} | {n:,} | {c:.2f} | {u:.2f} | {c + u:.2f} | {mc(mode, 'cpu_s'):.2f} | "
+                        f"{mc(mode, 'server_cpu_s'):.2f} |")
+        ic, sc = m("incr", "collect") + m("incr", "upload"), m("snap", "collect") + m("snap", "upload")
+        return "\n".join([
+            f"### {INCR_GROUP}: an hourly run on {self.n:,} rows, 1% changed",
+            "",
+            f"Medians of {self.args.rounds} alternating rounds after a warm-up; table built in {build:.1f} s "
+            f"(0 = reused); cursor updated_at (timestamptz, b-tree index).",
+            "",
+            "| run | rows | collect s | upload s | run s | collect cpu s | server cpu s (collect) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+            f"incremental / snapshot: {ic / sc:.3f} of the time ({sc / ic:.1f}x faster)",
+        ])
+
+
 # ---------------------------------------------------------------- report
 
 def med(xs):
@@ -1283,7 +1464,7 @@ def main():
                     help="timed rounds of the >= 10x slower contenders (original, dlt); default: --rounds. "
                          "When fewer, they also skip the warm-up run")
     ap.add_argument("--only", help="comma-separated groups: postgresql,mariadb,mongodb,upload-big,upload-small,"
-                    "e2e-postgresql,e2e-mariadb")
+                    "e2e-postgresql,e2e-mariadb; also " + INCR_GROUP + " (not a default group)")
     ap.add_argument("--skip", default="", help="comma-separated contender names to leave out")
     ap.add_argument("--variants", action="store_true",
                     help="also run ingesta collect with ZSTD_LEVEL=1 and with COMPRESSION=none, and ingesta "
@@ -1337,7 +1518,14 @@ def main():
     meta["dataset_build_s"] = build
     all_groups = []
     failures = []
+    incr_groups = []
     for name in groups:
+        if name == INCR_GROUP:  # its own dataset, runs and report (IncrementalPostgres)
+            ig = IncrementalPostgres(args, env, size)
+            ig.run()
+            incr_groups.append(ig)
+            failures.extend(ig.failures)
+            continue
         g = Group(name, args, env, size)
         g.run()
         all_groups.append(g)
@@ -1346,6 +1534,8 @@ def main():
     meta["elapsed_s"] = time.monotonic() - t_start
     meta["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     report, targets = summarize(all_groups, meta)
+    for ig in incr_groups:
+        report += "\n\n" + ig.report
     head = (f"ingesta bench {'--quick ' if args.quick else ''}{meta['started']}: {meta['machine']['nproc']} cores "
             f"{meta['machine']['cpu']}, {meta['machine']['mem_mib']} MiB, load at start "
             f"{' '.join(meta['machine']['loadavg'])}, at end {' '.join(meta['loadavg_end'])}; "
@@ -1358,7 +1548,7 @@ def main():
     os.makedirs(rdir, exist_ok=True)
     with open(os.path.join(rdir, "results.json"), "w") as f:
         json.dump({"meta": meta, "targets": targets, "failures": failures,
-                   "runs": [r for g in all_groups for r in g.runs],
+                   "runs": [r for g in all_groups for r in g.runs] + [r for g in incr_groups for r in g.runs],
                    "stats_runs": [getattr(g, "stats_run", None) for g in all_groups]}, f, indent=1)
     with open(os.path.join(rdir, "report.md"), "w") as f:
         f.write(report + "\n")

@@ -1,28 +1,41 @@
 #!/usr/bin/python3
 """Incremental extraction under kill -9: exactly the ranges the commit records promise.
 
-Per source (SQLite, PostgreSQL), one writer thread keeps changing two tables
-while `ingesta collect` (LOAD_MODE=incremental) runs again and again:
-- `t` (id, v, upd): inserts and updates; upd is a sequence value the writer
-  takes in the same transaction as the change (one writer: commit order is
-  cursor order), so every row version has its own cursor value;
-- `ev` (id, payload): insert-only, the id (INTEGER PRIMARY KEY / bigserial) is
-  the cursor.
+Per source (SQLite, PostgreSQL, MariaDB, FerretDB), one writer keeps changing
+two tables while `ingesta collect` (LOAD_MODE=incremental) runs again and again:
+- `t` (id, v, upd): inserts and updates; every row version gets its own cursor
+  value, set in the change's own transaction by the one writer (commit order is
+  cursor order): SQLite and PostgreSQL a sequence value (integer), MariaDB a
+  `datetime(6)` the writer stamps (1 ms apart), FerretDB a BSON date the writer
+  stamps (1 ms apart; its `_id` is the key);
+- `ev` (id, payload): insert-only, the auto-increment id is the cursor
+  (INTEGER PRIMARY KEY / bigserial / AUTO_INCREMENT; FerretDB: `_id` ObjectIds
+  the writer makes in increasing order, as one client's clock does).
 Collectors are killed with SIGKILL at random moments and at the failpoints
 around the partition's commit (partition.before_commit, mid_commit,
 after_watermark, after_commit, seal.*); uploaders are killed at random moments
 too and restarted. Then the writer stops, one more collect, the uploader
-drains, and from the bucket (commit records + their objects):
+drains, and from the bucket (commit records + their objects, read with the
+file system or boto3):
 - per table the committed ranges chain: the first is a snapshot (after null),
   each next one starts where the previous ended (no gap, no overlap: no cursor
   value in two committed ranges);
 - every row of a run lies in its run's range, no cursor value twice;
-- every row's latest version (per id, the largest upd) equals the source
-  table read with its own client (sqlite3 / psql): none missing, none extra;
+- every row's latest version (per id, the largest cursor) equals the source
+  table read with its own client (sqlite3 / psql / mariadb / pymongo): none
+  missing, none extra;
 - ev: every id of the source is in the lake exactly once.
+The server sources upload to MinIO with GLUE_DATABASE set (the killed uploaders
+register Glue as they go), and at the end `t_current` and `ev_current` read
+through Trino equal the source tables row for row. Trino is needed (the test is
+also in suite 'lake'): started with tests/servers/start.sh trino when it is not
+running; INCR_KILL_TRINO=0 leaves the Trino check out explicitly.
 Figures: runs, kills (random, failpoint, uploader), rows checked.
-INCR_KILL_RUNS (default 60 per source) sets the number of collects; INCR_KILL_PG=0 skips PostgreSQL. Exit 77 without failpoints.
+INCR_KILL_RUNS (default 60 per source) sets the number of collects;
+INCR_KILL_SOURCES (default sqlite,postgresql,mariadb,ferretdb) the sources
+(INCR_KILL_PG=0 drops postgresql). Exit 77 without failpoints.
 """
+import datetime
 import json
 import os
 import sqlite3
@@ -30,15 +43,36 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
-from ingesta_test import (check, commit_records, main, read_object, servers_env, tempdir,
-                          write_config)
-from rel_common import (expect_rc, failpoints_built, ingesta_env, kill9, psql, run_ingesta,
-                        seeded_random, spawn)
+from ingesta_test import SOURCE_ROOT, TestFailure, check, main, servers_env, tempdir, write_config
+from rel_common import (FileBucket, S3Bucket, decode, expect_rc, failpoints_built, ingesta_env,
+                        kill9, mongo_client, mysql, psql, run_ingesta, s3_settings, seeded_random,
+                        spawn)
 
 FAILPOINTS = ["partition.before_commit", "partition.mid_commit", "partition.after_watermark",
               "partition.after_commit", "seal.before_db_insert", "seal.after_db_insert",
               "seal.before_rename"]
+EPOCH = datetime.datetime(1970, 1, 1)
+BASE = datetime.datetime(2026, 1, 1)  # the writer-stamped cursors: BASE + n ms
+
+
+def ts_us(x):
+    """A date-time as microseconds since the epoch: a datetime (pymongo, naive UTC) or
+    text as the lake ("2026-01-01T00:00:00.001000", "...Z"), the commit record
+    ("2026-01-01 00:00:00.001000"), the mariadb client or Trino ("... .001") write it."""
+    if isinstance(x, str):
+        x = datetime.datetime.fromisoformat(x.replace("T", " ").rstrip("Z"))
+    return (x.replace(tzinfo=None) - EPOCH) // datetime.timedelta(microseconds=1)
+
+
+def stamp(n):
+    """The n-th writer-stamped cursor value (1 ms apart)."""
+    return BASE + datetime.timedelta(milliseconds=n)
+
+
+def oid_int(x):
+    return int(str(x), 16)
 
 
 class Writer(threading.Thread):
@@ -61,6 +95,9 @@ class Writer(threading.Thread):
         self.stop_ev.set()
         self.join(60)
         check(self.error is None, f"writer failed: {self.error!r}")
+
+
+INT_COLUMNS = {"t": ("id", "v", "upd"), "ev": ("id",)}
 
 
 def sqlite_source(d, rng):
@@ -99,7 +136,9 @@ def sqlite_source(d, rng):
         r.close()
         return t, ev
 
-    return {"DB_TYPE": "sqlite", "SQLITE_PATH": path}, change, read, wdb.close, lambda: None
+    return dict(settings={"DB_TYPE": "sqlite", "SQLITE_PATH": path}, change=change, read=read,
+                close=wdb.close, drain=lambda: None, key="id", cursors={"t": "upd", "ev": "id"},
+                parse={"t": int, "ev": int}, columns=INT_COLUMNS)
 
 
 def pg_source(d, rng):
@@ -151,26 +190,153 @@ def pg_source(d, rng):
     settings = {"DB_TYPE": "postgresql", "POSTGRES_HOST": srv["POSTGRESQL_HOST"],
                 "POSTGRES_PORT": srv["POSTGRESQL_PORT"], "POSTGRES_USER": srv["POSTGRESQL_USER"],
                 "POSTGRES_PASSWORD": srv["POSTGRESQL_PASSWORD"], "POSTGRES_DB": dbname}
-    return settings, change, read, close, drain
+    return dict(settings=settings, change=change, read=read, close=close, drain=drain, key="id",
+                cursors={"t": "upd", "ev": "id"}, parse={"t": int, "ev": int},
+                columns=INT_COLUMNS, s3=True)
+
+
+def mariadb_source(d, rng):
+    """t.upd: a datetime(6) the writer stamps; ev.id: AUTO_INCREMENT. The writer is one
+    mariadb client session fed statements on stdin, autocommit: one transaction each."""
+    srv = servers_env()
+    dbname = "incrkill_" + os.urandom(4).hex()
+    mysql(None, f"CREATE DATABASE {dbname} CHARACTER SET utf8mb4")
+    mysql(dbname, "SET SESSION max_recursive_iterations = 5000; "
+                  "CREATE TABLE t (id int AUTO_INCREMENT PRIMARY KEY, v int NOT NULL, "
+                  "upd datetime(6) NOT NULL); "
+                  "CREATE TABLE ev (id bigint AUTO_INCREMENT PRIMARY KEY, payload text NOT NULL); "
+                  "INSERT INTO t (v, upd) WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                  "FROM s WHERE i < 3000) SELECT 0, '2026-01-01' + INTERVAL i * 1000 MICROSECOND "
+                  "FROM s; "
+                  "INSERT INTO ev (payload) WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                  "FROM s WHERE i < 3000) SELECT REPEAT('e', 20) FROM s;")
+    w = subprocess.Popen(["mariadb", "--no-defaults", "-h", srv["MARIADB_HOST"], "-P",
+                          srv["MARIADB_PORT"], "-u", srv["MARIADB_USER"], "--batch", dbname],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                         env=dict(os.environ, MYSQL_PWD=srv["MARIADB_PASSWORD"]))
+    wrng = __import__("random").Random(rng.random())
+    seq = [3000]
+
+    def change(i):
+        check(w.poll() is None, "the mariadb writer died")
+        seq[0] += 1
+        at = stamp(seq[0]).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if i % 5 == 0:
+            w.stdin.write(f"INSERT INTO t (v, upd) VALUES (0, '{at}');\n")
+        else:
+            w.stdin.write(f"UPDATE t SET v = v + 1, upd = '{at}' WHERE id = "
+                          f"{1 + wrng.randrange(3000)};\n")
+        w.stdin.write(f"INSERT INTO ev (payload) VALUES ('w{i}');\n")
+        w.stdin.flush()
+
+    def read():
+        t = {}
+        for line in mysql(dbname, "SELECT id, v, upd FROM t").splitlines():
+            a, b, c = line.split("\t")
+            t[int(a)] = (int(b), ts_us(c))
+        ev = {int(x) for x in mysql(dbname, "SELECT id FROM ev").split()}
+        return t, ev
+
+    def close():
+        if not w.stdin.closed:
+            w.stdin.close()
+        w.wait(120)
+        mysql(None, f"DROP DATABASE IF EXISTS {dbname}")
+
+    def drain():
+        w.stdin.close()
+        check(w.wait(120) == 0, "the mariadb writer failed")
+
+    settings = {"DB_TYPE": "mysql", "MYSQL_HOST": srv["MARIADB_HOST"],
+                "MYSQL_PORT": srv["MARIADB_PORT"], "MYSQL_USER": srv["MARIADB_USER"],
+                "MYSQL_PASSWORD": srv["MARIADB_PASSWORD"], "MYSQL_DATABASE": dbname}
+    return dict(settings=settings, change=change, read=read, close=close, drain=drain, key="id",
+                cursors={"t": "upd", "ev": "id"}, parse={"t": ts_us, "ev": int},
+                columns={"t": ("id", "v", "upd"), "ev": ("id",)}, s3=True)
+
+
+def ferretdb_source(d, rng):
+    """t: {_id: int, v, upd: a BSON date the writer stamps}; ev: {_id: ObjectId, payload},
+    the ObjectIds made by the writer in increasing order (the first 4 bytes the start
+    time, then a counter), inserted by pymongo from this process."""
+    from bson import ObjectId
+    dbname = "incrkill_" + os.urandom(4).hex()
+    client = mongo_client()
+    mdb = client[dbname]
+    t0 = int(time.time()).to_bytes(4, "big")
+    nid = [0]
+
+    def oid():
+        nid[0] += 1
+        return ObjectId(t0 + nid[0].to_bytes(8, "big"))
+
+    mdb.t.insert_many([{"_id": i, "v": 0, "upd": stamp(i)} for i in range(1, 3001)])
+    mdb.ev.insert_many([{"_id": oid(), "payload": "e" * 20} for _ in range(3000)])
+    wrng = __import__("random").Random(rng.random())
+    seq, top = [3000], [3000]
+
+    def change(i):
+        seq[0] += 1
+        if i % 5 == 0:
+            top[0] += 1
+            mdb.t.insert_one({"_id": top[0], "v": 0, "upd": stamp(seq[0])})
+        else:
+            mdb.t.update_one({"_id": 1 + wrng.randrange(3000)},
+                             {"$inc": {"v": 1}, "$set": {"upd": stamp(seq[0])}})
+        mdb.ev.insert_one({"_id": oid(), "payload": f"w{i}"})
+
+    def read():
+        r = mongo_client()
+        try:
+            t = {x["_id"]: (x["v"], ts_us(x["upd"])) for x in r[dbname].t.find()}
+            ev = {oid_int(x["_id"]) for x in r[dbname].ev.find({}, {"_id": 1})}
+        finally:
+            r.close()
+        return t, ev
+
+    def close():
+        try:
+            client.drop_database(dbname)
+        finally:
+            client.close()
+
+    srv = servers_env()
+    settings = {"DB_TYPE": "mongodb", "MONGO_HOST": srv["FERRETDB_HOST"],
+                "MONGO_PORT": srv["FERRETDB_PORT"], "MONGO_DATABASE": dbname}
+    return dict(settings=settings, change=change, read=read, close=close, drain=lambda: None,
+                key="_id", cursors={"t": "upd", "ev": "_id"}, parse={"t": ts_us, "ev": oid_int},
+                columns={"t": ("_id", "v", "upd"), "ev": ("_id",)}, s3=True)
 
 
 def lake_runs(bucket):
-    """{table: [(record, rows)]} of the committed runs, oldest first."""
+    """{table: [(record, rows)]} of the committed runs, oldest first (a FileBucket or
+    an S3Bucket: the commit records under ingesta_runs/ and the objects they list)."""
     out = {}
-    recs = commit_records(bucket)
+    recs = {}
+    for key in bucket.keys():
+        if key.split("/")[0] != "ingesta_runs":
+            continue
+        lines = bucket.get(key).decode().splitlines()
+        check(len(lines) == 1, f"commit record {key}: {len(lines)} lines, want 1")
+        rec = json.loads(lines[0])
+        k = (rec["run_id"], rec["table_name"])
+        check(k not in recs, f"two commit records for {k}")
+        recs[k] = rec
     for (run_id, table), rec in sorted(recs.items(),
                                        key=lambda kv: (kv[1]["run_started_at"], kv[0])):
         rows = []
         for o in rec["objects"]:
-            rows += [json.loads(x) for x in read_object(os.path.join(bucket, o["key"])).splitlines()]
+            rows += [json.loads(x) for x in decode(bucket.get(o["key"])).splitlines()]
         check(len(rows) == rec["rows"], f"{run_id} {table}: {len(rows)} rows, record says {rec['rows']}")
         out.setdefault(table, []).append((rec, rows))
     return out
 
 
-def verify(name, bucket, want_t, want_ev, fig):
+def verify(name, bucket, src, want_t, want_ev, fig):
     runs = lake_runs(bucket)
-    for table, col in (("t", "upd"), ("ev", "id")):
+    key = src["key"]
+    for table in ("t", "ev"):
+        col, parse = src["cursors"][table], src["parse"][table]
         seen = {}
         prev = None
         chain = runs.get(table, [])
@@ -185,13 +351,13 @@ def verify(name, bucket, want_t, want_ev, fig):
                 check(rec["mode"] == "incremental", f"{name} {table}: {rec['run_id']} {rec['mode']}")
                 check(rg["after"] == prev, f"{name} {table}: run {rec['run_id']} starts after "
                       f"{rg['after']}, the previous committed run ended at {prev} (gap or overlap)")
-            lo = int(rg["after"]) if rg["after"] is not None else None
-            hi = int(rg["through"]) if rg["through"] is not None else None
+            lo = parse(rg["after"]) if rg["after"] is not None else None
+            hi = parse(rg["through"]) if rg["through"] is not None else None
             for r in rows:
-                c = int(r[col])
+                c = parse(r[col])
                 check(hi is not None and c <= hi and (lo is None or c > lo),
                       f"{name} {table}: row {r} outside its run's range {rg}")
-                check(c not in seen, f"{name} {table}: cursor {c} in runs {seen.get(c)} and "
+                check(c not in seen, f"{name} {table}: cursor {r[col]} in runs {seen.get(c)} and "
                       f"{rec['run_id']}")
                 seen[c] = rec["run_id"]
                 fig["rows"] += 1
@@ -202,35 +368,100 @@ def verify(name, bucket, want_t, want_ev, fig):
             latest = {}
             for rec, rows in chain:
                 for r in rows:
-                    if r["id"] not in latest or r["upd"] > latest[r["id"]][1]:
-                        latest[r["id"]] = (r["v"], r["upd"])
+                    c = parse(r[col])
+                    if r[key] not in latest or c > latest[r[key]][1]:
+                        latest[r[key]] = (r["v"], c)
             missing = set(want_t) - set(latest)
             extra = set(latest) - set(want_t)
             wrong = [k for k in want_t if k in latest and latest[k] != want_t[k]]
             check(not missing and not extra and not wrong,
                   f"{name} t: latest versions vs source: missing {sorted(missing)[:10]}, "
-                  f"extra {sorted(extra)[:10]}, wrong {wrong[:10]}")
+                  f"extra {sorted(extra)[:10]}, wrong {[(k, latest[k], want_t[k]) for k in wrong[:10]]}")
             fig["latest"] += len(want_t)
         else:
-            got = sorted(int(c) for c in seen)
+            got = sorted(seen)
             check(got == sorted(want_ev), f"{name} ev: {len(got)} ids in the lake, "
                   f"{len(want_ev)} at the source (missing "
-                  f"{sorted(set(want_ev) - set(got))[:10]})")
+                  f"{sorted(set(want_ev) - set(got))[:10]}, extra {sorted(set(got) - set(want_ev))[:10]})")
             fig["ev"] += len(want_ev)
 
 
-def one_source(name, make, nruns, rng):
+# ------------------------------------------------------------------ Trino
+
+def trino_ready():
+    """None when Trino answers (started here if it is not running), else why not."""
+    import lake
+
+    def up():
+        try:
+            url = servers_env().get("TRINO_URL")
+            if not url:
+                return "TRINO_URL missing from the servers' env file"
+            with urllib.request.urlopen(url + "/v1/info", timeout=10) as r:
+                info = json.load(r)
+            return "Trino is still starting" if info.get("starting") else None
+        except (OSError, ValueError, TestFailure) as exc:
+            return f"Trino not answering: {exc}"
+
+    why = up()
+    if why:
+        print(f"{why}: starting it with tests/servers/start.sh trino")
+        p = subprocess.run(["bash", os.path.join(SOURCE_ROOT, "tests", "servers", "start.sh"), "trino"],
+                           capture_output=True, text=True, timeout=900)
+        why = up() if p.returncode == 0 else f"tests/servers/start.sh trino failed: {p.stderr[-1500:]}"
+    if why is None:
+        lake._ENV = None  # the env file may have been rewritten by start.sh
+    return why
+
+
+def check_current(name, gdb, src, want_t, want_ev):
+    """t_current and ev_current through Trino (Glue on moto, MinIO) = the source."""
+    import lake
+    key = src["key"]
+    cols = ", ".join(f'"{c}"' for c in src["columns"]["t"])
+    got = {}
+    for r in lake.trino(f'SELECT {cols} FROM "{gdb}"."t_current"'):
+        check(r[0] not in got, f"{name}: t_current holds key {r[0]} twice")
+        got[r[0]] = (r[1], src["parse"]["t"](r[2]))
+    n = lake.trino(f'SELECT count(*) FROM "{gdb}"."t_current"')[0][0]
+    check(n == len(want_t), f"{name}: SELECT count(*) FROM t_current = {n}, the source has {len(want_t)}")
+    missing, extra = set(want_t) - set(got), set(got) - set(want_t)
+    wrong = [(k, got[k], want_t[k]) for k in want_t if k in got and got[k] != want_t[k]]
+    check(not missing and not extra and not wrong,
+          f"{name}: t_current vs source: missing {sorted(missing)[:10]}, extra {sorted(extra)[:10]}, "
+          f"wrong (key, trino, source) {wrong[:10]}")
+    ev = [src["parse"]["ev"](r[0]) for r in lake.trino(f'SELECT "{key}" FROM "{gdb}"."ev_current"')]
+    check(len(ev) == len(set(ev)) and set(ev) == want_ev,
+          f"{name}: ev_current {len(ev)} rows ({len(set(ev))} distinct), the source {len(want_ev)}")
+    return len(want_t), len(want_ev)
+
+
+def one_source(name, make, nruns, rng, use_trino):
     d = tempdir(f"incr-kill-{name}")
-    bucket = os.path.join(d, "bucket")
-    settings, change, read, close, drain = make(d, rng)
+    src = make(d, rng)
+    settings = dict(src["settings"])
+    suffix = os.urandom(3).hex()
+    gdb = None
+    if src.get("s3") and use_trino:
+        import lake
+        e = lake.env()
+        bucket = S3Bucket(f"incrkill-{suffix}-{name}")
+        gdb = f"incrkill_{suffix}_{name}"
+        settings.update(s3_settings(bucket.name))
+        settings.update(GLUE_DATABASE=gdb, GLUE_ENDPOINT=e["GLUE_ENDPOINT"], GLUE_REGION="us-east-1")
+    else:
+        bucket = FileBucket(os.path.join(d, "bucket"))
+        settings["S3_BUCKET"] = bucket.url
     cfg = write_config(os.path.join(d, "c.env"), dict(
-        settings, SPOOL_DIR=os.path.join(d, "spool"), S3_BUCKET="file://" + bucket,
-        LOAD_MODE="incremental", INCREMENTAL_COLUMNS="t:upd,ev:id", SEGMENT_MAX_ROWS="400",
-        LOG_LEVEL="WARNING"))
+        settings, SPOOL_DIR=os.path.join(d, "spool"), LOAD_MODE="incremental",
+        INCREMENTAL_COLUMNS=",".join(f"{t}:{c}" for t, c in src["cursors"].items()),
+        INCLUDE_TABLES="t,ev", SEGMENT_MAX_ROWS="400", LOG_LEVEL="WARNING"))
     fig = {"runs": 0, "kills_random": 0, "kills_failpoint": 0, "kills_uploader": 0,
            "rows": 0, "ranges": 0, "latest": 0, "ev": 0}
-    w = Writer(change)
+    w = Writer(src["change"])
     w.start()
+    t_start = time.monotonic()
+    current = None
     try:
         for i in range(nruns):
             fig["runs"] += 1
@@ -255,23 +486,48 @@ def one_source(name, make, nruns, rng):
                 else:
                     u.wait(300)
         w.finish()
-        drain()
+        src["drain"]()
         expect_rc(run_ingesta(["collect", "--config", cfg]), 0, "final collect")
         expect_rc(run_ingesta(["upload", "--once", "--config", cfg]), 0, "final upload")
         fig["writes"] = w.n
-        want_t, want_ev = read()
-        verify(name, bucket, want_t, want_ev, fig)
+        want_t, want_ev = src["read"]()
+        verify(name, bucket, src, want_t, want_ev, fig)
+        if gdb:
+            current = check_current(name, gdb, src, want_t, want_ev)
     finally:
         if w.is_alive():
             w.stop_ev.set()
             w.join(60)
-        close()
-    print(f"{name}: {fig['runs']} incremental collects + 1 final, kills: {fig['kills_random']} "
+        src["close"]()
+        if gdb and os.environ.get("INCR_KILL_KEEP") != "1":
+            cleanup_lake(bucket, gdb)
+    kind = "MinIO + Glue" if gdb else "file://"
+    print(f"{name} ({kind}, {time.monotonic() - t_start:.0f} s): {fig['runs']} incremental "
+          f"collects + 1 final, kills: {fig['kills_random']} "
           f"at random moments, {fig['kills_failpoint']} at failpoints, {fig['kills_uploader']} "
           f"uploaders; {fig['writes']} writer transactions; {fig['ranges']} committed ranges "
           f"chained without gap or overlap; {fig['rows']} row versions checked in their ranges, "
           f"duplicated 0; latest versions = source for {fig['latest']} rows of t, "
-          f"{fig['ev']} ids of ev exactly once, missing 0")
+          f"{fig['ev']} ids of ev exactly once, missing 0"
+          + (f"; Trino: t_current = source row for row ({current[0]} rows), ev_current = source "
+             f"({current[1]} rows)" if current else ""))
+    return fig
+
+
+def cleanup_lake(bucket, gdb):
+    try:
+        import lake
+        g = lake.glue()
+        for t in g.get_tables(DatabaseName=gdb)["TableList"]:
+            g.delete_table(DatabaseName=gdb, Name=t["Name"])
+        g.delete_database(Name=gdb)
+    except Exception:  # noqa: BLE001 - cleanup is best effort
+        pass
+    bucket.destroy()
+
+
+SOURCES = {"sqlite": sqlite_source, "postgresql": pg_source, "mariadb": mariadb_source,
+           "ferretdb": ferretdb_source}
 
 
 def test():
@@ -279,9 +535,27 @@ def test():
         print("SKIP: binary built without -Dfailpoints=true")
         sys.exit(77)
     rng = seeded_random()
-    one_source("sqlite", sqlite_source, int(os.environ.get("INCR_KILL_RUNS", "60")), rng)
-    if os.environ.get("INCR_KILL_PG", "1") != "0":
-        one_source("postgresql", pg_source, int(os.environ.get("INCR_KILL_RUNS", "60")), rng)
+    names = [n.strip() for n in os.environ.get("INCR_KILL_SOURCES", ",".join(SOURCES)).split(",")
+             if n.strip()]
+    if os.environ.get("INCR_KILL_PG", "1") == "0":
+        names = [n for n in names if n != "postgresql"]
+    for n in names:
+        check(n in SOURCES, f"INCR_KILL_SOURCES: unknown source {n!r} (known: {', '.join(SOURCES)})")
+    use_trino = os.environ.get("INCR_KILL_TRINO", "1") != "0"
+    if use_trino and any(n != "sqlite" for n in names):
+        why = trino_ready()
+        check(why is None, f"the <table>_current check needs Trino: {why} (start it with "
+              "`bash tests/servers/start.sh trino`, or set INCR_KILL_TRINO=0 to leave the check out)")
+    elif not use_trino:
+        print("INCR_KILL_TRINO=0: the Trino <table>_current check is left out")
+    total = {}
+    for n in names:
+        fig = one_source(n, SOURCES[n], int(os.environ.get("INCR_KILL_RUNS", "60")), rng, use_trino)
+        for k, v in fig.items():
+            total[k] = total.get(k, 0) + v
+    print(f"total: {total.get('runs', 0)} runs, {total.get('kills_random', 0) + total.get('kills_failpoint', 0)} "
+          f"collector kills, {total.get('kills_uploader', 0)} uploader kills, {total.get('ranges', 0)} "
+          f"committed ranges, {total.get('rows', 0)} row versions checked; missing 0, duplicated 0")
 
 
 if __name__ == "__main__":
