@@ -71,7 +71,7 @@ fi
 
 if ((${#suites[@]} == 0)); then
   # The repository stands on its own: a clone into an empty directory (nothing
-  # beside it, so no ../shared or other sibling can be read) builds and passes
+  # beside it, so no sibling directory of the checkout can be read) builds and passes
   # the unit suite and the golden integration tests of every source.
   step "fresh clone into an empty directory: unit suite and golden tests"
   lone=$(mktemp -d /tmp/ingesta-lone-XXXXXX)
