@@ -18,7 +18,7 @@ Assertion groups, one function each:
     in binary) are asserted value by value.
  2. check_three_runs: after three runs on one day `_latest` and `_daily` count the
     source, the base table three times that.
- 3. check_killed_run: an uploader killed (failpoint upload.after_mark_uploaded, kill -9)
+ 3. check_killed_run: an uploader killed (failpoint upload.after_put, kill -9)
     after half a multi-segment run's objects are in S3 leaves every view on the
     previous run; restarted, the new run is visible exactly once.
  4. check_empty_tables: a zero-row table's views are empty and its commit records
@@ -648,9 +648,11 @@ def check_killed_run(src, path):
     nseg = len([s for s in segs if s[0] == run_b_id])
     check(nseg == 11, f"run B: {nseg} segments (440 rows at SEGMENT_MAX_ROWS=40), want 11")
     half = nseg // 2
-    p = src.upload({"INGESTA_FAILPOINT": "upload.after_mark_uploaded",
+    # upload.after_put: once per object PUT (the `uploaded` marks are committed in
+    # batches, so upload.after_mark_uploaded fires once per batch, not per object).
+    p = src.upload({"INGESTA_FAILPOINT": "upload.after_put",
                     "INGESTA_FAILPOINT_SKIP": str(half - 1)}, check_rc=None)
-    check(p.returncode == -9 and "failpoint upload.after_mark_uploaded" in p.stderr,
+    check(p.returncode == -9 and "failpoint upload.after_put" in p.stderr,
           f"uploader not killed at the failpoint: rc {p.returncode}: {p.stderr[-800:]}")
     FIG["kills"] += 1
     in_s3 = [k for k in src.objects("big/") if run_b_id in k]
@@ -982,7 +984,7 @@ def test():
         elapsed = time.monotonic() - T0
         print(f"lake via Trino: {FIG['tables']} tables from 4 sources, {FIG['rows']} rows and {FIG['cells']} "
               f"cells compared with the sources' own clients; {FIG['runs']} runs (collect + upload), "
-              f"{FIG['kills']} kill(s) at upload.after_mark_uploaded; {FIG['trino_queries']} Trino queries; "
+              f"{FIG['kills']} kill(s) at upload.after_put; {FIG['trino_queries']} Trino queries; "
               f"documented losses asserted: {json.dumps(LOSSES, ensure_ascii=False)}; "
               f"elapsed {elapsed:.1f} s (loading + {len(sources) - 1}x3 runs {t_runs - T0:.1f} s)")
         check(not failures, "\n\n".join(failures))
