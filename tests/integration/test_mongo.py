@@ -331,6 +331,12 @@ class CuttingProxy:
                 c, _ = self.lsock.accept()
             except OSError:
                 return
+            if self.cut.is_set():
+                # After the cut the "server" stays dead: a driver's retry on a
+                # new connection is reset too (else it would wait forever on a
+                # connection nobody pumps).
+                self._reset(c)
+                continue
             s = socket.create_connection(self.target)
             self.conns += [c, s]
             threading.Thread(target=self._pump, args=(c, s, False), daemon=True).start()
@@ -351,15 +357,22 @@ class CuttingProxy:
                         self._reset_all()
         except OSError:
             pass
+        if self.cut.is_set():  # a connection opened just before the cut
+            self._reset(src)
+            self._reset(dst)
+
+    @staticmethod
+    def _reset(s):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+        except OSError:
+            pass
 
     def _reset_all(self):
         self.cut.set()
         for s in self.conns:
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                s.close()
-            except OSError:
-                pass
+            self._reset(s)
 
     def close(self):
         self.lsock.close()
