@@ -7,6 +7,15 @@
  * whole response, rendered beforehand) -> DRAIN (our side shut down, input
  * read and dropped until the client closes, so the response is not cut off by
  * a reset) -> closed; the deadline closes it in any state.
+ *
+ * Stopping is graceful: the connections already queued in the listen backlog
+ * are accepted, the listening socket is closed (a new connection is refused),
+ * and the requests begun are answered, for at most STOP_GRACE_MS. What is
+ * left is TCP's own window: a handshake the kernel completes between the last
+ * accept() and close() is reset by the kernel. (A socket filter dropping SYNs
+ * first was tried: it left half-open connections that timed out instead.)
+ * Closing a socket with an unread request on it sends a reset, which a
+ * scraper reports as an error rather than as "the target is down".
  */
 #include "http_metrics.h"
 
@@ -33,6 +42,7 @@
 #define ACCEPTS_PER_ROUND 64
 #define DRAIN_MS          1000 /* at most this long after the response */
 #define ACCEPT_PAUSE_MS   100  /* after EMFILE and the like */
+#define STOP_GRACE_MS     1000 /* on stop, at most this long for requests begun */
 
 #define CT_METRICS "text/plain; version=0.0.4"
 #define CT_TEXT    "text/plain; charset=utf-8"
@@ -325,22 +335,40 @@ static void expire(int64_t now)
 
 /* ------------------------------------------------------------ the thread */
 
+/* Stop taking connections: accept the backlog (closing the listening socket
+ * resets what is queued on it), then close. */
+static void stop_listening(int64_t now)
+{
+	accept_some(now);
+	close(h.lfd);
+	h.lfd = -1;
+}
+
+/* A connection that still owes its client an answer. */
+static bool conn_pending(const struct conn *c)
+{
+	return c->st == C_READ || c->st == C_WRITE;
+}
+
 static void *serve(void *arg)
 {
 	struct pollfd pfd[HTTP_MAX_CONNS + 2];
 	int who[HTTP_MAX_CONNS + 2];
+	int64_t stop_by = -1; /* >= 0: stopping, give up at this time */
 
 	(void)arg;
 	for (;;) {
 		int64_t now = monotonic_ms(), timeout = 1000;
-		int n = 0, rc;
+		int n = 0, rc, pending = 0;
 
-		pfd[n] = (struct pollfd){.fd = h.wake, .events = POLLIN};
-		who[n++] = -1;
-		if (now >= h.accept_paused_until) {
+		if (stop_by < 0) {
+			pfd[n] = (struct pollfd){.fd = h.wake, .events = POLLIN};
+			who[n++] = -1;
+		}
+		if (h.lfd >= 0 && now >= h.accept_paused_until) {
 			pfd[n] = (struct pollfd){.fd = h.lfd, .events = POLLIN};
 			who[n++] = -2;
-		} else if (h.accept_paused_until - now < timeout) {
+		} else if (h.lfd >= 0 && h.accept_paused_until - now < timeout) {
 			timeout = h.accept_paused_until - now;
 		}
 		for (int i = 0; i < HTTP_MAX_CONNS; i++) {
@@ -348,26 +376,41 @@ static void *serve(void *arg)
 
 			if (c->st == C_FREE)
 				continue;
+			if (stop_by >= 0 && !conn_pending(c)) {
+				conn_close(c); /* answered: nothing is lost by closing now */
+				continue;
+			}
+			pending += conn_pending(c);
 			pfd[n] = (struct pollfd){.fd = c->fd,
 			                         .events = c->st == C_WRITE ? POLLOUT : POLLIN};
 			who[n++] = i;
 			if (c->deadline - now < timeout)
 				timeout = c->deadline - now;
 		}
+		if (stop_by >= 0) {
+			if (pending == 0 || now >= stop_by)
+				break;
+			if (stop_by - now < timeout)
+				timeout = stop_by - now;
+		}
 		rc = poll(pfd, (nfds_t)n, timeout < 0 ? 0 : (int)timeout);
 		if (rc < 0 && errno != EINTR)
 			break;
 		now = monotonic_ms();
 		if (rc > 0) {
-			if (pfd[0].revents)
-				break; /* http_metrics_stop */
-			for (int k = 1; k < n; k++) {
+			for (int k = 0; k < n; k++) {
 				struct conn *c;
 
 				if (pfd[k].revents == 0)
 					continue;
+				if (who[k] == -1) { /* http_metrics_stop */
+					stop_by = now + STOP_GRACE_MS;
+					stop_listening(now);
+					continue;
+				}
 				if (who[k] == -2) {
-					accept_some(now);
+					if (h.lfd >= 0)
+						accept_some(now);
 					continue;
 				}
 				c = &h.conns[who[k]];
