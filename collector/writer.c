@@ -1,13 +1,27 @@
 /*
  * writer.c - rows in, sealed spool segments out (contract in writer.h).
  *
- * Rows are batched into a small input buffer and fed to a streaming zstd
- * context; every compressed byte is hashed (SHA-256 and MD5, what S3 will be
- * asked to verify) as it is written, so sealing never re-reads a file. A
- * segment ends at SEGMENT_MAX_BYTES of NDJSON or SEGMENT_MAX_ROWS rows: the
- * frame is finished, the file fsynced, and spool_segment_seal() renames and
- * records it. Nothing of a table is visible to the uploader before
+ * Rows are batched into a small input buffer (BATCH_BYTES) and fed to a
+ * streaming zstd context; every compressed byte is hashed (SHA-256 and MD5,
+ * what S3 will be asked to verify) as it is written, so sealing never re-reads
+ * a file. A segment ends at SEGMENT_MAX_BYTES of NDJSON or SEGMENT_MAX_ROWS
+ * rows: the frame is finished, the file fsynced, and spool_segment_seal()
+ * renames and records it. Nothing of a table is visible to the uploader before
  * table_writer_commit() commits its partition.
+ *
+ * The pipeline: compressing, hashing and writing a full batch happen on a
+ * worker thread of the spool writer, so the thread that reads the socket and
+ * normalizes rows never waits for zstd. The driver's thread fills a batch and
+ * hands it over through a queue of PIPE_SLOTS batches (swapping buffers, no
+ * copy); when the queue is full it waits, so memory stays bounded at
+ * (PIPE_SLOTS + 1) * BATCH_BYTES plus one zstd context. The worker owns the
+ * segment's zstd context, digests and fd while a batch is queued; the driver's
+ * thread touches them only when the queue is empty (seg_drain: opening and
+ * sealing a segment), the mutex ordering the two. An error on the worker (a
+ * write failing with ENOSPC, ...) is kept and returned, with the same message,
+ * by the next row_end / commit; later batches of that segment are dropped.
+ * The worker blocks every signal: SIGTERM still interrupts the driver's
+ * thread, which stops the worker (seg_discard) before removing the file.
  */
 #include "writer.h"
 
@@ -15,6 +29,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +47,7 @@
 
 #define BATCH_BYTES       (128 * 1024)
 #define QUOTA_CHECK_BYTES (4 * 1024 * 1024)
+#define PIPE_SLOTS        2 /* full batches queued for the worker */
 
 struct segment_file {
 	int fd;
@@ -39,8 +57,25 @@ struct segment_file {
 	EVP_MD_CTX *md5;
 	uint64_t rows;
 	uint64_t raw_bytes;
-	uint64_t bytes;
-	struct buf out; /* compressed output staging */
+	uint64_t bytes; /* written by the worker; read after seg_drain */
+	struct buf out; /* compressed output staging (the worker's) */
+};
+
+/* The queue between the driver's thread and the worker (see the top). */
+struct pipe {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* worker: a batch was queued, or quit */
+	pthread_cond_t done; /* driver: a batch was consumed */
+	struct buf slot[PIPE_SLOTS];
+	bool slot_end[PIPE_SLOTS]; /* the segment's last batch: end the frame */
+	unsigned head, count;      /* queued batches: slot[head], ... (count of them) */
+	bool quit;                 /* worker: exit when the queue is empty */
+	bool abandon;              /* worker: drop what is queued (seg_discard) */
+	bool failed;               /* err holds the first error of this segment */
+	struct ierr err;
+	_Atomic uint64_t seg_bytes; /* bytes written to the open segment so far */
 };
 
 struct table_writer {
@@ -58,14 +93,15 @@ struct table_writer {
 	struct buf row;   /* the row being built by the driver */
 	struct buf batch; /* NDJSON waiting to be compressed / the memory output */
 	struct segment_file seg;
+	struct pipe pipe;
 	bool seg_open;
 	int segments;
 	uint64_t file_counter;
 
-	uint64_t rows;      /* whole table */
-	uint64_t raw_bytes; /* whole table, NDJSON */
-	uint64_t bytes;     /* whole table, sealed segment bytes */
-	uint64_t since_quota_check;
+	uint64_t rows;             /* whole table */
+	uint64_t raw_bytes;        /* whole table, NDJSON */
+	uint64_t bytes;            /* whole table, sealed segment bytes */
+	uint64_t quota_checked_at; /* pipe.seg_bytes at the last quota check */
 	int64_t started_ms;
 	int64_t last_progress_ms;
 	struct writer_stats stats;
@@ -116,7 +152,7 @@ static int seg_write_out(struct table_writer *w, const void *p, size_t n, struct
 	if (w->set.stats)
 		w->stats.write_ns += clock_ns() - t1;
 	s->bytes += n;
-	w->since_quota_check += n;
+	atomic_fetch_add_explicit(&w->pipe.seg_bytes, n, memory_order_relaxed);
 	return 0;
 }
 
@@ -128,7 +164,10 @@ static int quota_check(struct table_writer *w, struct ierr *e)
 	if (w->set.quota_bytes <= 0)
 		return 0;
 	for (;;) {
-		used = spool_bytes_used(w->sp) + (int64_t)(w->seg_open ? w->seg.bytes : 0);
+		used = spool_bytes_used(w->sp) +
+		       (int64_t)(w->seg_open ? atomic_load_explicit(&w->pipe.seg_bytes,
+		                                                    memory_order_relaxed)
+		                             : 0);
 		if (used <= w->set.quota_bytes)
 			return 0;
 		if (!w->set.wait_when_full)
@@ -149,13 +188,178 @@ static int quota_check(struct table_writer *w, struct ierr *e)
 	}
 }
 
+/* Compress (or copy) one batch into the segment file: on the worker. */
+static int seg_feed(struct table_writer *w, const struct buf *batch, bool end, struct ierr *e)
+{
+	struct segment_file *s = &w->seg;
+
+	if (!w->set.compress)
+		return batch->len ? seg_write_out(w, batch->data, batch->len, e) : 0;
+	{
+		ZSTD_inBuffer in = {batch->data, batch->len, 0};
+		size_t outcap = ZSTD_CStreamOutSize();
+		size_t rem;
+
+		buf_reserve(&s->out, outcap);
+		do {
+			ZSTD_outBuffer out = {s->out.data, outcap, 0};
+			uint64_t t0 = w->set.stats ? clock_ns() : 0;
+
+			rem = ZSTD_compressStream2(s->zc, &out, &in,
+			                           end ? ZSTD_e_end : ZSTD_e_continue);
+			if (w->set.stats)
+				w->stats.compress_ns += clock_ns() - t0;
+			if (ZSTD_isError(rem))
+				return ierr_set(e, IERR_INTERNAL, "zstd: %s",
+				                ZSTD_getErrorName(rem));
+			if (out.pos && seg_write_out(w, out.dst, out.pos, e) != 0)
+				return -1;
+		} while (end ? rem != 0 : in.pos < in.size);
+	}
+	return 0;
+}
+
+static void *pipe_worker(void *arg)
+{
+	struct table_writer *w = arg;
+	struct pipe *q = &w->pipe;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		unsigned i;
+		bool skip, end;
+		int rc = 0;
+		struct ierr e;
+
+		while (q->count == 0 && !q->quit)
+			pthread_cond_wait(&q->work, &q->mu);
+		if (q->count == 0)
+			break;
+		i = q->head;
+		end = q->slot_end[i];
+		skip = q->failed || q->abandon;
+		pthread_mutex_unlock(&q->mu);
+		/* slot[i] and the segment are this thread's until count drops. */
+		if (!skip)
+			rc = seg_feed(w, &q->slot[i], end, &e);
+		q->slot[i].len = 0;
+		pthread_mutex_lock(&q->mu);
+		if (rc != 0) {
+			q->failed = true;
+			q->err = e;
+		}
+		q->head = (q->head + 1) % PIPE_SLOTS;
+		q->count--;
+		pthread_cond_broadcast(&q->done);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+static int pipe_start(struct table_writer *w, struct ierr *e)
+{
+	struct pipe *q = &w->pipe;
+	sigset_t all, old;
+	int rc;
+
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->work, NULL);
+	pthread_cond_init(&q->done, NULL);
+	/* Signals go to the driver's thread, whose blocking reads they interrupt. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&q->thread, NULL, pipe_worker, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&q->done);
+		pthread_cond_destroy(&q->work);
+		pthread_mutex_destroy(&q->mu);
+		return ierr_errno(e, rc, "table \"%s\": start the compression thread", w->table);
+	}
+	q->started = true;
+	return 0;
+}
+
+/* Stop the worker (dropping queued batches when abandon) and free the queue. */
+static void pipe_stop(struct table_writer *w, bool abandon)
+{
+	struct pipe *q = &w->pipe;
+
+	if (!q->started)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->quit = true;
+	q->abandon = q->abandon || abandon;
+	pthread_cond_signal(&q->work);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(q->thread, NULL);
+	pthread_cond_destroy(&q->done);
+	pthread_cond_destroy(&q->work);
+	pthread_mutex_destroy(&q->mu);
+	for (unsigned i = 0; i < PIPE_SLOTS; i++)
+		buf_free(&q->slot[i]);
+	q->started = false;
+}
+
+/* Queue the batch for the worker (end: the segment's last, which ends the
+ * frame); w->batch comes back empty. Returns the worker's error, if any. */
+static int seg_submit(struct table_writer *w, bool end, struct ierr *e)
+{
+	struct pipe *q = &w->pipe;
+	struct buf tmp;
+	unsigned i;
+	int rc = 0;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->count == PIPE_SLOTS && !q->failed)
+		pthread_cond_wait(&q->done, &q->mu);
+	if (q->failed) {
+		*e = q->err;
+		rc = -1;
+	} else {
+		i = (q->head + q->count) % PIPE_SLOTS;
+		tmp = q->slot[i]; /* an empty buffer the worker is done with */
+		q->slot[i] = w->batch;
+		q->slot_end[i] = end;
+		w->batch = tmp;
+		q->count++;
+		pthread_cond_signal(&q->work);
+	}
+	pthread_mutex_unlock(&q->mu);
+	w->batch.len = 0;
+	return rc;
+}
+
+/* Wait until the worker has consumed every queued batch; returns its error. */
+static int seg_drain(struct table_writer *w, struct ierr *e)
+{
+	struct pipe *q = &w->pipe;
+	int rc = 0;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->count > 0)
+		pthread_cond_wait(&q->done, &q->mu);
+	if (q->failed) {
+		*e = q->err;
+		rc = -1;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return rc;
+}
+
 static int seg_open(struct table_writer *w, struct ierr *e)
 {
 	struct segment_file *s = &w->seg;
 
 	if (quota_check(w, e) != 0)
 		return -1;
+	if (!w->pipe.started && pipe_start(w, e) != 0)
+		return -1;
+	/* The queue is empty here (a new table, or after seg_seal's drain). */
 	memset(s, 0, sizeof(*s));
+	atomic_store(&w->pipe.seg_bytes, 0);
+	w->quota_checked_at = 0;
+	w->pipe.failed = false;
 	spool_tmp_path(w->sp, w->run, w->partition_id, ++w->file_counter, s->tmp_path,
 	               sizeof(s->tmp_path));
 	s->fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -178,6 +382,7 @@ static void seg_discard(struct table_writer *w)
 {
 	struct segment_file *s = &w->seg;
 
+	pipe_stop(w, true);
 	if (!w->seg_open)
 		return;
 	close(s->fd);
@@ -187,42 +392,6 @@ static void seg_discard(struct table_writer *w)
 	ZSTD_freeCCtx(s->zc);
 	buf_free(&s->out);
 	w->seg_open = false;
-}
-
-/* Compress (or copy) the batch into the segment file. */
-static int seg_feed(struct table_writer *w, bool end, struct ierr *e)
-{
-	struct segment_file *s = &w->seg;
-
-	if (!w->set.compress) {
-		if (w->batch.len && seg_write_out(w, w->batch.data, w->batch.len, e) != 0)
-			return -1;
-		w->batch.len = 0;
-		return 0;
-	}
-	{
-		ZSTD_inBuffer in = {w->batch.data, w->batch.len, 0};
-		size_t outcap = ZSTD_CStreamOutSize();
-		size_t rem;
-
-		buf_reserve(&s->out, outcap);
-		do {
-			ZSTD_outBuffer out = {s->out.data, outcap, 0};
-			uint64_t t0 = w->set.stats ? clock_ns() : 0;
-
-			rem = ZSTD_compressStream2(s->zc, &out, &in,
-			                           end ? ZSTD_e_end : ZSTD_e_continue);
-			if (w->set.stats)
-				w->stats.compress_ns += clock_ns() - t0;
-			if (ZSTD_isError(rem))
-				return ierr_set(e, IERR_INTERNAL, "zstd: %s",
-				                ZSTD_getErrorName(rem));
-			if (out.pos && seg_write_out(w, out.dst, out.pos, e) != 0)
-				return -1;
-		} while (end ? rem != 0 : in.pos < in.size);
-	}
-	w->batch.len = 0;
-	return 0;
 }
 
 static void format_key(struct table_writer *w, int seq, char *out, size_t n)
@@ -290,7 +459,7 @@ static int seg_seal(struct table_writer *w, struct ierr *e)
 	char key[1024];
 	int rc;
 
-	if (seg_feed(w, true, e) != 0)
+	if (seg_submit(w, true, e) != 0 || seg_drain(w, e) != 0)
 		return -1;
 	FAILPOINT("seal.before_fsync");
 	if (fsync(s->fd) != 0)
@@ -381,15 +550,19 @@ static int row_end(struct table_writer *w, struct ierr *e)
 	buf_append(&w->batch, w->row.data, w->row.len);
 	w->seg.rows++;
 	w->seg.raw_bytes += w->row.len;
-	if (w->batch.len >= BATCH_BYTES && seg_feed(w, false, e) != 0)
+	if (w->batch.len >= BATCH_BYTES && seg_submit(w, false, e) != 0)
 		return -1;
 	if (w->seg.raw_bytes >= w->set.max_bytes || w->seg.rows >= w->set.max_rows) {
 		if (seg_seal(w, e) != 0)
 			return -1;
-	} else if (w->since_quota_check >= QUOTA_CHECK_BYTES) {
-		w->since_quota_check = 0;
-		if (quota_check(w, e) != 0)
-			return -1;
+	} else {
+		uint64_t written = atomic_load_explicit(&w->pipe.seg_bytes, memory_order_relaxed);
+
+		if (written - w->quota_checked_at >= QUOTA_CHECK_BYTES) {
+			w->quota_checked_at = written;
+			if (quota_check(w, e) != 0)
+				return -1;
+		}
 	}
 	if ((w->rows & 1023) == 0)
 		progress(w, false);
@@ -448,6 +621,7 @@ int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct
 	/* No row: no segment was opened, and the partition commits with none. */
 	if (w->seg_open && seg_seal(w, e) != 0)
 		return -1;
+	pipe_stop(w, false);
 	progress(w, true);
 	return spool_partition_complete_read(w->sp, w->partition_id, w->rows, w->raw_bytes,
 	                                     w->bytes, w->segments, &w->lossy, schema_json, w->read,
