@@ -3,8 +3,17 @@
  * SEGMENT_MAX_BYTES and SEGMENT_MAX_ROWS, every row lands in exactly one
  * segment in order, row and byte counts and the recorded SHA-256/MD5 match
  * the files, zstd segments decompress to the same NDJSON, nothing is visible
- * before the commit, and the memory writer keeps rows and counts.
+ * before the commit, and the memory writer keeps rows and counts. The
+ * pipeline (compression, hashing and writing on the writer's worker thread):
+ * segments of many batches come out whole and in order, and a write error on
+ * the worker (EFBIG under RLIMIT_FSIZE, as ENOSPC would) comes back from
+ * row_end/commit with the write's message, nothing of the table committed and
+ * its temporary file removed.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -209,6 +218,127 @@ static void test_roll_by_rows_and_commit(struct spool *sp, struct spool_run *run
 	                         "state='complete'") == 0);
 }
 
+/* Many 128 KiB batches per segment, several segments: every row in order, the
+ * recorded digests those of the files (hashed on the worker). */
+static void test_pipeline_many_batches(struct spool *sp, struct spool_run *run, bool zstd)
+{
+	struct segment_settings s = settings(zstd, 400000, 1000000);
+	const char *table = zstd ? "many_zst" : "many_plain";
+	int rows[16], n, total = 0;
+
+	CHECK(write_rows(sp, run, table, &s, 89999, true) == 0);
+	n = check_segments(sp, table, zstd, 400000, rows, 16);
+	CHECK(n == 3);
+	for (int i = 0; i < n; i++)
+		total += rows[i];
+	CHECK(total == 89999);
+}
+
+static int threads_of_process(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The worker exists while a segment is open and is joined by the commit (and
+ * by free after an error): the row loop's thread never compresses. */
+static void test_pipeline_thread(struct spool *sp, struct spool_run *run)
+{
+	struct segment_settings s = settings(true, 1 << 20, 1000000);
+	struct norm_opts o = {0};
+	struct ierr e = {0};
+	struct table_writer *w = table_writer_new_spool(sp, run, "threads", &o, &s, &e);
+	int before = threads_of_process();
+
+	CHECK(w != NULL);
+	if (w == NULL)
+		return;
+	buf_printf(table_writer_row_begin(w), "{\"id\":%d}", 10000);
+	CHECK(table_writer_row_end(w, &e) == 0);
+	CHECK(threads_of_process() == before + 1);
+	CHECK(table_writer_commit(w, &e) == 0);
+	CHECK(threads_of_process() == before);
+	table_writer_free(w);
+	CHECK(threads_of_process() == before);
+}
+
+static int tmp_files(void)
+{
+	char dir[300];
+	DIR *d;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", root);
+	d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A write failing on the worker: the error surfaces on a later row_end or on
+ * the commit, with the text of the write's error. */
+static void test_pipeline_write_error(struct spool *sp, struct spool_run *run, bool zstd)
+{
+	struct segment_settings s = settings(zstd, (uint64_t)1 << 40, 1000000);
+	const char *table = zstd ? "efbig_zst" : "efbig_plain";
+	struct rlimit old, lim;
+	struct norm_opts o = {0};
+	struct ierr e = {0};
+	struct table_writer *w;
+	int rc = 0, i, threads = threads_of_process();
+	char sql[160];
+
+	w = table_writer_new_spool(sp, run, table, &o, &s, &e);
+	CHECK(w != NULL);
+	if (w == NULL)
+		return;
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = 1 << 20; /* spool.db and its WAL stay below this */
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	/* Plain: 13 bytes a row; zstd: rows that do not compress (random hex). */
+	for (i = 0; i < 400000 && rc == 0; i++) {
+		struct buf *b = table_writer_row_begin(w);
+
+		if (zstd)
+			buf_printf(b, "{\"id\":%d,\"r\":\"%08x%08x%08x\"}", i, (unsigned)random(),
+			           (unsigned)random(), (unsigned)random());
+		else
+			buf_printf(b, "{\"id\":%d}", 10000 + i % 90000);
+		rc = table_writer_row_end(w, &e);
+	}
+	if (rc == 0)
+		rc = table_writer_commit(w, &e);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK(rc == -1);
+	CHECK(i < 400000); /* from a row_end, not only at the commit */
+	CHECK(strstr(e.msg, ": write ") != NULL);
+	CHECK(strstr(e.msg, strerror(EFBIG)) != NULL);
+	table_writer_free(w);
+	CHECK(threads_of_process() == threads);
+	CHECK(tmp_files() == 0);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM partitions WHERE table_name='%s' AND state='complete'",
+	         table);
+	CHECK(test_spool_int(sp, "%s", sql) == 0);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM segments WHERE table_name='%s'", table);
+	CHECK(test_spool_int(sp, "%s", sql) == 0);
+}
+
 static void test_memory_writer(void)
 {
 	struct norm_opts o = {0};
@@ -242,6 +372,11 @@ int main(void)
 		test_roll_by_bytes(sp, &run, false);
 		test_roll_by_bytes(sp, &run, true);
 		test_roll_by_rows_and_commit(sp, &run);
+		test_pipeline_thread(sp, &run);
+		test_pipeline_many_batches(sp, &run, false);
+		test_pipeline_many_batches(sp, &run, true);
+		test_pipeline_write_error(sp, &run, false);
+		test_pipeline_write_error(sp, &run, true);
 		CHECK(spool_run_end(sp, &run, "complete", 2, 9, NULL, &e) == 0);
 		spool_close(sp);
 	}
