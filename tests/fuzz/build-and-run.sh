@@ -54,7 +54,7 @@ command -v "$CLANG" >/dev/null || {
 # The project sources each target links (besides its harness).
 declare -A srcs=(
 	[config]="common/config.c common/parse.c common/log.c common/buf.c common/err.c common/util.c common/hex.c"
-	[json]="common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
+	[json]="common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c tests/fuzz/ref/json_reemit_ref.c"
 	[bson]="collector/bson_json.c common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
 	[pgtext]="collector/pg_text.c common/json.c common/json_float.c common/hex.c common/util.c common/buf.c common/err.c"
 	[s3xml]="uploader/s3_http.c uploader/s3_proto.c uploader/sigv4.c uploader/creds.c uploader/creds_file.c uploader/creds_http.c common/config.c common/parse.c common/log.c common/util.c common/hex.c common/buf.c common/err.c"
@@ -80,7 +80,7 @@ build() {
 	"$CLANG" -std=gnu17 -g -O1 -fno-omit-frame-pointer \
 		-fsanitize=fuzzer,${FUZZ_SANITIZE:-address,undefined} -fno-sanitize-recover=undefined \
 		-D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -Wno-unused-function \
-		-I"$out/gen" -I"$root" -I"$root/common" -I"$root/collector" -I"$root/spool" -I"$root/uploader" \
+		-I"$out/gen" -I"$root" -I"$root/common" -I"$root/collector" -I"$root/spool" -I"$root/uploader" -I"$here/ref" \
 		$flags "${files[@]}" $libs -lm -lpthread -o "$out/bin/fuzz_$t"
 }
 
