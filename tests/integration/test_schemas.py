@@ -207,7 +207,7 @@ def test_postgres(work):
                   ("iv", "interval", True), ("u", "uuid", True), ("j", "json", True),
                   ("jb", "jsonb", True), ("arr", "integer[]", True), ("tarr", "text[]", True),
                   ("by", "bytea", True), ("ip", "inet", True)]
-        check_table("postgres", parts, "golden_types", schema(golden, ["id"]), rows=5)
+        check_table("postgres", parts, "golden_types", schema(golden, ["id"]), rows=7)
         check_table("postgres", parts, "comp", schema(
             [("b", "integer", False), ("a", "text", False),
              ("c", "character varying(5)", False), ("d", "timestamp(3) with time zone[]", True),
