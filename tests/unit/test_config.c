@@ -85,7 +85,7 @@ static void test_types(void)
 	CHECK(config_bool(c, "INCLUDE_VIEWS"));
 	CHECK(config_int(c, "MYSQL_PORT") == 13306);
 	/* Defaults. */
-	CHECK(config_int(c, "ZSTD_LEVEL") == 3);
+	CHECK(config_int(c, "ZSTD_LEVEL") == 1);
 	CHECK(config_int(c, "MULTIPART_THRESHOLD") == 64 * 1024 * 1024);
 	CHECK(config_int(c, "UPLOAD_CONCURRENCY") == 4);
 	CHECK(config_int(c, "RESCAN_INTERVAL") == 30000);
