@@ -243,6 +243,9 @@ static void *pipe_worker(void *arg)
 		if (!skip)
 			rc = seg_feed(w, &q->slot[i], end, &e);
 		q->slot[i].len = 0;
+		/* A batch that held a huge row gives its memory back. */
+		if (q->slot[i].cap > 4 * BATCH_BYTES)
+			buf_free(&q->slot[i]);
 		pthread_mutex_lock(&q->mu);
 		if (rc != 0) {
 			q->failed = true;
