@@ -234,9 +234,10 @@ static void test_pipeline_many_batches(struct spool *sp, struct spool_run *run, 
 	CHECK(total == 89999);
 }
 
-static int threads_of_process(void)
+/* Entries of a directory other than dot files; -1 when it cannot be read. */
+static int dir_entries(const char *dir)
 {
-	DIR *d = opendir("/proc/self/task");
+	DIR *d = opendir(dir);
 	struct dirent *de;
 	int n = 0;
 
@@ -246,6 +247,11 @@ static int threads_of_process(void)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+static int threads_of_process(void)
+{
+	return dir_entries("/proc/self/task");
 }
 
 /* The worker exists while a segment is open and is joined by the commit (and
@@ -273,18 +279,9 @@ static void test_pipeline_thread(struct spool *sp, struct spool_run *run)
 static int tmp_files(void)
 {
 	char dir[300];
-	DIR *d;
-	struct dirent *de;
-	int n = 0;
 
 	snprintf(dir, sizeof(dir), "%s/tmp", root);
-	d = opendir(dir);
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return dir_entries(dir);
 }
 
 /* A write failing on the worker: the error surfaces on a later row_end or on
