@@ -22,6 +22,8 @@
  * by the next row_end / commit; later batches of that segment are dropped.
  * The worker blocks every signal: SIGTERM still interrupts the driver's
  * thread, which stops the worker (seg_discard) before removing the file.
+ * With one CPU (or segment_settings.inline_compress) there is no worker and
+ * seg_submit compresses on the caller's thread, as before the pipeline.
  */
 #include "writer.h"
 
@@ -94,6 +96,7 @@ struct table_writer {
 	struct buf batch; /* NDJSON waiting to be compressed / the memory output */
 	struct segment_file seg;
 	struct pipe pipe;
+	bool pipelined; /* else compressed on the caller's thread (one CPU) */
 	bool seg_open;
 	int segments;
 	uint64_t file_counter;
@@ -313,6 +316,11 @@ static int seg_submit(struct table_writer *w, bool end, struct ierr *e)
 	unsigned i;
 	int rc = 0;
 
+	if (!w->pipelined) {
+		rc = seg_feed(w, &w->batch, end, e);
+		w->batch.len = 0;
+		return rc;
+	}
 	pthread_mutex_lock(&q->mu);
 	while (q->count == PIPE_SLOTS && !q->failed)
 		pthread_cond_wait(&q->done, &q->mu);
@@ -339,6 +347,8 @@ static int seg_drain(struct table_writer *w, struct ierr *e)
 	struct pipe *q = &w->pipe;
 	int rc = 0;
 
+	if (!w->pipelined)
+		return 0;
 	pthread_mutex_lock(&q->mu);
 	while (q->count > 0)
 		pthread_cond_wait(&q->done, &q->mu);
@@ -356,7 +366,7 @@ static int seg_open(struct table_writer *w, struct ierr *e)
 
 	if (quota_check(w, e) != 0)
 		return -1;
-	if (!w->pipe.started && pipe_start(w, e) != 0)
+	if (w->pipelined && !w->pipe.started && pipe_start(w, e) != 0)
 		return -1;
 	/* The queue is empty here (a new table, or after seg_seal's drain). */
 	memset(s, 0, sizeof(*s));
@@ -595,6 +605,8 @@ struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool
 	w->sp = sp;
 	w->run = run;
 	w->set = *set;
+	/* A second thread only costs on a machine with one CPU. */
+	w->pipelined = !set->inline_compress && sysconf(_SC_NPROCESSORS_ONLN) > 1;
 	w->opts = *opts;
 	snprintf(w->table, sizeof(w->table), "%s", table);
 	w->started_ms = monotonic_ms();

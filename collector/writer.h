@@ -4,14 +4,17 @@
  * A driver appends one JSON object per row to the buffer it gets from
  * table_writer_row_begin() and calls table_writer_row_end(). The writer adds the
  * newline, feeds the bytes through zstd (or not) into a temporary segment file
- * while computing SHA-256 and MD5 of the bytes that will be uploaded, and rolls
+ * while computing SHA-256 and MD5 of the bytes that will be uploaded (on a
+ * worker thread of the writer, fed full batches: see writer.c), and rolls
  * to a new segment at SEGMENT_MAX_BYTES / SEGMENT_MAX_ROWS. Each full segment is
  * sealed into the spool (fsync, rename, fsync dir, DB row) as state `pending`;
  * the partition becomes visible to the uploader only when the collector commits
  * the whole table (spool.h, spool_partition_complete).
  *
  * row_end() returns -1 (with *e set) when the run must stop: SIGTERM/SIGINT
- * (IERR_INTERRUPTED), spool quota or disk full (IERR_NOSPACE), I/O errors.
+ * (IERR_INTERRUPTED), spool quota or disk full (IERR_NOSPACE), I/O errors. An
+ * error of the worker thread (a write of an earlier batch) comes back from a
+ * later row_end or from table_writer_commit, with the same message.
  */
 #ifndef INGESTA_WRITER_H
 #define INGESTA_WRITER_H
@@ -61,6 +64,9 @@ struct segment_settings {
 	bool wait_when_full;
 	bool progress; /* progress line on stderr */
 	bool stats;    /* time the stages (COLLECT_STATS); costs ~4 clock reads per row */
+	/* Compress, hash and write on the thread that calls row_end instead of the
+	 * writer's worker thread (writer.c; the default on a machine with one CPU). */
+	bool inline_compress;
 };
 
 /* Start a table: opens its partition. Returns NULL with *e on error. */

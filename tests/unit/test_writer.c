@@ -8,7 +8,8 @@
  * segments of many batches come out whole and in order, and a write error on
  * the worker (EFBIG under RLIMIT_FSIZE, as ENOSPC would) comes back from
  * row_end/commit with the write's message, nothing of the table committed and
- * its temporary file removed.
+ * its temporary file removed. Everything once more with inline_compress (no
+ * worker: what a one-CPU machine runs).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "writer.h"
 
 static char root[256];
+static bool inline_mode; /* segment_settings.inline_compress for this pass */
 
 static struct segment_settings settings(bool compress, uint64_t max_bytes, uint64_t max_rows)
 {
@@ -40,6 +42,7 @@ static struct segment_settings settings(bool compress, uint64_t max_bytes, uint6
 	    .zstd_level = 3,
 	    .max_bytes = max_bytes,
 	    .max_rows = max_rows,
+	    .inline_compress = inline_mode,
 	};
 	return s;
 }
@@ -269,7 +272,7 @@ static void test_pipeline_thread(struct spool *sp, struct spool_run *run)
 		return;
 	buf_printf(table_writer_row_begin(w), "{\"id\":%d}", 10000);
 	CHECK(table_writer_row_end(w, &e) == 0);
-	CHECK(threads_of_process() == before + 1);
+	CHECK(threads_of_process() == before + (inline_mode ? 0 : 1));
 	CHECK(table_writer_commit(w, &e) == 0);
 	CHECK(threads_of_process() == before);
 	table_writer_free(w);
@@ -352,16 +355,20 @@ static void test_memory_writer(void)
 	table_writer_free(w);
 }
 
-int main(void)
+/* Every spool test, in a spool of its own, pipelined or inline. */
+static void spool_tests(bool inl)
 {
 	struct ierr e = {0};
 	struct spool *sp;
 	struct spool_run run;
 	char cmd[300];
 
+	inline_mode = inl;
 	snprintf(root, sizeof(root), "/tmp/ingesta-test-writer-XXXXXX");
-	if (mkdtemp(root) == NULL)
-		return 1;
+	if (mkdtemp(root) == NULL) {
+		CHECK(!"mkdtemp");
+		return;
+	}
 	sp = spool_open(root, SPOOL_ROLE_COLLECTOR, &e);
 	CHECK(sp != NULL);
 	if (sp != NULL) {
@@ -377,9 +384,15 @@ int main(void)
 		CHECK(spool_run_end(sp, &run, "complete", 2, 9, NULL, &e) == 0);
 		spool_close(sp);
 	}
-	test_memory_writer();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", root);
+}
+
+int main(void)
+{
+	spool_tests(false);
+	spool_tests(true);
+	test_memory_writer();
 	return test_done();
 }
