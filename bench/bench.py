@@ -560,7 +560,7 @@ class IngestaCollect(Contender):
         shutil.rmtree(self.spool(tag), ignore_errors=True)
 
     def reproduce(self):
-        return f"ingesta collect --config CONF  # {self.b.kind} {self.b.db}.t, INCLUDE_TABLES=t, defaults (zstd 3)"
+        return f"ingesta collect --config CONF  # {self.b.kind} {self.b.db}.t, INCLUDE_TABLES=t, defaults (zstd 1)"
 
 
 class IngestaVariant(IngestaCollect):
@@ -578,7 +578,7 @@ class IngestaVariant(IngestaCollect):
         return super().reproduce() + " " + " ".join(f"{k}={v}" for k, v in self.extra.items())
 
 
-VARIANTS = [("ingesta ZSTD_LEVEL=1", {"ZSTD_LEVEL": "1"}), ("ingesta COMPRESSION=none", {"COMPRESSION": "none"})]
+VARIANTS = [("ingesta ZSTD_LEVEL=3", {"ZSTD_LEVEL": "3"}), ("ingesta COMPRESSION=none", {"COMPRESSION": "none"})]
 
 
 # ---- upload group
@@ -1467,7 +1467,7 @@ def main():
                     "e2e-postgresql,e2e-mariadb; also " + INCR_GROUP + " (not a default group)")
     ap.add_argument("--skip", default="", help="comma-separated contender names to leave out")
     ap.add_argument("--variants", action="store_true",
-                    help="also run ingesta collect with ZSTD_LEVEL=1 and with COMPRESSION=none, and ingesta "
+                    help="also run ingesta collect with ZSTD_LEVEL=3 and with COMPRESSION=none, and ingesta "
                          "upload with S3_CHECKSUM=none, paired like contenders (what compression and the "
                          "checksum cost)")
     ap.add_argument("--baseline", help="another ingesta binary, paired with --ingesta in the upload groups "
