@@ -92,7 +92,9 @@ def uploader_loop(d, rng):
               f"{text.count('already present')} objects found already present, "
               f"{text.count('aborting a stale multipart')} stale uploads aborted, "
               f"{text.count('part uploaded')} parts confirmed) in {time.time() - t1:.0f} s; "
-              f"{fig}; no stray keys, no open multipart uploads", flush=True)
+              f"{fig}; no stray keys, no open multipart uploads ({len(bucket.ghosts)} MinIO ghost uploads "
+              f"of objects whose Complete was cut off by a kill: rel_common.S3Bucket.is_ghost_upload)",
+              flush=True)
         return kills, fig
     finally:
         bucket.destroy()

@@ -185,7 +185,8 @@ def test():
               f"fault proxy: {summary}; toxiproxy: latency, 40 MB/s limit, 3% stalled connections; "
               f"kill -9: {kills['collector']} collectors, {kills['uploader']} uploaders; "
               f"{uploads} upload records ({present} found already present after a lost answer, "
-              f"{resumed} multipart resumes); {fig}; no stray keys, open multipart uploads {open_mpu}; "
+              f"{resumed} multipart resumes); {fig}; no stray keys, open multipart uploads {open_mpu} "
+              f"(MinIO ghost uploads of objects whose Complete was cut off: {len(bucket.ghosts)}); "
               f"idle daemon CPU {idle_cpu:.0%}")
         check(injected > 0, "no fault was injected")
         if idle_cpu >= 0.10:
