@@ -220,6 +220,10 @@ struct s3_req {
 	/* Response body sink; NULL keeps the first S3_BODY_CAP bytes in resp->body. */
 	size_t (*sink)(const void *p, size_t n, void *ctx);
 	void *sink_ctx;
+	/* Not cut short by a stop request: CreateMultipartUpload (its id must be
+	 * recorded) and CompleteMultipartUpload (cut off mid-commit, MinIO keeps
+	 * listing the completed upload). */
+	bool finish_on_stop;
 };
 
 struct s3_resp {

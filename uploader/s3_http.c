@@ -254,15 +254,19 @@ static int on_seek(void *userp, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* A stop request cuts a transfer short, except one that commits state on the
+ * server (rq->finish_on_stop): that one runs to its answer, bounded by the
+ * low-speed timeout. */
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
-	(void)userp;
+	const struct xfer *x = userp;
+
 	(void)dltotal;
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return ingesta_stop_requested ? 1 : 0;
+	return ingesta_stop_requested && !x->rq->finish_on_stop ? 1 : 0;
 }
 
 static void set_method(CURL *h, const struct s3_req *rq, uint64_t body_len)

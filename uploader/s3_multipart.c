@@ -206,7 +206,8 @@ static int create_upload(struct mpu *m, struct put_result *res, struct ierr *e)
 	                    .nquery = 1,
 	                    .headers = hdr,
 	                    .nheaders = t->checksum ? 2 : 1,
-	                    .fd = -1};
+	                    .fd = -1,
+	                    .finish_on_stop = true};
 	struct s3_resp resp;
 	int rc;
 
@@ -357,7 +358,8 @@ static enum mpu_result complete_upload(struct mpu *m, struct put_result *res, st
 	                    .nquery = 1,
 	                    .headers = hdr,
 	                    .fd = -1,
-	                    .payload_hash = sha_hex};
+	                    .payload_hash = sha_hex,
+	                    .finish_on_stop = true};
 	struct s3_resp resp;
 	size_t from = 0, s, end;
 	bool cond = s3_cond_enabled(t);

@@ -83,6 +83,39 @@ def test():
         check(not left, f"open multipart uploads left: {left}")
         print(f"SIGTERM mid-multipart: exit 0 in {stop_s:.2f} s with {parts_before}/{nparts} parts confirmed; "
               f"restart resumed upload {upload_id[:12]}..., object exact, no open uploads")
+
+        # B: SIGTERM while CompleteMultipartUpload is in flight (held 2 s by
+        # the proxy). The Complete is not cut short: the uploader records the
+        # object and exits 0. (Cut off, it left the segment to a restart, and
+        # MinIO kept listing the completed upload.)
+        proxy.set_rules([{"fault": "slow", "kinds": ["complete"], "p": 1.0, "delay": 2.0}])
+        run(["collect", "--config", cfg])
+        (seg_id, key2), = spool_db(spool).execute(
+            "SELECT id, key FROM segments WHERE state='sealed'").fetchall()
+        up = subprocess.Popen([os.environ["INGESTA"], "upload", "--config", cfg], env=clean_env(),
+                              stderr=subprocess.PIPE, text=True)
+        t0 = time.time()
+        done = 0
+        while time.time() - t0 < 120 and done < nparts:
+            done = spool_db(spool).execute("SELECT count(*) FROM segment_parts WHERE segment_id=?",
+                                           (seg_id,)).fetchone()[0]
+            time.sleep(0.05)
+        check(done == nparts, f"only {done}/{nparts} parts confirmed within 120 s")
+        time.sleep(0.3)  # the Complete is on its way, held by the proxy
+        up.send_signal(signal.SIGTERM)
+        t1 = time.time()
+        _, err = up.communicate(timeout=60)
+        stop_s = time.time() - t1
+        check(up.returncode == 0, f"uploader exit {up.returncode} after SIGTERM: {err[-1500:]}")
+        state, = spool_db(spool).execute("SELECT state FROM segments WHERE id=?", (seg_id,)).fetchone()
+        check(state == "uploaded", f"SIGTERM during Complete: segment {state}, want uploaded "
+              f"(the Complete was cut short): {err[-1500:]}")
+        head = s3.head_object(Bucket=bucket, Key=key2)
+        check(head["ETag"].endswith(f'-{nparts}"'), f"object {key2}: etag {head['ETag']}")
+        left = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        check(not left, f"open multipart uploads left after a SIGTERM during Complete: {left}")
+        print(f"SIGTERM during CompleteMultipartUpload: the Complete finished, exit 0 in {stop_s:.2f} s, "
+              f"segment uploaded, no open uploads")
     finally:
         proxy.stop()
     for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
