@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "failpoint.h"
 #include "hex.h"
@@ -146,7 +147,7 @@ static void abandon(struct mpu *m)
  * uploader. Best effort: a missing s3:ListBucketMultipartUploads permission
  * only costs a warning.
  */
-static void abort_stale_uploads(struct s3_target *t, const char *key, const char *keep_id)
+static int abort_stale_uploads(struct s3_target *t, const char *key, const char *keep_id)
 {
 	char key_marker[1024] = "", id_marker[512] = "";
 
@@ -168,7 +169,7 @@ static void abort_stale_uploads(struct s3_target *t, const char *key, const char
 			log_event(LOG_WARNING, "could not list multipart uploads", "bucket",
 			          t->base.bucket, "key", key, "error", e.msg, NULL);
 			s3_resp_free(&resp);
-			return;
+			return -1;
 		}
 		while (s3_xml_element(resp.body.data, resp.body.len, "Upload", &s, &end, &from)) {
 			char k[1024], id[512];
@@ -190,8 +191,9 @@ static void abort_stale_uploads(struct s3_target *t, const char *key, const char
 		            sizeof(id_marker), NULL);
 		s3_resp_free(&resp);
 		if (strcmp(trunc, "true") != 0 || key_marker[0] == '\0')
-			return;
+			return 0;
 	}
+	return 0;
 }
 
 static int create_upload(struct mpu *m, struct put_result *res, struct ierr *e)
@@ -893,8 +895,14 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 		                  t->base.bucket, seg->key);
 	/* The key is settled: any upload still open at it is an orphan (e.g. a
 	 * CreateMultipartUpload whose answer was lost and was then retried). */
-	if (rc == 0)
-		abort_stale_uploads(t, seg->key, "");
+	if (rc == 0) {
+		/* The last chance to find them (the key is recorded as done next):
+		 * a failed listing is tried twice more. */
+		for (int i = 0; abort_stale_uploads(t, seg->key, "") != 0 && i < 2 &&
+		                !ingesta_stop_requested;
+		     i++)
+			usleep(100000u << i);
+	}
 	mpu_free(&m);
 	pthread_mutex_destroy(&m.spool_lock);
 	return rc;

@@ -51,6 +51,7 @@ import signal
 import sqlite3
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -848,6 +849,43 @@ def test_resume(s3):
         proxy.close()
 
 
+def test_lost_create_swept(s3):
+    """A CreateMultipartUpload whose answer is lost leaves an upload nobody
+    recorded; the sweep after the object is complete is the last chance to
+    abort it, so a failed listing there is tried again. Through the project's
+    fault proxy: the first Create's answer dropped (the upload exists on the
+    server), the first three ListMultipartUploads answered 500 (the sweeps
+    before each Create and the first try after the Complete)."""
+    sys.path.insert(0, os.path.join(os.environ.get("INGESTA_SOURCE_ROOT", "."), "tests", "servers"))
+    from s3_fault_proxy import FaultProxy
+    work = tempdir("s3-lost-create")
+    make_big_source(os.path.join(work, "source.db"), 11)
+    bucket = new_bucket(s3, "lostcreate")
+    proxy = FaultProxy(SRV["endpoint"], [
+        {"fault": "drop_after", "kinds": ["create_multipart"], "max": 1},
+        {"fault": "500", "kinds": ["list_uploads"], "max": 3}])
+    proxy.start()
+    try:
+        cfg = config(work, "c", settings(work, bucket, COMPRESSION="none",
+                                         S3_ENDPOINT=f"http://127.0.0.1:{proxy.port}",
+                                         MULTIPART_THRESHOLD="5M", MULTIPART_PART_SIZE="5M",
+                                         UPLOAD_CONCURRENCY=1, RETRY_BASE="50ms", RETRY_CAP="200ms"))
+        run(["collect", "--config", cfg])
+        p = run(["upload", "--config", cfg, "--once"])
+        check(proxy.stats["drop_after:create_multipart"] == 1 and proxy.stats["500:list_uploads"] >= 2,
+              f"faults injected: {dict(proxy.stats)}")
+        rows = spool_rows(work)
+        check(all(r["state"] == "uploaded" for r in rows), f"states {[r['state'] for r in rows]}")
+        left = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        check(not left, f"the upload of the lost Create is still open: {left}\n{p.stderr[-2000:]}")
+        check(proxy.stats["500:list_uploads"] == 3, f"faults injected: {dict(proxy.stats)}")
+        check("aborting a stale multipart upload" in p.stderr, "no stale upload aborted")
+        print("  lost Create answer + 3 failed listings: the sweep after the Complete was tried "
+              "again and aborted the unrecorded upload")
+    finally:
+        proxy.stop()
+
+
 def test():
     env = servers_env()
     for k in ("MINIO_ENDPOINT", "MINIO_PORT", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
@@ -872,6 +910,7 @@ def test():
     test_checksum_none(s3)
     test_resume(s3)
     test_faults(s3)
+    test_lost_create_swept(s3)
     test_tls(s3, bucket)
     delete_buckets(s3)
     for d in WORKDIRS:
