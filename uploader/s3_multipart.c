@@ -105,18 +105,30 @@ static void mpu_free(struct mpu *m)
 	m->ndone = 0;
 }
 
+/* AbortMultipartUpload; a transient failure is tried twice more (100, 200
+ * ms): an upload left open holds its parts' storage until a lifecycle rule
+ * removes it. */
 static int abort_upload(struct s3_target *t, const char *key, const char *upload_id)
 {
 	struct sigv4_kv q[] = {{"uploadId", upload_id}};
 	struct s3_req rq = {.method = "DELETE", .key = key, .query = q, .nquery = 1, .fd = -1};
-	struct s3_resp resp;
 	struct ierr e;
 	char code[64];
-	int rc = s3_request(t, &rq, &resp, code, sizeof(code), &e);
+	int rc = -1;
 
-	if (rc == 0 && resp.status != 204 && resp.status != 200 && resp.status != 404)
-		rc = s3_fail(t, &resp, key, code, sizeof(code), &e);
-	s3_resp_free(&resp);
+	for (int i = 0; i < 3 && rc != 0; i++) {
+		struct s3_resp resp;
+
+		if (i > 0) {
+			if (e.code != IERR_TRANSIENT || ingesta_stop_requested)
+				break;
+			usleep(100000u << (i - 1));
+		}
+		rc = s3_request(t, &rq, &resp, code, sizeof(code), &e);
+		if (rc == 0 && resp.status != 204 && resp.status != 200 && resp.status != 404)
+			rc = s3_fail(t, &resp, key, code, sizeof(code), &e);
+		s3_resp_free(&resp);
+	}
 	if (rc != 0)
 		log_event(LOG_WARNING, "could not abort a multipart upload", "bucket",
 		          t->base.bucket, "key", key, "error", e.msg, NULL);

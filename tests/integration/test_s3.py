@@ -855,7 +855,8 @@ def test_lost_create_swept(s3):
     abort it, so a failed listing there is tried again. Through the project's
     fault proxy: the first Create's answer dropped (the upload exists on the
     server), the first three ListMultipartUploads answered 500 (the sweeps
-    before each Create and the first try after the Complete)."""
+    before each Create and the first try after the Complete), and the first
+    AbortMultipartUpload answered 500 (tried again too)."""
     sys.path.insert(0, os.path.join(os.environ.get("INGESTA_SOURCE_ROOT", "."), "tests", "servers"))
     from s3_fault_proxy import FaultProxy
     work = tempdir("s3-lost-create")
@@ -863,7 +864,8 @@ def test_lost_create_swept(s3):
     bucket = new_bucket(s3, "lostcreate")
     proxy = FaultProxy(SRV["endpoint"], [
         {"fault": "drop_after", "kinds": ["create_multipart"], "max": 1},
-        {"fault": "500", "kinds": ["list_uploads"], "max": 3}])
+        {"fault": "500", "kinds": ["list_uploads"], "max": 3},
+        {"fault": "500", "kinds": ["abort"], "max": 1}])
     proxy.start()
     try:
         cfg = config(work, "c", settings(work, bucket, COMPRESSION="none",
@@ -878,10 +880,11 @@ def test_lost_create_swept(s3):
         check(all(r["state"] == "uploaded" for r in rows), f"states {[r['state'] for r in rows]}")
         left = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         check(not left, f"the upload of the lost Create is still open: {left}\n{p.stderr[-2000:]}")
-        check(proxy.stats["500:list_uploads"] == 3, f"faults injected: {dict(proxy.stats)}")
+        check(proxy.stats["500:list_uploads"] == 3 and proxy.stats["500:abort"] == 1,
+              f"faults injected: {dict(proxy.stats)}")
         check("aborting a stale multipart upload" in p.stderr, "no stale upload aborted")
-        print("  lost Create answer + 3 failed listings: the sweep after the Complete was tried "
-              "again and aborted the unrecorded upload")
+        print("  lost Create answer + 3 failed listings + a failed Abort: the sweep after the "
+              "Complete was tried again and aborted the unrecorded upload")
     finally:
         proxy.stop()
 
