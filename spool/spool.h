@@ -243,6 +243,9 @@ int spool_mark_quarantined(struct spool *sp, int64_t id, const char *msg, struct
 
 /* Multipart progress. */
 int spool_set_upload_id(struct spool *sp, int64_t id, const char *upload_id, struct ierr *e);
+/* 1 when a segment of this bucket with this key is uploaded, 0 when not, -1
+ * on a database error (the uploader's sweep of orphaned multipart uploads). */
+int spool_key_uploaded(struct spool *sp, const char *bucket, const char *key);
 int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size, const char *etag,
                     struct ierr *e);
 

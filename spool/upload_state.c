@@ -310,6 +310,24 @@ int spool_part_done(struct spool *sp, int64_t id, int part_number, uint64_t size
 	return sp_step_done(sp, st, "record part", e);
 }
 
+int spool_key_uploaded(struct spool *sp, const char *bucket, const char *key)
+{
+	struct ierr e;
+	sqlite3_stmt *st = sp_prep(sp,
+	                           "SELECT 1 FROM segments WHERE bucket=?1 AND key=?2 AND "
+	                           "state='uploaded'",
+	                           &e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, bucket, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Manifest key: the directory of the partition's first segment key. */
 static void manifest_key(const char *seg_key, const char *run_id, char *out, size_t n)
 {

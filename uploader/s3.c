@@ -627,6 +627,7 @@ static const struct target_ops s3_ops = {
     .scheme = "s3",
     .put_segment = s3_put_segment,
     .put_bytes = s3_put_bytes,
+    .sweep = s3_sweep_orphans,
     .free = s3_free,
 };
 
@@ -693,6 +694,7 @@ struct target *target_s3_open(const char *bucket, const struct config *cfg, stru
 	if (t->part_concurrency > S3_MAX_PART_CONCURRENCY)
 		t->part_concurrency = S3_MAX_PART_CONCURRENCY;
 	t->threshold = threshold < 0 ? 0 : (uint64_t)threshold;
+	atomic_store(&t->sweep_due, true); /* a run before this one may have left some */
 	t->connect_timeout_ms = CONNECT_TIMEOUT_MS;
 	t->low_speed_time_s = LOW_SPEED_TIME_S;
 	t->creds = creds_provider_new(&co, e);

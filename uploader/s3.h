@@ -188,6 +188,7 @@ struct s3_target {
 	enum s3_cond_mode cond;
 	atomic_bool cond_unsupported; /* auto mode saw 501 for If-None-Match */
 	atomic_bool checksum_echoed;  /* a write was answered with our x-amz-checksum-sha256 */
+	atomic_bool sweep_due;        /* s3_sweep_orphans() has work: first pass, or multipart since */
 	uint64_t threshold;           /* MULTIPART_THRESHOLD */
 	uint64_t part_size;           /* MULTIPART_PART_SIZE, clamped to S3's limits */
 	int part_concurrency;         /* UPLOAD_PART_CONCURRENCY: parts of one upload in flight */
@@ -322,5 +323,8 @@ int s3_same_object(struct s3_target *t, const struct segment *seg, int fd, uint6
 /* The multipart path of put_segment (s3_multipart.c); fd is the open file. */
 int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment *seg, int fd,
                      struct put_result *res, struct ierr *e);
+/* target_ops.sweep: abort uploads left open at keys the spool records as
+ * uploaded (s3_multipart.c). */
+void s3_sweep_orphans(struct target *t, struct spool *sp);
 
 #endif

@@ -154,32 +154,36 @@ static void abandon(struct mpu *m)
 }
 
 /*
- * Abort in-progress uploads of exactly this key except keep_id: left by a
- * crash between CreateMultipartUpload and recording its id, or by an older
- * uploader. Best effort: a missing s3:ListBucketMultipartUploads permission
- * only costs a warning.
+ * Call fn(t, key, upload_id, ctx) for each in-progress upload under prefix
+ * (NULL: the whole bucket), up to pages pages of 50 (a page of 50 fits
+ * S3_BODY_CAP). -1 when a listing
+ * failed (logged), else 0.
  */
-static int abort_stale_uploads(struct s3_target *t, const char *key, const char *keep_id)
+static int each_upload(struct s3_target *t, const char *prefix, int pages,
+                       void (*fn)(struct s3_target *, const char *, const char *, void *),
+                       void *ctx)
 {
 	char key_marker[1024] = "", id_marker[512] = "";
 
-	for (int page = 0; page < 20; page++) {
-		struct sigv4_kv q[5] = {{"uploads", NULL}, {"prefix", key}, {"max-uploads", "100"}};
-		struct s3_req rq = {.method = "GET", .query = q, .nquery = 3, .fd = -1};
+	for (int page = 0; page < pages; page++) {
+		struct sigv4_kv q[5] = {{"uploads", NULL}, {"max-uploads", "50"}};
+		struct s3_req rq = {.method = "GET", .query = q, .nquery = 2, .fd = -1};
 		struct s3_resp resp;
 		struct ierr e;
-		char code[64], trunc[16];
+		char code[64], trunc[16] = "";
 		size_t from = 0, s, end;
 
+		if (prefix)
+			q[rq.nquery++] = (struct sigv4_kv){"prefix", prefix};
 		if (key_marker[0]) {
-			q[3] = (struct sigv4_kv){"key-marker", key_marker};
-			q[4] = (struct sigv4_kv){"upload-id-marker", id_marker};
-			rq.nquery = 5;
+			q[rq.nquery++] = (struct sigv4_kv){"key-marker", key_marker};
+			q[rq.nquery++] = (struct sigv4_kv){"upload-id-marker", id_marker};
 		}
 		if (s3_request(t, &rq, &resp, code, sizeof(code), &e) != 0 ||
-		    (resp.status != 200 && s3_fail(t, &resp, key, code, sizeof(code), &e) != 0)) {
+		    (resp.status != 200 &&
+		     s3_fail(t, &resp, prefix ? prefix : "", code, sizeof(code), &e) != 0)) {
 			log_event(LOG_WARNING, "could not list multipart uploads", "bucket",
-			          t->base.bucket, "key", key, "error", e.msg, NULL);
+			          t->base.bucket, "key", prefix ? prefix : "", "error", e.msg, NULL);
 			s3_resp_free(&resp);
 			return -1;
 		}
@@ -188,12 +192,8 @@ static int abort_stale_uploads(struct s3_target *t, const char *key, const char 
 
 			if (s3_xml_text(resp.body.data + s, end - s, "Key", k, sizeof(k), NULL) &&
 			    s3_xml_text(resp.body.data + s, end - s, "UploadId", id, sizeof(id),
-			                NULL) &&
-			    strcmp(k, key) == 0 && strcmp(id, keep_id) != 0) {
-				log_event(LOG_INFO, "aborting a stale multipart upload", "bucket",
-				          t->base.bucket, "key", key, NULL);
-				abort_upload(t, key, id);
-			}
+			                NULL))
+				fn(t, k, id, ctx);
 		}
 		s3_xml_text(resp.body.data, resp.body.len, "IsTruncated", trunc, sizeof(trunc),
 		            NULL);
@@ -206,6 +206,75 @@ static int abort_stale_uploads(struct s3_target *t, const char *key, const char 
 			return 0;
 	}
 	return 0;
+}
+
+struct stale_ctx {
+	const char *key, *keep_id;
+	bool abort_failed;
+};
+
+static void abort_if_stale(struct s3_target *t, const char *k, const char *id, void *p)
+{
+	struct stale_ctx *c = p;
+
+	if (strcmp(k, c->key) != 0 || strcmp(id, c->keep_id) == 0)
+		return;
+	log_event(LOG_INFO, "aborting a stale multipart upload", "bucket", t->base.bucket, "key",
+	          k, NULL);
+	if (abort_upload(t, k, id) != 0)
+		c->abort_failed = true;
+}
+
+/*
+ * Abort in-progress uploads of exactly this key except keep_id: left by a
+ * crash between CreateMultipartUpload and recording its id, or by an older
+ * uploader. Best effort: a missing s3:ListBucketMultipartUploads permission
+ * only costs a warning. -1 when the listing or an abort failed.
+ */
+static int abort_stale_uploads(struct s3_target *t, const char *key, const char *keep_id)
+{
+	struct stale_ctx c = {.key = key, .keep_id = keep_id};
+
+	if (each_upload(t, key, 40, abort_if_stale, &c) != 0)
+		return -1;
+	return c.abort_failed ? -1 : 0;
+}
+
+struct orphan_ctx {
+	struct spool *sp;
+	int aborted;
+};
+
+static void abort_if_orphan(struct s3_target *t, const char *k, const char *id, void *p)
+{
+	struct orphan_ctx *c = p;
+
+	if (spool_key_uploaded(c->sp, t->base.bucket, k) != 1)
+		return; /* not ours, or not done yet: left alone */
+	log_event(LOG_INFO, "aborting a multipart upload left at an uploaded key", "bucket",
+	          t->base.bucket, "key", k, NULL);
+	if (abort_upload(t, k, id) == 0)
+		c->aborted++;
+}
+
+/*
+ * The sweep after a pass (target_ops.sweep): every upload open at a key the
+ * spool records as uploaded is an orphan. The sweeps of s3_put_multipart()
+ * cannot see one whose CreateMultipartUpload reached the server after the
+ * object was completed (a request of a killed uploader held by a proxy, or
+ * sent twice by libcurl on a connection that died before the answer). Runs at
+ * the first pass of a process and after passes that sent multipart uploads;
+ * a failed listing is tried again after the next pass.
+ */
+void s3_sweep_orphans(struct target *tt, struct spool *sp)
+{
+	struct s3_target *t = (struct s3_target *)tt;
+	struct orphan_ctx c = {.sp = sp};
+
+	if (!atomic_exchange(&t->sweep_due, false))
+		return;
+	if (each_upload(t, NULL, 100, abort_if_orphan, &c) != 0)
+		atomic_store(&t->sweep_due, true);
 }
 
 static int create_upload(struct mpu *m, struct put_result *res, struct ierr *e)
@@ -798,6 +867,7 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 	int rc = MPU_START_OVER; /* an enum mpu_result until the loop ends, then 0 or -1 */
 
 	pthread_mutex_init(&m.spool_lock, NULL);
+	atomic_store(&t->sweep_due, true);
 
 	snprintf(m.upload_id, sizeof(m.upload_id), "%s", seg->upload_id);
 	for (int round = 0; round < 3 && rc > MPU_OK; round++) {

@@ -39,6 +39,9 @@ struct target_ops {
 	/* Small objects (manifests): written atomically, overwriting allowed. */
 	int (*put_bytes)(struct target *t, const char *key, const void *data, size_t n,
 	                 struct put_result *res, struct ierr *e);
+	/* Optional, from the main thread after a pass: abort leftovers (multipart
+	 * uploads open at keys the spool records as uploaded). */
+	void (*sweep)(struct target *t, struct spool *sp);
 	void (*free)(struct target *t);
 };
 

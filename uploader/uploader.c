@@ -431,6 +431,10 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 				rc = ierr_set(e, IERR_SPOOL, "uploader stopped: %s", u.fatal);
 				break;
 			}
+			for (int i = 0; i < u.ntargets && !ingesta_stop_requested; i++) {
+				if (u.targets[i]->ops->sweep)
+					u.targets[i]->ops->sweep(u.targets[i], sp);
+			}
 			manifest_pending = write_manifests(&u, sp);
 			commits_pending = write_commits(&u, sp);
 			if (spool_apply_retention(sp, retention_ms, e) < 0)

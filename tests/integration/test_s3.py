@@ -889,6 +889,37 @@ def test_lost_create_swept(s3):
         proxy.stop()
 
 
+def test_orphan_sweep(s3):
+    """An upload opened at a key after its object was completed (a killed
+    uploader's CreateMultipartUpload held by a proxy, or sent twice by libcurl)
+    is aborted by the next pass's sweep; uploads at keys the spool does not
+    record as uploaded (another writer's, one still in progress) are left."""
+    work = tempdir("s3-orphans")
+    make_small_source(os.path.join(work, "source.db"))
+    bucket = new_bucket(s3, "orphans")
+    cfg = config(work, "c", settings(work, bucket))
+    run(["collect", "--config", cfg])
+    run(["upload", "--config", cfg, "--once"])
+    done = spool_rows(work, "state='uploaded'")
+    late = [s3.create_multipart_upload(Bucket=bucket, Key=r["key"])["UploadId"] for r in done[:2]]
+    foreign = s3.create_multipart_upload(Bucket=bucket, Key="someone-else/x.bin")["UploadId"]
+    run(["collect", "--config", cfg])
+    pending = spool_rows(work, "state='sealed'")[0]["key"]
+    mine_pending = s3.create_multipart_upload(Bucket=bucket, Key=pending + ".other")["UploadId"]
+    p = run(["upload", "--config", cfg, "--once"])
+    left = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
+    check(not (left & set(late)), f"uploads at uploaded keys still open: {left & set(late)}\n"
+          f"{p.stderr[-1500:]}")
+    check(p.stderr.count("aborting a multipart upload left at an uploaded key") == 2,
+          "the sweep did not log its 2 aborts")
+    check(foreign in left and mine_pending in left, "the sweep aborted an upload at a key the spool "
+          "does not record as uploaded")
+    for key, uid in (("someone-else/x.bin", foreign), (pending + ".other", mine_pending)):
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=uid)
+    print("  orphan sweep: 2 uploads opened at uploaded keys aborted by the next pass; "
+          "2 at other keys left alone")
+
+
 def test():
     env = servers_env()
     for k in ("MINIO_ENDPOINT", "MINIO_PORT", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
@@ -914,6 +945,7 @@ def test():
     test_resume(s3)
     test_faults(s3)
     test_lost_create_swept(s3)
+    test_orphan_sweep(s3)
     test_tls(s3, bucket)
     delete_buckets(s3)
     for d in WORKDIRS:
