@@ -134,7 +134,7 @@ static const struct key_def keys[] = {
 	{"UPLOAD_CONCURRENCY", T_INT, "4", "1..64", 0, NULL, "uploads in flight"},
 	{"MULTIPART_THRESHOLD", T_SIZE, "64M", NULL, 0, NULL, "multipart upload above this size"},
 	{"MULTIPART_PART_SIZE", T_SIZE, "16M", NULL, 0, NULL, "multipart part size (at least 5M)"},
-	{"UPLOAD_PART_CONCURRENCY", T_INT, "1", "1..16", 0, NULL, "parts of one multipart upload in flight (1: one after the other)"},
+	{"UPLOAD_PART_CONCURRENCY", T_INT, "4", "1..16", 0, NULL, "parts of one multipart upload in flight (1: one after the other)"},
 	{"MAX_ATTEMPTS", T_INT, "10", "1..1000", 0, NULL, "upload attempts before a segment is failed"},
 	{"RETRY_BASE", T_DURATION, "1", NULL, 0, NULL, "retry backoff base, seconds (full jitter)"},
 	{"RETRY_CAP", T_DURATION, "300", NULL, 0, NULL, "retry backoff cap, seconds"},
