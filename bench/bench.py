@@ -11,7 +11,8 @@ Groups (each against one test server, see tests/servers/README.md):
               the original's approach
   upload-big / upload-small
               ingesta upload --once vs rclone copy, aws s3 cp --recursive,
-              parallel curl -T PUTs (the floor)
+              parallel curl -T PUTs (the floor), and the same curl with
+              ingesta's checks (Content-MD5, checksum, If-None-Match)
 
 Method: a warm-up run of every contender (and of ingesta), with full output
 checks (every line parsed as JSON, row counts), then ROUNDS rounds in which
@@ -31,6 +32,7 @@ usage: bench/bench.py [--quick] [--rounds N] [--slow-rounds N] [--only GROUP,...
                       [--variants] [--docs N] [--ingesta PATH] [--work DIR]
 """
 import argparse
+import base64
 import glob
 import json
 import os
@@ -747,6 +749,43 @@ class CurlFloor(UploadBase):
                 "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -K LIST  # LIST: url/upload-file per segment")
 
 
+class CurlSameChecks(CurlFloor):
+    """The curl floor with the checks ingesta makes the server do: Content-MD5,
+    x-amz-checksum-sha256 and If-None-Match: * on every PUT (UNSIGNED-PAYLOAD,
+    as ingesta once the server echoes the checksum). Not a target: it shows
+    what the server's share of the integrity contract costs on this machine."""
+    name = "curl-parallel-same-checks"
+    floor = False
+
+    def prepare(self, tag):
+        UploadBase.prepare(self, tag)
+        ep, e = self.b.env["S3_ENDPOINT"], self.b.env
+        con = sqlite3.connect(f"file:{os.path.join(self.b.src_spool, 'spool.db')}?mode=ro", uri=True)
+        sums = {os.path.basename(p): (m, h) for p, m, h in con.execute("SELECT path, md5, sha256 FROM segments")}
+        con.close()
+        with open(self.cfg(tag), "w") as f:
+            for i, name in enumerate(sorted(os.listdir(self.b.src_data))):
+                md5, sha = sums[name]
+                if i:
+                    f.write("next\n")
+                f.write(f'url = "{ep}/{self.bucket(tag)}/seg/{name}"\n'
+                        f'upload-file = "{os.path.join(self.b.src_data, name)}"\noutput = "/dev/null"\n'
+                        f'user = "{e["AWS_ACCESS_KEY_ID"]}:{e["AWS_SECRET_ACCESS_KEY"]}"\n'
+                        'aws-sigv4 = "aws:amz:us-east-1:s3"\nfail\nsilent\nshow-error\n'
+                        'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\n'
+                        f'header = "Content-MD5: {base64.b64encode(bytes.fromhex(md5)).decode()}"\n'
+                        f'header = "x-amz-checksum-sha256: {base64.b64encode(bytes.fromhex(sha)).decode()}"\n'
+                        'header = "If-None-Match: *"\n')
+
+    def command(self, tag):
+        return ["curl", "--parallel", "--parallel-max", "4", "-K", self.cfg(tag)], \
+            os.path.join(self.b.work, "curl-checks.out")
+
+    def reproduce(self):
+        return ("curl --parallel --parallel-max 4 -K LIST  # LIST: per segment url/upload-file, --aws-sigv4, "
+                "UNSIGNED-PAYLOAD, Content-MD5, x-amz-checksum-sha256, If-None-Match: *, joined by `next`")
+
+
 # ---- Sling (PyPI sling-linux-amd64 ships the binary; installed into bench/.venv)
 
 def sling_bin():
@@ -1041,7 +1080,7 @@ class Group:
             self.n = self.files
             self.src_spool = size["spool_" + name]
             self.src_data = os.path.join(self.src_spool, "data")
-            self.contenders = [Rclone(self), AwsCli(self), CurlFloor(self)]
+            self.contenders = [Rclone(self), AwsCli(self), CurlFloor(self), CurlSameChecks(self)]
             self.ingesta_c = IngestaUpload(self)
             self.probes = ["minio"]
         if not sling_bin():
