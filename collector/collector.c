@@ -9,8 +9,11 @@
 
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "incremental.h"
@@ -459,6 +462,287 @@ static int read_with_schema(const struct source_ops *ops, struct source *src, co
 	return 0;
 }
 
+/* ------------------------------------------------------------ the run */
+
+/*
+ * The tables of a run are taken in order from one queue by the run's
+ * workers: one (the calling thread) with COLLECT_PARALLEL=1, else one thread
+ * per source connection, every connection in the one snapshot of the run
+ * (source.h, begin_shared_snapshot) and with its own spool connection (a
+ * struct spool is not shared between threads). A worker commits each table
+ * as it completes; the first failure stops every worker from taking another
+ * table, and is the run's error.
+ */
+struct run_ctx {
+	const struct source_ops *ops;
+	const struct spool_run *run;
+	const struct segment_settings *set;
+	const struct norm_opts *opts;
+	const struct incr_settings *inc;
+	const char *source_name;
+	const struct strlist *tables;
+	const struct incr_table *plans;
+	struct collect_summary *sum;
+
+	pthread_mutex_t mu; /* guards everything below, and sum */
+	pthread_cond_t done_cv;
+	size_t next;     /* next table to take */
+	int running;     /* worker threads not finished */
+	bool failed;     /* a table failed: take no more */
+	struct ierr err; /* the first failure */
+};
+
+struct worker {
+	struct run_ctx *rc;
+	struct source *src;
+	struct spool *sp;
+	pthread_t tid;
+	bool thread;   /* tid is a started thread */
+	bool finished; /* thread: its loop returned */
+};
+
+/* One table, start to commit, on the worker's connections. */
+static int collect_table(struct worker *wk, size_t i, struct ierr *e)
+{
+	struct run_ctx *rc = wk->rc;
+	const char *table = rc->tables->items[i];
+	struct table_writer *w =
+	    table_writer_new_spool(wk->sp, rc->run, table, rc->opts, rc->set, e);
+	struct table_schema schema = {0};
+	struct buf schema_json = {0};
+	struct incr_read ir = {0};
+	struct incr_ctx ic = {.sp = wk->sp,
+	                      .source_name = rc->source_name,
+	                      .run = rc->run,
+	                      .inc = rc->inc,
+	                      .pl = &rc->plans[i],
+	                      .r = &ir};
+	int trc;
+
+	if (w == NULL)
+		return -1;
+	trc = read_with_schema(rc->ops, wk->src, table, w, &schema, &ic, e);
+	if (trc == 0 && (rc->ops->table_schema || rc->ops->inferred_schema))
+		table_schema_json(&schema, &schema_json);
+	if (trc == 0)
+		trc = table_writer_commit(w, schema_json.len ? buf_cstr(&schema_json) : NULL, e);
+	table_schema_free(&schema);
+	buf_free(&schema_json);
+	incr_read_free(&ir);
+	if (trc != 0) {
+		if (strstr(e->msg, table) == NULL)
+			ierr_prefix(e, "table \"%s\"", table);
+		table_writer_free(w);
+		return -1;
+	}
+	pthread_mutex_lock(&rc->mu);
+	rc->sum->tables++;
+	rc->sum->rows += table_writer_rows(w);
+	rc->sum->bytes += table_writer_bytes(w);
+	/* n: the table's place in commit order (its place in the list when
+	 * serial). */
+	log_table(table, w, rc->sum->tables, rc->tables->len, rc->set->stats);
+	pthread_mutex_unlock(&rc->mu);
+	table_writer_free(w);
+	return 0;
+}
+
+static void worker_loop(struct worker *wk)
+{
+	struct run_ctx *rc = wk->rc;
+
+	for (;;) {
+		struct ierr e = {0};
+		size_t i;
+
+		pthread_mutex_lock(&rc->mu);
+		if (rc->failed || rc->next >= rc->tables->len) {
+			pthread_mutex_unlock(&rc->mu);
+			return;
+		}
+		i = rc->next++;
+		pthread_mutex_unlock(&rc->mu);
+		if (collect_table(wk, i, &e) != 0) {
+			pthread_mutex_lock(&rc->mu);
+			if (!rc->failed) {
+				rc->failed = true;
+				rc->err = e;
+			}
+			pthread_mutex_unlock(&rc->mu);
+			return;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct run_ctx *rc = wk->rc;
+
+	worker_loop(wk);
+	pthread_mutex_lock(&rc->mu);
+	wk->finished = true;
+	rc->running--;
+	pthread_cond_signal(&rc->done_cv);
+	pthread_mutex_unlock(&rc->mu);
+	return NULL;
+}
+
+/* Run the workers; with more than one, each on its own thread while this
+ * one waits. A signal may land on any thread and interrupts the blocking
+ * read of that thread only: once a stop is requested it is passed on to
+ * every worker still running (again every 200 ms, for a worker that was
+ * between its check of the flag and its next wait). */
+static void run_workers(struct run_ctx *rc, struct worker *wk, int n)
+{
+	bool stop_sent = false;
+	int64_t last_kick = 0;
+
+	if (n == 1) {
+		worker_loop(&wk[0]);
+		return;
+	}
+	pthread_mutex_lock(&rc->mu);
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&wk[i].tid, NULL, worker_main, &wk[i]) != 0) {
+			/* The started ones take the whole queue. */
+			log_event(LOG_WARNING, "could not start a collector thread", NULL);
+			continue;
+		}
+		wk[i].thread = true;
+		rc->running++;
+	}
+	if (rc->running == 0) {
+		pthread_mutex_unlock(&rc->mu);
+		worker_loop(&wk[0]);
+		return;
+	}
+	while (rc->running > 0) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&rc->done_cv, &rc->mu, &ts);
+		if (ingesta_stop_requested && (!stop_sent || monotonic_ms() - last_kick >= 200)) {
+			for (int i = 0; i < n; i++)
+				if (wk[i].thread && !wk[i].finished)
+					pthread_kill(wk[i].tid, SIGTERM);
+			stop_sent = true;
+			last_kick = monotonic_ms();
+		}
+	}
+	pthread_mutex_unlock(&rc->mu);
+	for (int i = 0; i < n; i++)
+		if (wk[i].thread)
+			pthread_join(wk[i].tid, NULL);
+}
+
+/* How many connections to read with: COLLECT_PARALLEL, at most one per
+ * table, 1 for incremental runs (their plans and watermarks are read
+ * serially) and for drivers without a shared snapshot. */
+static int wanted_workers(const struct config *cfg, const struct source_ops *ops,
+                          const struct incr_settings *inc, size_t ntables)
+{
+	int64_t n = config_int(cfg, "COLLECT_PARALLEL");
+
+	if (n <= 1 || ntables <= 1)
+		return 1;
+	if (ops->begin_shared_snapshot == NULL) {
+		if (config_is_set(cfg, "COLLECT_PARALLEL"))
+			log_event(LOG_INFO,
+			          "COLLECT_PARALLEL: this source is read with one connection",
+			          "db_type", ops->db_type, NULL);
+		return 1;
+	}
+	if (inc->on) {
+		log_event(LOG_INFO, "COLLECT_PARALLEL: incremental runs read with one connection",
+		          NULL);
+		return 1;
+	}
+	if ((size_t)n > ntables)
+		n = (int64_t)ntables;
+	return (int)n;
+}
+
+/* Open the extra connections and spool handles of workers 1..n-1 and start
+ * the run's snapshot on all of them (or on worker 0 alone). Returns the
+ * number of workers that share the snapshot, or -1. A connection the server
+ * refuses (its connection limit) leaves fewer workers, said once. */
+static int start_workers(const struct config *cfg, const struct source_ops *ops, struct worker *wk,
+                         int n, struct ierr *e)
+{
+	struct source **more = NULL;
+	char why[512] = "";
+	int got = 1, r;
+
+	if (n == 1)
+		return ops->begin_snapshot(wk[0].src, e) == 0 ? 1 : -1;
+	for (; got < n; got++) {
+		struct ierr e2 = {0};
+		struct strlist ignored = {0};
+
+		wk[got].sp = spool_open(spool_dir(wk[0].sp), SPOOL_ROLE_OPERATOR, &e2);
+		if (wk[got].sp == NULL)
+			break;
+		wk[got].src = ops->open(cfg, &e2);
+		if (wk[got].src != NULL && ops->list_tables(wk[got].src, &ignored, &e2) != 0) {
+			ops->close(wk[got].src);
+			wk[got].src = NULL;
+		}
+		strlist_free(&ignored);
+		if (wk[got].src == NULL) {
+			spool_close(wk[got].sp);
+			wk[got].sp = NULL;
+			break;
+		}
+		continue;
+	}
+	if (got < n) {
+		char want[16], have[16];
+
+		snprintf(want, sizeof(want), "%d", n);
+		snprintf(have, sizeof(have), "%d", got);
+		log_event(LOG_WARNING, "COLLECT_PARALLEL: could not open every connection",
+		          "wanted", want, "opened", have, NULL);
+	}
+	if (got == 1)
+		return ops->begin_snapshot(wk[0].src, e) == 0 ? 1 : -1;
+	more = xrealloc(NULL, (size_t)got * sizeof(*more));
+	for (int i = 1; i < got; i++)
+		more[i - 1] = wk[i].src;
+	r = ops->begin_shared_snapshot(wk[0].src, more, got - 1, why, sizeof(why), e);
+	free(more);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		log_event(LOG_WARNING, "COLLECT_PARALLEL: reading with one connection", "reason",
+		          why, NULL);
+		got = 1;
+	} else {
+		char k[16];
+
+		snprintf(k, sizeof(k), "%d", got);
+		log_event(LOG_INFO, "parallel extraction: connections share one snapshot",
+		          "connections", k, NULL);
+	}
+	return got;
+}
+
+static void close_workers(const struct source_ops *ops, struct worker *wk, int n)
+{
+	for (int i = 1; i < n; i++) {
+		if (wk[i].src)
+			ops->close(wk[i].src);
+		spool_close(wk[i].sp);
+		wk[i].src = NULL;
+		wk[i].sp = NULL;
+	}
+}
+
 int collector_run(const struct config *cfg, struct collect_summary *sum, struct ierr *e)
 {
 	const struct source_ops *ops = configured_source(cfg, e);
@@ -472,10 +756,14 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	struct norm_opts opts;
 	struct incr_settings inc;
 	struct incr_table *plans = NULL;
+	struct worker *wk = NULL;
+	struct run_ctx rc;
+	int nworkers = 0, want;
 	bool run_started = false;
-	int rc = -1;
+	int rcode = -1;
 
 	memset(sum, 0, sizeof(*sum));
+	memset(&rc, 0, sizeof(rc));
 	if (incr_settings_from(cfg, &inc, e) != 0)
 		return -1;
 	if (bucket == NULL)
@@ -495,8 +783,23 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	if (select_tables(cfg, ops, src, NULL, &tables, e) != 0 ||
 	    check_reserved(&tables, set.key_template, e) != 0)
 		goto out;
-	if (ops->begin_snapshot(src, e) != 0)
+	want = wanted_workers(cfg, ops, &inc, tables.len);
+	wk = calloc((size_t)want, sizeof(*wk));
+	if (wk == NULL) {
+		ierr_set(e, IERR_INTERNAL, "out of memory");
 		goto out;
+	}
+	wk[0].src = src;
+	wk[0].sp = sp;
+	nworkers = want;
+	{
+		int got = start_workers(cfg, ops, wk, want, e);
+
+		if (got < 0)
+			goto out;
+		close_workers(ops, wk + got - 1, want - got + 1);
+		nworkers = got;
+	}
 	plans = calloc(tables.len + 1, sizeof(*plans));
 	if (plans == NULL) {
 		ierr_set(e, IERR_INTERNAL, "out of memory");
@@ -512,53 +815,39 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 		goto out;
 	log_event(LOG_INFO, "extraction started", "source", source_name, "run", run.run_id,
 	          "bucket", bucket, NULL);
-	for (size_t i = 0; i < tables.len; i++) {
-		struct table_writer *w =
-		    table_writer_new_spool(sp, &run, tables.items[i], &opts, &set, e);
-		struct table_schema schema = {0};
-		struct buf schema_json = {0};
-		struct incr_read ir = {0};
-		struct incr_ctx ic = {.sp = sp,
-		                      .source_name = source_name,
-		                      .run = &run,
-		                      .inc = &inc,
-		                      .pl = &plans[i],
-		                      .r = &ir};
-		int trc;
-
-		if (w == NULL)
-			goto out;
-		trc = read_with_schema(ops, src, tables.items[i], w, &schema, &ic, e);
-		if (trc == 0 && (ops->table_schema || ops->inferred_schema))
-			table_schema_json(&schema, &schema_json);
-		if (trc == 0)
-			trc = table_writer_commit(
-			    w, schema_json.len ? buf_cstr(&schema_json) : NULL, e);
-		table_schema_free(&schema);
-		buf_free(&schema_json);
-		incr_read_free(&ir);
-		if (trc != 0) {
-			if (strstr(e->msg, tables.items[i]) == NULL)
-				ierr_prefix(e, "table \"%s\"", tables.items[i]);
-			table_writer_free(w);
-			goto out;
-		}
-		log_table(tables.items[i], w, (int)i + 1, tables.len, set.stats);
-		sum->tables++;
-		sum->rows += table_writer_rows(w);
-		sum->bytes += table_writer_bytes(w);
-		table_writer_free(w);
+	rc = (struct run_ctx){.ops = ops,
+	                      .run = &run,
+	                      .set = &set,
+	                      .opts = &opts,
+	                      .inc = &inc,
+	                      .source_name = source_name,
+	                      .tables = &tables,
+	                      .plans = plans,
+	                      .sum = sum};
+	pthread_mutex_init(&rc.mu, NULL);
+	pthread_cond_init(&rc.done_cv, NULL);
+	for (int i = 0; i < nworkers; i++)
+		wk[i].rc = &rc;
+	run_workers(&rc, wk, nworkers);
+	pthread_cond_destroy(&rc.done_cv);
+	pthread_mutex_destroy(&rc.mu);
+	if (rc.failed) {
+		*e = rc.err;
+		goto out;
 	}
-	rc = 0;
+	rcode = 0;
 out:
+	if (wk)
+		close_workers(ops, wk, nworkers);
+	free(wk);
 	if (run_started) {
 		struct ierr e2;
 
-		if (spool_run_end(sp, &run, rc == 0 ? "complete" : "failed", sum->tables, sum->rows,
-		                  rc == 0 ? NULL : e->msg, &e2) != 0 &&
-		    rc == 0) {
+		if (spool_run_end(sp, &run, rcode == 0 ? "complete" : "failed", sum->tables,
+		                  sum->rows, rcode == 0 ? NULL : e->msg, &e2) != 0 &&
+		    rcode == 0) {
 			*e = e2;
-			rc = -1;
+			rcode = -1;
 		}
 	}
 	if (src)
@@ -568,7 +857,7 @@ out:
 	free(plans);
 	strlist_free(&tables);
 	spool_close(sp);
-	return rc;
+	return rcode;
 }
 
 int collector_extract(const struct config *cfg, const char *const *only, FILE *out, struct ierr *e)

@@ -6,9 +6,12 @@
  * four share (the run loop over tables, segment rolling, quota, progress,
  * stats, cancellation) lives in collector.c and the table writer (writer.h).
  *
- * Calling order, from collector.c, all on one thread:
- *   open -> list_tables -> begin_snapshot
+ * Calling order, from collector.c, one thread per connection at a time:
+ *   open -> list_tables -> begin_snapshot (or begin_shared_snapshot)
  *        -> per table: table_schema, read_table, inferred_schema -> close
+ * With COLLECT_PARALLEL > 1 the collector opens several connections and
+ * reads different tables on them at the same time, each on its own thread;
+ * a driver keeps no state shared between its connections.
  * (`ingesta extract` skips the two schema hooks.)
  * A driver reports failures through *e (code IERR_SOURCE) with a message that
  * names the source and table; it never logs secrets (passwords, URIs with
@@ -107,6 +110,17 @@ struct source_ops {
 	 * NULL: table_schema() is used. */
 	int (*cursor_schema)(struct source *s, const char *table, const char *column,
 	                     struct table_schema *out, struct ierr *e);
+	/* COLLECT_PARALLEL > 1: instead of begin_snapshot() on s, put s and the
+	 * n connections more[] (each open()ed and list_tables()ed like s) into
+	 * one snapshot, so that rows read on any of them are those of one
+	 * instant. Returns 0 when all n+1 share it; 1 when this server cannot
+	 * share one (why: one line saying why): s alone is then in its
+	 * snapshot, as after begin_snapshot(), and the caller closes more[];
+	 * -1 on error. Afterwards each connection is used by one thread at a
+	 * time (not always the thread that opened it). NULL: the driver reads
+	 * with one connection. */
+	int (*begin_shared_snapshot)(struct source *s, struct source *const *more, int n, char *why,
+	                             size_t whylen, struct ierr *e);
 	void (*close)(struct source *s);
 };
 

@@ -435,6 +435,25 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 	return 0;
 }
 
+/* COLLECT_PARALLEL: without a snapshot session (FerretDB, a standalone
+ * mongod, MONGO_SNAPSHOT=false) each collection is read at its own time
+ * anyway, so other connections read other collections the same way. With
+ * one, the session's cluster time is not shared with other connections in
+ * this version: s reads every collection alone, in its session. */
+static int mongo_begin_shared_snapshot(struct source *s, struct source *const *more, int n,
+                                       char *why, size_t whylen, struct ierr *e)
+{
+	(void)more;
+	(void)n;
+	if (mongo_begin_snapshot(s, e) != 0)
+		return -1;
+	if (s->session == NULL)
+		return 0;
+	snprintf(why, whylen,
+	         "a snapshot session (one cluster time) is read through one connection");
+	return 1;
+}
+
 /* BSON types as schema.h names them; undefined counts as null (it is written
  * as null, TYPES.md). */
 static enum infer_type infer_type_of(bson_type_t t)
@@ -993,6 +1012,7 @@ const struct source_ops source_mongo = {
     .open = mongo_open,
     .list_tables = mongo_list_tables,
     .begin_snapshot = mongo_begin_snapshot,
+    .begin_shared_snapshot = mongo_begin_shared_snapshot,
     .read_table = mongo_read_table,
     .inferred_schema = mongo_inferred_schema,
     .cursor_high = mongo_cursor_high,

@@ -1,11 +1,13 @@
 /*
  * src_mysql.c - the MySQL / MariaDB source driver (libmariadb / Connector/C).
  *
- * One connection per run, always over TCP (MYSQL_HOST=localhost included, as
- * the original's PyMySQL did), character set utf8mb4, session time_zone
+ * One connection per run (COLLECT_PARALLEL: several), always over TCP (MYSQL_HOST=localhost
+ * included, as the original's PyMySQL did), character set utf8mb4, session time_zone
  * '+00:00' (TIMESTAMP values arrive in UTC) and sql_mode '' (no ORACLE/ANSI
  * mode changing types or quoting). begin_snapshot() opens one REPEATABLE READ
- * transaction WITH CONSISTENT SNAPSHOT, READ ONLY that every table is read in.
+ * transaction WITH CONSISTENT SNAPSHOT, READ ONLY that every table is read in
+ * (with COLLECT_PARALLEL, one per connection, all started under one brief
+ * FLUSH TABLES WITH READ LOCK: see msrc_begin_shared_snapshot).
  *
  * Rows are streamed with mysql_use_result() over the text protocol: the client
  * holds one row at a time, so memory is bounded by the largest row whatever the
@@ -337,6 +339,44 @@ static int msrc_begin_snapshot(struct source *s, struct ierr *e)
 	/* The server's clock at the snapshot (session time zone UTC): what
 	 * INCREMENTAL_LAG counts back from. */
 	return exec_cmd(s, "SET @ingesta_snapshot_at = NOW(6)", e);
+}
+
+/*
+ * COLLECT_PARALLEL, as mydumper does it: while s holds FLUSH TABLES WITH READ
+ * LOCK no transaction can commit, so the snapshots every connection takes
+ * then (START TRANSACTION WITH CONSISTENT SNAPSHOT) are of one instant; the
+ * lock is released at once after. Without the RELOAD privilege (or when a
+ * managed server refuses FTWRL) s alone reads, in its own snapshot.
+ */
+static int msrc_begin_shared_snapshot(struct source *s, struct source *const *more, int n,
+                                      char *why, size_t whylen, struct ierr *e)
+{
+	int rc = 0;
+
+	if (exec_cmd(s, "FLUSH TABLES WITH READ LOCK", e) != 0) {
+		unsigned err = mysql_errno(s->conn);
+
+		/* 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR, 1045 ER_ACCESS_DENIED_ERROR */
+		if (err != 1227 && err != 1045)
+			return ierr_prefix(e, "FLUSH TABLES WITH READ LOCK");
+		snprintf(why, whylen,
+		         "FLUSH TABLES WITH READ LOCK refused (the RELOAD privilege is needed "
+		         "for one snapshot across connections): %s",
+		         mysql_error(s->conn));
+		return msrc_begin_snapshot(s, e) == 0 ? 1 : -1;
+	}
+	rc = msrc_begin_snapshot(s, e);
+	for (int i = 0; i < n && rc == 0; i++)
+		rc = msrc_begin_snapshot(more[i], e);
+	{
+		struct ierr e2;
+
+		if (exec_cmd(s, "UNLOCK TABLES", &e2) != 0 && rc == 0) {
+			*e = e2;
+			rc = -1;
+		}
+	}
+	return rc;
 }
 
 /* ---- per-table plan ------------------------------------------------------------ */
@@ -931,6 +971,7 @@ const struct source_ops source_mysql = {
     .open = msrc_open,
     .list_tables = msrc_list_tables,
     .begin_snapshot = msrc_begin_snapshot,
+    .begin_shared_snapshot = msrc_begin_shared_snapshot,
     .read_table = msrc_read_table,
     .table_schema = msrc_table_schema,
     .cursor_high = msrc_cursor_high,

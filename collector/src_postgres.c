@@ -9,7 +9,10 @@
  * ISO 8601 durations as TYPES.md wants), bytea_output hex, extra_float_digits 3
  * (shortest exact floats, which pg_text.c re-parses and rewrites in the
  * ECMAScript form). begin_snapshot() opens one REPEATABLE READ READ ONLY
- * transaction and takes its snapshot at once; every table is read in it.
+ * transaction and takes its snapshot at once; every table is read in it. With
+ * COLLECT_PARALLEL the first connection exports that snapshot
+ * (pg_export_snapshot()) and the others import it, so every table is still
+ * read at one instant.
  *
  * Discovery: relkind r and p (views and populated materialized views with
  * INCLUDE_VIEWS) in the POSTGRES_SCHEMAS schemas; a partition whose parent is
@@ -527,6 +530,44 @@ static int pg_begin_snapshot(struct source *s, struct ierr *e)
 	if (r == NULL)
 		return ierr_prefix(e, "starting the snapshot");
 	PQclear(r);
+	return 0;
+}
+
+/* COLLECT_PARALLEL: s exports its snapshot and every other connection
+ * imports it (SET TRANSACTION SNAPSHOT) before any row is read. s keeps the
+ * exporting transaction open for the whole run (it reads tables too), which
+ * is what keeps the snapshot importable. A server that cannot export (a
+ * hot standby before PostgreSQL 10, a pooler in transaction mode refusing
+ * it) leaves s alone in its snapshot. */
+static int pg_begin_shared_snapshot(struct source *s, struct source *const *more, int n, char *why,
+                                    size_t whylen, struct ierr *e)
+{
+	PGresult *r = query(s,
+	                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+	                    "SELECT pg_export_snapshot()",
+	                    0, NULL, PGRES_TUPLES_OK, NULL, e);
+	char id[128], sql[256];
+
+	if (r == NULL) {
+		if (s->broken || PQstatus(s->conn) != CONNECTION_OK)
+			return ierr_prefix(e, "exporting the snapshot");
+		snprintf(why, whylen, "pg_export_snapshot() failed: %s", e->msg);
+		if (command(s, "ROLLBACK", NULL, e) != 0)
+			return -1;
+		return pg_begin_snapshot(s, e) == 0 ? 1 : -1;
+	}
+	snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	/* The server's own text, but it is quoted into SQL: hex digits and '-'. */
+	if (id[0] == '\0' || strspn(id, "0123456789ABCDEFabcdef-") != strlen(id))
+		return ierr_set(e, IERR_SOURCE, "postgresql %s: unexpected snapshot id", s->label);
+	snprintf(sql, sizeof(sql),
+	         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '%s'",
+	         id);
+	for (int i = 0; i < n; i++) {
+		if (command(more[i], sql, NULL, e) != 0)
+			return ierr_prefix(e, "importing the snapshot");
+	}
 	return 0;
 }
 
@@ -1145,5 +1186,6 @@ const struct source_ops source_postgres = {
     .table_schema = pg_table_schema,
     .cursor_high = pg_cursor_high,
     .read_range = pg_read_range,
+    .begin_shared_snapshot = pg_begin_shared_snapshot,
     .close = pg_close,
 };

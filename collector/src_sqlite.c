@@ -5,6 +5,10 @@
  * integer, REAL -> shortest double, TEXT -> string as stored (no date parsing),
  * BLOB -> the binary rule. The whole run reads inside one read transaction, so
  * every table comes from the same snapshot even while writers keep going.
+ * COLLECT_PARALLEL does not apply (no begin_shared_snapshot): read
+ * transactions of two connections are two snapshots (sharing one needs
+ * sqlite3_snapshot_open(), WAL only, and a library built with
+ * SQLITE_ENABLE_SNAPSHOT), so the run keeps its one connection.
  */
 #include <sqlite3.h>
 #include <stdlib.h>

@@ -47,6 +47,7 @@ static const struct key_def keys[] = {
 	{"INGESTION_INTERVAL", T_DURATION, "0", NULL, 0, NULL, "collect: repeat every this many seconds (0 = run once and exit)"},
 	{"SOURCE_CONNECT_TIMEOUT", T_DURATION, "10", NULL, 0, NULL, "source connection timeout, seconds"},
 	{"SOURCE_QUERY_TIMEOUT", T_DURATION, "0", NULL, 0, NULL, "source statement/read timeout, seconds (0 = none)"},
+	{"COLLECT_PARALLEL", T_INT, "1", "1..64", 0, NULL, "source connections read at once, each a different table, all in the run's one snapshot (PostgreSQL: an exported snapshot; MySQL/MariaDB: FLUSH TABLES WITH READ LOCK while they start, needs RELOAD, else one connection; MongoDB without a snapshot session; SQLite and incremental runs: one); fewer when the server refuses a connection"},
 	{"LOAD_MODE", T_ENUM, "snapshot", "snapshot|incremental", 0, NULL, "snapshot: every run reads whole tables; incremental: tables with a cursor column read only the rows past their committed watermark (README \"Incremental extraction\")"},
 	{"INCREMENTAL_COLUMN", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: the cursor column of every table that has it (tables without it are read as snapshots, logged once per run)"},
 	{"INCREMENTAL_COLUMNS", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: per-table cursor columns, table:column,... (wins over INCREMENTAL_COLUMN)"},
