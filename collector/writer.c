@@ -83,6 +83,9 @@ struct pipe {
 struct table_writer {
 	/* memory mode when sp == NULL: rows kept in batch, or written to stream */
 	struct spool *sp;
+	/* A chunk's table writer (table_writer_new_chunk): the partition it
+	 * writes into and the counters its segment numbers come from. */
+	struct table_writer *parent;
 	const struct partition_read *read; /* incremental: committed with the partition */
 	FILE *stream;
 	const struct spool_run *run;
@@ -373,8 +376,11 @@ static int seg_open(struct table_writer *w, struct ierr *e)
 	atomic_store(&w->pipe.seg_bytes, 0);
 	w->quota_checked_at = 0;
 	w->pipe.failed = false;
-	spool_tmp_path(w->sp, w->run, w->partition_id, ++w->file_counter, s->tmp_path,
-	               sizeof(s->tmp_path));
+	/* Chunks of one partition, on other threads, share the parent's numbers. */
+	spool_tmp_path(
+	    w->sp, w->run, w->partition_id,
+	    __atomic_add_fetch(&(w->parent ? w->parent : w)->file_counter, 1, __ATOMIC_RELAXED),
+	    s->tmp_path, sizeof(s->tmp_path));
 	s->fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		return ierr_errno(e, errno, "spool %s: create %s", spool_dir(w->sp), s->tmp_path);
@@ -470,7 +476,7 @@ static int seg_seal(struct table_writer *w, struct ierr *e)
 	struct segment_file *s = &w->seg;
 	struct segment_info info;
 	char key[1024];
-	int rc;
+	int rc, seq;
 
 	if (seg_submit(w, true, e) != 0 || seg_drain(w, e) != 0)
 		return -1;
@@ -486,10 +492,12 @@ static int seg_seal(struct table_writer *w, struct ierr *e)
 	info.ext = w->set.compress ? ".json.zst" : ".json";
 	hex_digest(s->sha, info.sha256);
 	hex_digest(s->md5, info.md5);
-	w->segments++;
-	format_key(w, w->segments, key, sizeof(key));
-	rc = spool_segment_seal(w->sp, w->run, w->partition_id, w->table, w->segments, s->tmp_path,
-	                        &info, key, e);
+	seq = __atomic_add_fetch(&(w->parent ? w->parent : w)->segments, 1, __ATOMIC_RELAXED);
+	if (w->parent)
+		w->segments++;
+	format_key(w, seq, key, sizeof(key));
+	rc = spool_segment_seal(w->sp, w->run, w->partition_id, w->table, seq, s->tmp_path, &info,
+	                        key, e);
 	EVP_MD_CTX_free(s->sha);
 	EVP_MD_CTX_free(s->md5);
 	ZSTD_freeCCtx(s->zc);
@@ -641,6 +649,57 @@ int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct
 	return spool_partition_complete_read(w->sp, w->partition_id, w->rows, w->raw_bytes,
 	                                     w->bytes, w->segments, &w->lossy, schema_json, w->read,
 	                                     e);
+}
+
+struct table_writer *table_writer_new_chunk(struct table_writer *parent, struct spool *sp,
+                                            struct ierr *e)
+{
+	struct table_writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL) {
+		ierr_set(e, IERR_INTERNAL, "out of memory");
+		return NULL;
+	}
+	w->sp = sp;
+	w->parent = parent;
+	w->run = parent->run;
+	w->set = parent->set;
+	w->set.progress = false; /* the parent's commit shows the table's */
+	w->pipelined = parent->pipelined;
+	w->opts = parent->opts;
+	snprintf(w->table, sizeof(w->table), "%s", parent->table);
+	w->partition_id = parent->partition_id;
+	w->started_ms = monotonic_ms();
+	return w;
+}
+
+void table_writer_use_spool(struct table_writer *w, struct spool *sp)
+{
+	w->sp = sp;
+}
+
+int table_writer_finish_chunk(struct table_writer *w, struct ierr *e)
+{
+	if (w->seg_open && seg_seal(w, e) != 0)
+		return -1;
+	pipe_stop(w, false);
+	return 0;
+}
+
+void table_writer_absorb(struct table_writer *parent, const struct table_writer *chunk)
+{
+	parent->rows += chunk->rows;
+	parent->raw_bytes += chunk->raw_bytes;
+	parent->bytes += chunk->bytes;
+	parent->lossy.nonfinite += chunk->lossy.nonfinite;
+	parent->lossy.invalid_utf8 += chunk->lossy.invalid_utf8;
+	parent->lossy.invalid_dates += chunk->lossy.invalid_dates;
+	parent->lossy.infinite_dates += chunk->lossy.infinite_dates;
+	parent->stats.read_ns += chunk->stats.read_ns;
+	parent->stats.normalize_ns += chunk->stats.normalize_ns;
+	parent->stats.compress_ns += chunk->stats.compress_ns;
+	parent->stats.hash_ns += chunk->stats.hash_ns;
+	parent->stats.write_ns += chunk->stats.write_ns;
 }
 
 void table_writer_set_read(struct table_writer *w, const struct partition_read *rd)

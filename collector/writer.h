@@ -86,6 +86,24 @@ int(table_writer_commit)(struct table_writer *w, const char *schema_json, struct
 #define table_writer_commit(...)                                                                   \
 	TW_COMMIT_PICK_(__VA_ARGS__, TW_COMMIT3_, TW_COMMIT2_, -)(__VA_ARGS__)
 uint64_t table_writer_bytes(const struct table_writer *w);
+
+/* COLLECT_PARALLEL: one table read as several key ranges at once. A chunk
+ * writer writes rows into parent's partition through its own spool
+ * connection sp (each on its own thread; segment and file numbers come from
+ * the parent, atomically); it commits nothing. table_writer_finish_chunk()
+ * seals its last segment; table_writer_absorb() adds a finished chunk's
+ * counts to the parent (the caller serializes it with the parent's other
+ * absorbs); once every chunk is absorbed, table_writer_commit(parent)
+ * commits the partition with all their segments. A chunk that fails leaves
+ * the partition uncommitted (table_writer_free the parent: nothing of the
+ * table becomes visible). The parent writes no rows itself. */
+struct table_writer *table_writer_new_chunk(struct table_writer *parent, struct spool *sp,
+                                            struct ierr *e);
+int table_writer_finish_chunk(struct table_writer *chunk, struct ierr *e);
+/* The parent is committed by whichever thread absorbed the last chunk: it
+ * first moves the parent to that thread's spool connection. */
+void table_writer_use_spool(struct table_writer *w, struct spool *sp);
+void table_writer_absorb(struct table_writer *parent, const struct table_writer *chunk);
 /* Incremental extraction: how this table was read, committed (with the
  * watermark move) in the same transaction as the partition (spool.h,
  * struct partition_read). rd must stay valid until the commit; NULL: none. */
