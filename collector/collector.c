@@ -484,12 +484,38 @@ struct run_ctx {
 	const struct incr_table *plans;
 	struct collect_summary *sum;
 
-	pthread_mutex_t mu; /* guards everything below, and sum */
+	struct work_item *items; /* the queue: tables, or ranges of a split table */
+	size_t nitems;
+
+	pthread_mutex_t mu; /* guards everything below, sum and the splits' state */
 	pthread_cond_t done_cv;
-	size_t next;     /* next table to take */
+	size_t next;     /* next item to take */
 	int running;     /* worker threads not finished */
 	bool failed;     /* a table failed: take no more */
 	struct ierr err; /* the first failure */
+};
+
+/* A table read as key ranges on several connections (COLLECT_SPLIT_BYTES):
+ * range k of n holds the rows with cuts[k-1] < column <= cuts[k] (no lower
+ * bound for the first, the snapshot's max for the last). Its partition is
+ * opened by whoever takes range 0 and committed, with every range's
+ * segments, by whoever finishes the last one; a failed range leaves it
+ * uncommitted. */
+struct split {
+	int nchunks;
+	int64_t *cuts; /* nchunks entries; cuts[nchunks - 1] = max */
+	char column[256];
+	char type[256];
+	struct buf schema_json;
+	struct table_writer *parent;
+	int done; /* ranges absorbed into parent */
+	bool failed;
+};
+
+struct work_item {
+	size_t table;
+	struct split *split; /* NULL: the whole table */
+	int chunk;
 };
 
 struct worker {
@@ -547,22 +573,96 @@ static int collect_table(struct worker *wk, size_t i, struct ierr *e)
 	return 0;
 }
 
+/* One key range of a split table; the last one to finish commits it. The
+ * parent exists: range 0 is taken first and opens it before the lock that
+ * hands out range 1 is released. */
+static int collect_range(struct worker *wk, const struct work_item *it, struct ierr *e)
+{
+	struct run_ctx *rc = wk->rc;
+	struct split *sl = it->split;
+	const char *table = rc->tables->items[it->table];
+	char lo[32], hi[32];
+	struct cursor_val after = {.kind = 'i', .text = lo}, through = {.kind = 'i', .text = hi};
+	struct range_req rq = {.column = sl->column,
+	                       .type = sl->type,
+	                       .kind = CK_INT,
+	                       .after = it->chunk > 0 ? &after : NULL,
+	                       .through = &through};
+	struct table_writer *w = table_writer_new_chunk(sl->parent, wk->sp, e);
+	bool last;
+	int trc;
+
+	if (w == NULL)
+		return -1;
+	if (it->chunk > 0)
+		snprintf(lo, sizeof(lo), "%" PRId64, sl->cuts[it->chunk - 1]);
+	snprintf(hi, sizeof(hi), "%" PRId64, sl->cuts[it->chunk]);
+	trc = rc->ops->read_range(wk->src, table, &rq, w, e);
+	if (trc == 0)
+		trc = table_writer_finish_chunk(w, e);
+	pthread_mutex_lock(&rc->mu);
+	if (trc == 0 && !sl->failed) {
+		table_writer_absorb(sl->parent, w);
+		sl->done++;
+	} else {
+		sl->failed = true;
+	}
+	last = trc == 0 && sl->done == sl->nchunks;
+	pthread_mutex_unlock(&rc->mu);
+	table_writer_free(w);
+	if (trc != 0) {
+		if (strstr(e->msg, table) == NULL)
+			ierr_prefix(e, "table \"%s\"", table);
+		return -1;
+	}
+	if (!last)
+		return 0;
+	/* Every range is sealed: the partition commits, from this thread. */
+	table_writer_use_spool(sl->parent, wk->sp);
+	if (table_writer_commit(sl->parent, sl->schema_json.len ? buf_cstr(&sl->schema_json) : NULL,
+	                        e) != 0) {
+		if (strstr(e->msg, table) == NULL)
+			ierr_prefix(e, "table \"%s\"", table);
+		return -1;
+	}
+	pthread_mutex_lock(&rc->mu);
+	rc->sum->tables++;
+	rc->sum->rows += table_writer_rows(sl->parent);
+	rc->sum->bytes += table_writer_bytes(sl->parent);
+	log_table(table, sl->parent, rc->sum->tables, rc->tables->len, rc->set->stats);
+	pthread_mutex_unlock(&rc->mu);
+	return 0;
+}
+
 static void worker_loop(struct worker *wk)
 {
 	struct run_ctx *rc = wk->rc;
 
 	for (;;) {
 		struct ierr e = {0};
-		size_t i;
+		struct work_item it;
+		int trc;
 
 		pthread_mutex_lock(&rc->mu);
-		if (rc->failed || rc->next >= rc->tables->len) {
+		if (rc->failed || rc->next >= rc->nitems) {
 			pthread_mutex_unlock(&rc->mu);
 			return;
 		}
-		i = rc->next++;
+		it = rc->items[rc->next++];
+		if (it.split && it.chunk == 0) {
+			/* Open the partition before range 1 can be handed out. */
+			it.split->parent = table_writer_new_spool(
+			    wk->sp, rc->run, rc->tables->items[it.table], rc->opts, rc->set, &e);
+			if (it.split->parent == NULL) {
+				rc->failed = true;
+				rc->err = e;
+				pthread_mutex_unlock(&rc->mu);
+				return;
+			}
+		}
 		pthread_mutex_unlock(&rc->mu);
-		if (collect_table(wk, i, &e) != 0) {
+		trc = it.split ? collect_range(wk, &it, &e) : collect_table(wk, it.table, &e);
+		if (trc != 0) {
 			pthread_mutex_lock(&rc->mu);
 			if (!rc->failed) {
 				rc->failed = true;
@@ -642,14 +742,15 @@ static void run_workers(struct run_ctx *rc, struct worker *wk, int n)
 }
 
 /* How many connections to read with: COLLECT_PARALLEL, at most one per
- * table, 1 for incremental runs (their plans and watermarks are read
+ * table unless tables may be split, 1 for incremental runs (their plans and watermarks are read
  * serially) and for drivers without a shared snapshot. */
 static int wanted_workers(const struct config *cfg, const struct source_ops *ops,
                           const struct incr_settings *inc, size_t ntables)
 {
 	int64_t n = config_int(cfg, "COLLECT_PARALLEL");
+	bool splits = ops->key_bounds != NULL && config_int(cfg, "COLLECT_SPLIT_BYTES") > 0;
 
-	if (n <= 1 || ntables <= 1)
+	if (n <= 1 || ntables == 0 || (ntables == 1 && !splits))
 		return 1;
 	if (ops->begin_shared_snapshot == NULL) {
 		if (config_is_set(cfg, "COLLECT_PARALLEL"))
@@ -663,7 +764,7 @@ static int wanted_workers(const struct config *cfg, const struct source_ops *ops
 		          NULL);
 		return 1;
 	}
-	if ((size_t)n > ntables)
+	if ((size_t)n > ntables && !splits)
 		n = (int64_t)ntables;
 	return (int)n;
 }
@@ -730,6 +831,124 @@ static int start_workers(const struct config *cfg, const struct source_ops *ops,
 		          "connections", k, NULL);
 	}
 	return got;
+}
+
+/* Whether `table` is split, and where: at least twice COLLECT_SPLIT_BYTES
+ * on disk, a primary key of one integer column, and a key span wide enough;
+ * then ranges of about that size, at most one per connection, cut evenly
+ * over [min, max] of the key. Read on the first connection, in the
+ * snapshot, which also gives the schema the partition is committed with. */
+static int plan_split(const struct source_ops *ops, struct source *src, const char *table,
+                      int nworkers, int64_t chunk_bytes, struct split **out, struct ierr *e)
+{
+	struct table_schema sc = {0};
+	struct split *sl = NULL;
+	const char *type = NULL;
+	int64_t bytes, lo, hi, k;
+	bool empty;
+	int rc = -1;
+
+	*out = NULL;
+	if (ops->table_bytes(src, table, &bytes, e) != 0)
+		return -1;
+	if (bytes < 2 * chunk_bytes)
+		return 0;
+	if (ops->table_schema(src, table, &sc, e) != 0)
+		goto out;
+	for (size_t c = 0; sc.npk == 1 && c < sc.ncols && type == NULL; c++)
+		if (strcmp(sc.cols[c].name, sc.pk[0]) == 0)
+			type = sc.cols[c].type;
+	if (type == NULL || incr_cursor_kind(ops->db_type, type) != CK_INT ||
+	    strlen(sc.pk[0]) >= sizeof(sl->column) || strlen(type) >= sizeof(sl->type)) {
+		rc = 0;
+		goto out;
+	}
+	if (ops->key_bounds(src, table, sc.pk[0], &lo, &hi, &empty, e) != 0)
+		goto out;
+	k = bytes / chunk_bytes;
+	if (k > nworkers)
+		k = nworkers;
+	if (empty || (__int128)hi - lo < k) {
+		rc = 0;
+		goto out;
+	}
+	sl = xrealloc(NULL, sizeof(*sl));
+	memset(sl, 0, sizeof(*sl));
+	sl->nchunks = (int)k;
+	sl->cuts = xrealloc(NULL, (size_t)k * sizeof(*sl->cuts));
+	for (int64_t j = 1; j < k; j++)
+		sl->cuts[j - 1] = lo + (int64_t)(((__int128)hi - lo) * j / k);
+	sl->cuts[k - 1] = hi;
+	snprintf(sl->column, sizeof(sl->column), "%s", sc.pk[0]);
+	snprintf(sl->type, sizeof(sl->type), "%s", type);
+	table_schema_json(&sc, &sl->schema_json);
+	{
+		char n[16], from[32], to[32], sz[32];
+
+		snprintf(n, sizeof(n), "%" PRId64, k);
+		snprintf(from, sizeof(from), "%" PRId64, lo);
+		snprintf(to, sizeof(to), "%" PRId64, hi);
+		snprintf(sz, sizeof(sz), "%" PRId64, bytes);
+		log_event(LOG_INFO, "table split into key ranges", "table", table, "column",
+		          sl->column, "ranges", n, "min", from, "max", to, "table_bytes", sz, NULL);
+	}
+	*out = sl;
+	rc = 0;
+out:
+	table_schema_free(&sc);
+	return rc;
+}
+
+static void split_free(struct split *sl)
+{
+	if (sl == NULL)
+		return;
+	table_writer_free(sl->parent);
+	buf_free(&sl->schema_json);
+	free(sl->cuts);
+	free(sl);
+}
+
+/* The run's queue: every table in order, a split table as its ranges. */
+static int plan_items(const struct config *cfg, const struct source_ops *ops, struct source *src,
+                      const struct strlist *tables, int nworkers, struct run_ctx *rc,
+                      struct ierr *e)
+{
+	int64_t chunk = config_int(cfg, "COLLECT_SPLIT_BYTES");
+	bool can = nworkers > 1 && chunk > 0 && ops->table_bytes && ops->key_bounds &&
+	           ops->table_schema && ops->read_range;
+	size_t cap = tables->len + 1;
+
+	rc->items = xrealloc(NULL, cap * sizeof(*rc->items));
+	rc->nitems = 0;
+	for (size_t i = 0; i < tables->len; i++) {
+		struct split *sl = NULL;
+
+		if (can && plan_split(ops, src, tables->items[i], nworkers, chunk, &sl, e) != 0)
+			return -1;
+		if (rc->nitems + (size_t)(sl ? sl->nchunks : 1) > cap) {
+			cap = cap * 2 + (size_t)(sl ? sl->nchunks : 1);
+			rc->items = xrealloc(rc->items, cap * sizeof(*rc->items));
+		}
+		if (sl == NULL) {
+			rc->items[rc->nitems++] = (struct work_item){.table = i};
+			continue;
+		}
+		for (int k = 0; k < sl->nchunks; k++)
+			rc->items[rc->nitems++] =
+			    (struct work_item){.table = i, .split = sl, .chunk = k};
+	}
+	return 0;
+}
+
+static void items_free(struct run_ctx *rc)
+{
+	for (size_t i = 0; i < rc->nitems; i++)
+		if (rc->items[i].split && rc->items[i].chunk == 0)
+			split_free(rc->items[i].split);
+	free(rc->items);
+	rc->items = NULL;
+	rc->nitems = 0;
 }
 
 static void close_workers(const struct source_ops *ops, struct worker *wk, int n)
@@ -807,6 +1026,8 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	}
 	if (inc.on && plan_tables(&inc, ops, src, &tables, plans, e) != 0)
 		goto out;
+	if (plan_items(cfg, ops, src, &tables, nworkers, &rc, e) != 0)
+		goto out;
 	if (spool_run_begin(sp, source_name, ops->db_type, bucket, &run, e) != 0)
 		goto out;
 	run_started = true;
@@ -815,15 +1036,15 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 		goto out;
 	log_event(LOG_INFO, "extraction started", "source", source_name, "run", run.run_id,
 	          "bucket", bucket, NULL);
-	rc = (struct run_ctx){.ops = ops,
-	                      .run = &run,
-	                      .set = &set,
-	                      .opts = &opts,
-	                      .inc = &inc,
-	                      .source_name = source_name,
-	                      .tables = &tables,
-	                      .plans = plans,
-	                      .sum = sum};
+	rc.ops = ops;
+	rc.run = &run;
+	rc.set = &set;
+	rc.opts = &opts;
+	rc.inc = &inc;
+	rc.source_name = source_name;
+	rc.tables = &tables;
+	rc.plans = plans;
+	rc.sum = sum;
 	pthread_mutex_init(&rc.mu, NULL);
 	pthread_cond_init(&rc.done_cv, NULL);
 	for (int i = 0; i < nworkers; i++)
@@ -837,6 +1058,8 @@ int collector_run(const struct config *cfg, struct collect_summary *sum, struct 
 	}
 	rcode = 0;
 out:
+	/* Before the spool connections close: a split table's parent writer. */
+	items_free(&rc);
 	if (wk)
 		close_workers(ops, wk, nworkers);
 	free(wk);

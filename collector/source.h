@@ -121,6 +121,15 @@ struct source_ops {
 	 * with one connection. */
 	int (*begin_shared_snapshot)(struct source *s, struct source *const *more, int n, char *why,
 	                             size_t whylen, struct ierr *e);
+	/* COLLECT_PARALLEL, splitting one table into key ranges (both NULL:
+	 * never split). table_bytes: the table's size on disk as the server
+	 * knows it without reading it (statistics; -1 when unknown or not a
+	 * plain table). key_bounds: inside the snapshot, min and max of the
+	 * integer column `column` (*empty when no row has one). The ranges are
+	 * then read with read_range() (range_req: kind CK_INT, after/through). */
+	int (*table_bytes)(struct source *s, const char *table, int64_t *bytes, struct ierr *e);
+	int (*key_bounds)(struct source *s, const char *table, const char *column, int64_t *lo,
+	                  int64_t *hi, bool *empty, struct ierr *e);
 	void (*close)(struct source *s);
 };
 

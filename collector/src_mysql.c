@@ -36,6 +36,7 @@
  * Errors come back as IERR_SOURCE "mysql <host>:<port>/<db>: table "t": <server
  * message>". The password is never formatted anywhere.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -882,6 +883,61 @@ out:
 	return rc;
 }
 
+/* ---- splitting a table (COLLECT_PARALLEL) ---------------------------------------- */
+
+/* InnoDB's DATA_LENGTH: statistics, refreshed by the server as the table
+ * changes; good enough to decide whether splitting pays. */
+static int msrc_table_bytes(struct source *s, const char *table, int64_t *bytes, struct ierr *e)
+{
+	MYSQL_RES *res = info_query(s, table, "SELECT DATA_LENGTH FROM information_schema.TABLES",
+	                            " AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')");
+	MYSQL_ROW row;
+
+	*bytes = -1;
+	if (res == NULL)
+		return fail_conn(s, table, e);
+	row = mysql_fetch_row(res);
+	if (row != NULL && row[0] != NULL)
+		*bytes = strtoll(row[0], NULL, 10);
+	mysql_free_result(res);
+	return 0;
+}
+
+static int msrc_key_bounds(struct source *s, const char *table, const char *column, int64_t *lo,
+                           int64_t *hi, bool *empty, struct ierr *e)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	char *end1, *end2;
+	int rc = -1;
+
+	*empty = true;
+	buf_reset(&s->sql);
+	buf_puts(&s->sql, "SELECT MIN(");
+	append_ident(&s->sql, column, strlen(column));
+	buf_puts(&s->sql, "), MAX(");
+	append_ident(&s->sql, column, strlen(column));
+	buf_puts(&s->sql, ") FROM ");
+	append_ident(&s->sql, table, strlen(table));
+	if (exec(s, s->sql.data, s->sql.len, table, e) != 0)
+		return -1;
+	res = mysql_store_result(s->conn);
+	if (res == NULL)
+		return fail_conn(s, table, e);
+	row = mysql_fetch_row(res);
+	if (row != NULL && row[0] != NULL && row[1] != NULL) {
+		errno = 0;
+		*lo = strtoll(row[0], &end1, 10);
+		*hi = strtoll(row[1], &end2, 10);
+		/* BIGINT UNSIGNED beyond INT64_MAX: not split. */
+		if (errno == 0 && *end1 == '\0' && *end2 == '\0')
+			*empty = false;
+	}
+	rc = 0;
+	mysql_free_result(res);
+	return rc;
+}
+
 /* ---- table_schema ------------------------------------------------------------------ */
 
 /* Run a query on information_schema about `table` and keep its (few) rows. */
@@ -972,6 +1028,8 @@ const struct source_ops source_mysql = {
     .list_tables = msrc_list_tables,
     .begin_snapshot = msrc_begin_snapshot,
     .begin_shared_snapshot = msrc_begin_shared_snapshot,
+    .table_bytes = msrc_table_bytes,
+    .key_bounds = msrc_key_bounds,
     .read_table = msrc_read_table,
     .table_schema = msrc_table_schema,
     .cursor_high = msrc_cursor_high,

@@ -1059,6 +1059,83 @@ out:
 	return rc;
 }
 
+/* ---- splitting a table (COLLECT_PARALLEL) ------------------------------------------- */
+
+static int parse_i64(const char *text, int64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(text, &end, 10);
+	return errno == 0 && end != text && *end == '\0' ? 0 : -1;
+}
+
+/* The main fork's size: exact and cheap (no statistics needed). Partitioned
+ * parents, views and inheritance parents are not split. */
+static int pg_table_bytes(struct source *s, const char *table, int64_t *bytes, struct ierr *e)
+{
+	const struct pg_table *t;
+	const char *params[2];
+	PGresult *r;
+
+	*bytes = -1;
+	if (!s->listed && load_tables(s, e) != 0)
+		return -1;
+	t = find_table(s, table);
+	if (t == NULL || t->relkind != 'r')
+		return 0;
+	params[0] = t->schema;
+	params[1] = t->rel;
+	r = query(s,
+	          "SELECT pg_relation_size(c.oid), EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i "
+	          "WHERE i.inhparent = c.oid) FROM pg_catalog.pg_class c "
+	          "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+	          "WHERE n.nspname = $1 AND c.relname = $2",
+	          2, params, PGRES_TUPLES_OK, table, e);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1 && PQgetvalue(r, 0, 1)[0] == 'f' &&
+	    parse_i64(PQgetvalue(r, 0, 0), bytes) != 0)
+		*bytes = -1;
+	PQclear(r);
+	return 0;
+}
+
+static int pg_key_bounds(struct source *s, const char *table, const char *column, int64_t *lo,
+                         int64_t *hi, bool *empty, struct ierr *e)
+{
+	struct buf from = {0}, sql = {0};
+	char *qcol = NULL;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	*empty = true;
+	if (range_from(s, table, column, &from, &qcol, e) != 0)
+		goto out;
+	buf_printf(&sql, "SELECT min(%s)::text, max(%s)::text %s", qcol, qcol, buf_cstr(&from));
+	r = query(s, buf_cstr(&sql), 0, NULL, PGRES_TUPLES_OK, table, e);
+	if (r == NULL || PQntuples(r) != 1) {
+		if (r != NULL)
+			fail_msg(s, table, e, "key bounds: no result row");
+		goto out;
+	}
+	if (!PQgetisnull(r, 0, 0)) {
+		if (parse_i64(PQgetvalue(r, 0, 0), lo) != 0 ||
+		    parse_i64(PQgetvalue(r, 0, 1), hi) != 0) {
+			fail_msg(s, table, e, "key bounds: not an integer");
+			goto out;
+		}
+		*empty = false;
+	}
+	rc = 0;
+out:
+	PQclear(r);
+	PQfreemem(qcol);
+	buf_free(&from);
+	buf_free(&sql);
+	return rc;
+}
+
 /* ---- table_schema --------------------------------------------------------------------- */
 
 /*
@@ -1187,5 +1264,7 @@ const struct source_ops source_postgres = {
     .cursor_high = pg_cursor_high,
     .read_range = pg_read_range,
     .begin_shared_snapshot = pg_begin_shared_snapshot,
+    .table_bytes = pg_table_bytes,
+    .key_bounds = pg_key_bounds,
     .close = pg_close,
 };

@@ -48,6 +48,7 @@ static const struct key_def keys[] = {
 	{"SOURCE_CONNECT_TIMEOUT", T_DURATION, "10", NULL, 0, NULL, "source connection timeout, seconds"},
 	{"SOURCE_QUERY_TIMEOUT", T_DURATION, "0", NULL, 0, NULL, "source statement/read timeout, seconds (0 = none)"},
 	{"COLLECT_PARALLEL", T_INT, "1", "1..64", 0, NULL, "source connections read at once, each a different table, all in the run's one snapshot (PostgreSQL: an exported snapshot; MySQL/MariaDB: FLUSH TABLES WITH READ LOCK while they start, needs RELOAD, else one connection; MongoDB without a snapshot session; SQLite and incremental runs: one); fewer when the server refuses a connection"},
+	{"COLLECT_SPLIT_BYTES", T_SIZE, "64M", NULL, 0, NULL, "COLLECT_PARALLEL > 1: a table at least twice this size on disk (the server's figure) with a one-column integer primary key is read as key ranges of about this size on several connections at once, at most one per connection (0 = never split)"},
 	{"LOAD_MODE", T_ENUM, "snapshot", "snapshot|incremental", 0, NULL, "snapshot: every run reads whole tables; incremental: tables with a cursor column read only the rows past their committed watermark (README \"Incremental extraction\")"},
 	{"INCREMENTAL_COLUMN", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: the cursor column of every table that has it (tables without it are read as snapshots, logged once per run)"},
 	{"INCREMENTAL_COLUMNS", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: per-table cursor columns, table:column,... (wins over INCREMENTAL_COLUMN)"},
