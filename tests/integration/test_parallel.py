@@ -5,18 +5,22 @@
    ledger; a stored procedure commits transfers as fast as it can (a - 1 on a
    random row of acct_a, + 1 on one of acct_b, one ledger row), and filler
    tables spread the reads over the connections. While it runs, `ingesta
-   collect` with COLLECT_PARALLEL=3 reads the tables on three connections:
+   collect` with COLLECT_PARALLEL=3 reads the tables on three connections,
+   each table with a primary key split into 3 key ranges read on different
+   connections (a small COLLECT_SPLIT_BYTES):
    in what it uploads, sum(acct_a) + sum(acct_b) is the constant and
    (initial sum(acct_a) - sum(acct_a)) is the ledger's row count, which holds
    only if the three tables were read at one instant. The ledger must have
    grown during the collect (the load really ran across it).
-2. Row-exactness: with the load stopped, COLLECT_PARALLEL=1 and =3 upload the
-   same rows per table (as sorted lines; the order of tables committed may
-   differ, the rows may not).
+2. Row-exactness: with the load stopped, COLLECT_PARALLEL=1, =3 and =3 with
+   every keyed table split into 3 ranges upload the same rows per table (as
+   sorted lines; the order of tables committed and of rows in a split table
+   may differ, the rows may not).
 3. MariaDB without the RELOAD privilege: one WARNING naming RELOAD, one
    connection, exit 0, the same rows.
-4. PostgreSQL, SIGTERM while three tables are in flight: exit 7 within
-   seconds, no partition of the run completed but those logged committed.
+4. PostgreSQL, SIGTERM while tables and key ranges of a split table are in
+   flight: exit 7 within seconds, no partition of the run completed but those
+   logged committed.
 5. FerretDB: collections read on several connections, the same documents as
    serial, and the log says there is no common point in time.
 Results are read with psql / mariadb / pymongo and the zstd CLI.
@@ -91,13 +95,15 @@ def table_lines(bucket):
     return {t: sorted(v) for t, v in out.items()}
 
 
-def collect(work, name, settings, parallel):
+def collect(work, name, settings, parallel, split="0"):
+    """split: COLLECT_SPLIT_BYTES ("0": tables are never split)."""
     spool = os.path.join(work, name, "spool")
     bucket = os.path.join(work, name, "bucket")
     os.makedirs(bucket)
     cfg = write_config(os.path.join(work, name + ".env"),
                        dict(settings, SPOOL_DIR=spool, S3_BUCKET="file://" + bucket,
-                            COLLECT_PARALLEL=str(parallel)))
+                            COLLECT_PARALLEL=str(parallel), COLLECT_SPLIT_BYTES=split,
+                            SEGMENT_MAX_ROWS="7000"))
     p = run(["collect", "--config", cfg])
     run(["upload", "--config", cfg, "--once"])
     return p, table_lines(bucket)
@@ -117,10 +123,19 @@ def check_invariants(lines, what):
     return ledger
 
 
-def check_parallel_log(p, n, what):
+def check_parallel_log(p, n, what, split=()):
     m = re.search(r'parallel extraction: connections share one snapshot" connections=(\d+)',
                   p.stderr)
     check(m and int(m.group(1)) == n, f"{what}: no {n}-connection log line:\n{p.stderr[-3000:]}")
+    got = set(re.findall(r'"table split into key ranges" table=(\S+) column=id ranges=3', p.stderr))
+    check(got >= set(split) and (split or not got) and "filler0" not in got,
+          f"{what}: tables split into 3 ranges: {sorted(got)}, want {sorted(split)}\n"
+          f"{p.stderr[-3000:]}")
+
+
+# The ledger is small (a few hundred rows): split or not; filler0 has no
+# primary key: never split.
+SPLIT = ["acct_a", "acct_b"] + [f"filler{i}" for i in range(1, FILLERS)]
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -134,7 +149,9 @@ INSERT INTO ctl VALUES (false);
 INSERT INTO acct_a SELECT g, 1000 FROM generate_series(1, {N_ACCT}) g;
 INSERT INTO acct_b SELECT g, 1000 FROM generate_series(1, {N_ACCT}) g;
 """ + "".join(f"CREATE TABLE filler{i} AS SELECT g AS id, md5(g::text) AS t "
-              f"FROM generate_series(1, {FILLER_ROWS}) g;\n" for i in range(FILLERS)) + f"""
+              f"FROM generate_series(1, {FILLER_ROWS}) g;\n"
+              + (f"ALTER TABLE filler{i} ADD PRIMARY KEY (id);\n" if i else "")
+              for i in range(FILLERS)) + f"""
 CREATE PROCEDURE churn() LANGUAGE plpgsql AS $$
 DECLARE i int; j int;
 BEGIN
@@ -176,13 +193,13 @@ def test_postgres(work):
         try:
             wait_ledger(count, 50, "postgresql")
             before = count()
-            p, lines = collect(work, "pg-load", settings, 3)
+            p, lines = collect(work, "pg-load", settings, 3, split="64K")
             after = count()
         finally:
             psql(db, "UPDATE ctl SET stop = true")
             load.wait(timeout=60)
         check(load.returncode == 0, f"churn failed: {load.stderr}")
-        check_parallel_log(p, 3, "postgresql")
+        check_parallel_log(p, 3, "postgresql", SPLIT)
         got = check_invariants(lines, "postgresql")
         check(after > before + 10 and before <= got <= after,
               f"postgresql: ledger {before} before the collect, {after} after, {got} read: "
@@ -193,9 +210,13 @@ def test_postgres(work):
         _, serial = collect(work, "pg-1", settings, 1)
         _, par = collect(work, "pg-3", settings, 3)
         check(serial == par, "postgresql: COLLECT_PARALLEL=3 rows differ from serial")
+        p, chunked = collect(work, "pg-3s", settings, 3, split="64K")
+        check_parallel_log(p, 3, "postgresql static", SPLIT)
+        check(serial == chunked, "postgresql: key-range chunks: rows differ from serial")
         check_invariants(par, "postgresql static")
-        print(f"postgresql: COLLECT_PARALLEL=3 rows identical to serial "
-              f"({sum(len(v) for v in par.values())} rows, {len(par)} tables)")
+        print(f"postgresql: COLLECT_PARALLEL=3 rows identical to serial, whole tables and "
+              f"tables split in 3 key ranges ({sum(len(v) for v in par.values())} rows, "
+              f"{len(par)} tables)")
 
         test_pg_sigterm(work, db, settings)
     finally:
@@ -205,11 +226,12 @@ def test_postgres(work):
 def test_pg_sigterm(work, db, settings):
     psql(db, "".join(f"CREATE TABLE big{i} AS SELECT g AS id, md5(g::text) AS t, "
                      f"repeat('x', 200) AS pad FROM generate_series(1, 400000) g;"
-                     for i in range(3)))
+                     for i in range(3)) + "ALTER TABLE big0 ADD PRIMARY KEY (id);")
     spool = os.path.join(work, "pg-term", "spool")
     cfg = write_config(os.path.join(work, "pg-term.env"),
                        dict(settings, SPOOL_DIR=spool, S3_BUCKET="file://" + work + "/pg-term/b",
-                            INCLUDE_TABLES="big*", COLLECT_PARALLEL="3", COMPRESSION="zstd",
+                            INCLUDE_TABLES="big*", COLLECT_PARALLEL="3", COLLECT_SPLIT_BYTES="16M",
+                            COMPRESSION="zstd",
                             ZSTD_LEVEL="19"))
     p = subprocess.Popen([os.environ["INGESTA"], "collect", "--config", cfg], env=clean_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -220,6 +242,7 @@ def test_pg_sigterm(work, db, settings):
     took = time.time() - t0
     check(p.returncode == 7, f"SIGTERM: exit {p.returncode}, want 7\n{err[-3000:]}")
     check(took < 10, f"SIGTERM: took {took:.1f} s to stop")
+    check('"table split into key ranges" table=big0' in err, f"big0 not split:\n{err[-3000:]}")
     committed = set(re.findall(r'"table committed" table=(\S+)', err))
     check(len(committed) < 3, f"SIGTERM came too late to test anything: {committed}")
     with spool_db(spool) as c:
@@ -228,7 +251,7 @@ def test_pg_sigterm(work, db, settings):
         state = c.execute("SELECT state FROM runs").fetchall()
     check(done == committed, f"SIGTERM: complete partitions {done}, logged {committed}")
     check(state == [("failed",)], f"SIGTERM: run state {state}")
-    print(f"postgresql: SIGTERM with 3 tables in flight: exit 7 in {took:.2f} s, "
+    print(f"postgresql: SIGTERM with tables and key ranges in flight: exit 7 in {took:.2f} s, "
           f"{len(committed)} committed before it, the others left nothing")
 
 
@@ -242,8 +265,10 @@ CREATE TABLE ctl (stop int) ENGINE=InnoDB;
 INSERT INTO ctl VALUES (0);
 INSERT INTO acct_a SELECT seq, 1000 FROM seq_1_to_{N_ACCT};
 INSERT INTO acct_b SELECT seq, 1000 FROM seq_1_to_{N_ACCT};
-""" + "".join(f"CREATE TABLE filler{i} ENGINE=InnoDB AS SELECT seq AS id, md5(seq) AS t "
+""" + "".join(f"CREATE TABLE filler{i} ({'id INT PRIMARY KEY' if i else 'id INT'}, t VARCHAR(32)) "
+              f"ENGINE=InnoDB; INSERT INTO filler{i} SELECT seq, md5(seq) "
               f"FROM seq_1_to_{FILLER_ROWS};\n" for i in range(FILLERS)) + f"""
+ANALYZE TABLE acct_a, acct_b, filler0, filler1, filler2, filler3;
 DELIMITER //
 CREATE PROCEDURE churn()
 BEGIN
@@ -281,13 +306,13 @@ def test_mariadb(work):
         try:
             wait_ledger(count, 50, "mariadb")
             before = count()
-            p, lines = collect(work, "my-load", settings, 3)
+            p, lines = collect(work, "my-load", settings, 3, split="16K")
             after = count()
         finally:
             maria(db, "UPDATE ctl SET stop = 1")
             load.wait(timeout=60)
         check(load.returncode == 0, f"churn failed: {load.stderr.read()}")
-        check_parallel_log(p, 3, "mariadb")
+        check_parallel_log(p, 3, "mariadb", SPLIT)
         got = check_invariants(lines, "mariadb")
         check(after > before + 10 and before <= got <= after,
               f"mariadb: ledger {before} before the collect, {after} after, {got} read: "
@@ -298,13 +323,17 @@ def test_mariadb(work):
         _, serial = collect(work, "my-1", settings, 1)
         _, par = collect(work, "my-3", settings, 3)
         check(serial == par, "mariadb: COLLECT_PARALLEL=3 rows differ from serial")
-        print(f"mariadb: COLLECT_PARALLEL=3 rows identical to serial "
-              f"({sum(len(v) for v in par.values())} rows, {len(par)} tables)")
+        p, chunked = collect(work, "my-3s", settings, 3, split="16K")
+        check_parallel_log(p, 3, "mariadb static", SPLIT)
+        check(serial == chunked, "mariadb: key-range chunks: rows differ from serial")
+        print(f"mariadb: COLLECT_PARALLEL=3 rows identical to serial, whole tables and "
+              f"tables split in 3 key ranges ({sum(len(v) for v in par.values())} rows, "
+              f"{len(par)} tables)")
 
         # No RELOAD: one connection, said once.
         maria(None, f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{pw}';"
                     f"GRANT SELECT ON {db}.* TO '{user}'@'127.0.0.1';")
-        p, norel = collect(work, "my-norel", maria_settings(db, user, pw), 3)
+        p, norel = collect(work, "my-norel", maria_settings(db, user, pw), 3, split="16K")
         warns = [ln for ln in p.stderr.splitlines() if "level=warning" in ln]
         check(len(warns) == 1 and "RELOAD" in warns[0] and "one connection" in warns[0],
               f"mariadb without RELOAD: warnings {warns}")
