@@ -346,27 +346,50 @@ static int msrc_begin_snapshot(struct source *s, struct ierr *e)
  * COLLECT_PARALLEL, as mydumper does it: while s holds FLUSH TABLES WITH READ
  * LOCK no transaction can commit, so the snapshots every connection takes
  * then (START TRANSACTION WITH CONSISTENT SNAPSHOT) are of one instant; the
- * lock is released at once after. Without the RELOAD privilege (or when a
- * managed server refuses FTWRL) s alone reads, in its own snapshot.
+ * lock is released at once after. While FTWRL waits (for a table another
+ * session holds with LOCK TABLES, for DDL), every writer of the server waits
+ * behind it, so it may wait FTWRL_WAIT_S at most (lock_wait_timeout for
+ * that one statement). Without the RELOAD privilege, when a managed server
+ * refuses FTWRL, or after that wait, s alone reads, in its own snapshot.
  */
+#define FTWRL_WAIT_S 2
+
 static int msrc_begin_shared_snapshot(struct source *s, struct source *const *more, int n,
                                       char *why, size_t whylen, struct ierr *e)
 {
+	char set[96];
 	int rc = 0;
 
+	snprintf(set, sizeof(set),
+	         "SET @ingesta_lwt = @@session.lock_wait_timeout, "
+	         "SESSION lock_wait_timeout = %d",
+	         FTWRL_WAIT_S);
+	if (exec_cmd(s, set, e) != 0)
+		return -1;
 	if (exec_cmd(s, "FLUSH TABLES WITH READ LOCK", e) != 0) {
 		unsigned err = mysql_errno(s->conn);
 
-		/* 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR, 1045 ER_ACCESS_DENIED_ERROR */
-		if (err != 1227 && err != 1045)
+		/* 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR, 1045 ER_ACCESS_DENIED_ERROR,
+		 * 1205 ER_LOCK_WAIT_TIMEOUT */
+		if (err != 1227 && err != 1045 && err != 1205)
 			return ierr_prefix(e, "FLUSH TABLES WITH READ LOCK");
-		snprintf(why, whylen,
-		         "FLUSH TABLES WITH READ LOCK refused (the RELOAD privilege is needed "
-		         "for one snapshot across connections): %s",
-		         mysql_error(s->conn));
+		if (err == 1205)
+			snprintf(why, whylen,
+			         "FLUSH TABLES WITH READ LOCK waited %d s (a table locked by "
+			         "another session, or DDL running) and gave up",
+			         FTWRL_WAIT_S);
+		else
+			snprintf(why, whylen,
+			         "FLUSH TABLES WITH READ LOCK refused (the RELOAD privilege is "
+			         "needed for one snapshot across connections): %s",
+			         mysql_error(s->conn));
+		if (exec_cmd(s, "SET SESSION lock_wait_timeout = @ingesta_lwt", e) != 0)
+			return -1;
 		return msrc_begin_snapshot(s, e) == 0 ? 1 : -1;
 	}
-	rc = msrc_begin_snapshot(s, e);
+	rc = exec_cmd(s, "SET SESSION lock_wait_timeout = @ingesta_lwt", e);
+	if (rc == 0)
+		rc = msrc_begin_snapshot(s, e);
 	for (int i = 0; i < n && rc == 0; i++)
 		rc = msrc_begin_snapshot(more[i], e);
 	{

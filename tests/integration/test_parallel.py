@@ -17,7 +17,8 @@
    sorted lines; the order of tables committed and of rows in a split table
    may differ, the rows may not).
 3. MariaDB without the RELOAD privilege: one WARNING naming RELOAD, one
-   connection, exit 0, the same rows.
+   connection, exit 0, the same rows. The same after FLUSH TABLES WITH READ
+   LOCK waited 2 s behind another session's LOCK TABLES.
 4. PostgreSQL, SIGTERM while tables and key ranges of a split table are in
    flight: exit 7 within seconds, no partition of the run completed but those
    logged committed.
@@ -341,6 +342,32 @@ def test_mariadb(work):
         check(pw not in p.stderr, "the password is in the log")
         check(norel == serial, "mariadb without RELOAD: rows differ from serial")
         print(f"mariadb: without RELOAD one connection, one warning: {warns[0][:160]}")
+
+        # A table locked by another session (even one the run does not read):
+        # FTWRL would wait, and every writer of the server behind it; it gives
+        # up after 2 s and the run reads with one connection.
+        args, env = maria_args(db)
+        locker = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=env, text=True)
+        try:
+            locker.stdin.write("LOCK TABLES ctl WRITE; SELECT SLEEP(60);\n")
+            locker.stdin.flush()
+            deadline = time.time() + 30
+            while "ctl" not in maria(None, "SHOW OPEN TABLES WHERE In_use > 0"):
+                check(time.time() < deadline, "LOCK TABLES did not take")
+                time.sleep(0.1)
+            t0 = time.time()
+            p, locked = collect(work, "my-locked", settings, 3, split="16K")
+            took = time.time() - t0
+        finally:
+            locker.kill()
+            locker.wait()
+        warns = [ln for ln in p.stderr.splitlines() if "level=warning" in ln]
+        check(len(warns) == 1 and "waited 2 s" in warns[0] and "one connection" in warns[0],
+              f"mariadb, a locked table: warnings {warns}")
+        check(locked == serial and took < 20, f"mariadb, a locked table: {took:.1f} s")
+        print(f"mariadb: another session's LOCK TABLES: FTWRL gave up after 2 s, one "
+              f"connection, same rows ({took:.1f} s)")
     finally:
         maria(None, f"DROP DATABASE IF EXISTS {db}; DROP USER IF EXISTS '{user}'@'127.0.0.1';")
 
