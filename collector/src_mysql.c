@@ -349,7 +349,8 @@ static int msrc_begin_snapshot(struct source *s, struct ierr *e)
  * lock is released at once after. While FTWRL waits (for a table another
  * session holds with LOCK TABLES, for DDL), every writer of the server waits
  * behind it, so it may wait FTWRL_WAIT_S at most (lock_wait_timeout for
- * that one statement). Without the RELOAD privilege, when a managed server
+ * that one statement; less when SOURCE_QUERY_TIMEOUT, the client's read
+ * timeout, is shorter). Without the RELOAD privilege, when a managed server
  * refuses FTWRL, or after that wait, s alone reads, in its own snapshot.
  */
 #define FTWRL_WAIT_S 2
@@ -359,11 +360,15 @@ static int msrc_begin_shared_snapshot(struct source *s, struct source *const *mo
 {
 	char set[96];
 	int rc = 0;
+	/* Within SOURCE_QUERY_TIMEOUT, the client's read timeout. */
+	int64_t wait = FTWRL_WAIT_S;
 
+	if (s->query_timeout > 0 && wait >= s->query_timeout)
+		wait = s->query_timeout > 1 ? s->query_timeout - 1 : 1;
 	snprintf(set, sizeof(set),
 	         "SET @ingesta_lwt = @@session.lock_wait_timeout, "
-	         "SESSION lock_wait_timeout = %d",
-	         FTWRL_WAIT_S);
+	         "SESSION lock_wait_timeout = %lld",
+	         (long long)wait);
 	if (exec_cmd(s, set, e) != 0)
 		return -1;
 	if (exec_cmd(s, "FLUSH TABLES WITH READ LOCK", e) != 0) {
@@ -375,9 +380,9 @@ static int msrc_begin_shared_snapshot(struct source *s, struct source *const *mo
 			return ierr_prefix(e, "FLUSH TABLES WITH READ LOCK");
 		if (err == 1205)
 			snprintf(why, whylen,
-			         "FLUSH TABLES WITH READ LOCK waited %d s (a table locked by "
+			         "FLUSH TABLES WITH READ LOCK waited %lld s (a table locked by "
 			         "another session, or DDL running) and gave up",
-			         FTWRL_WAIT_S);
+			         (long long)wait);
 		else
 			snprintf(why, whylen,
 			         "FLUSH TABLES WITH READ LOCK refused (the RELOAD privilege is "
