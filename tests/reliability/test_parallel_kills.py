@@ -48,7 +48,7 @@ def loop(d, kind, rng, bucket):
             mysql(src.name, "ANALYZE TABLE big1, big2, big3")
         spool = os.path.join(d, kind + "-spool")
         s = src.settings()
-        s.update({"SPOOL_DIR": spool, "SEGMENT_MAX_ROWS": "4000", "COLLECT_PARALLEL": "3",
+        s.update({"SPOOL_DIR": spool, "SEGMENT_MAX_ROWS": "8000", "COLLECT_PARALLEL": "3",
                   "COLLECT_SPLIT_BYTES": "1M"})
         s.update(s3_settings(bucket.name))
         cfg = write_config(os.path.join(d, kind + ".env"), s)
@@ -68,7 +68,7 @@ def loop(d, kind, rng, bucket):
                 deadline = time.time() + full * 2
                 while time.time() < deadline and p.poll() is None and ranges_in_flight(spool) < 2:
                     time.sleep(0.002)
-                time.sleep(rng.uniform(0, 0.05))
+                time.sleep(rng.uniform(0, 0.005))
             if kill9(p):
                 killed += 1
                 multi += ranges_in_flight(spool) >= 2
