@@ -76,7 +76,9 @@ int64_t notify_watchdog_ms(void)
 static struct {
 	pthread_t thread;
 	bool running;
-	volatile int quit;
+	bool quit; /* under lock; service_stop wakes the nap through cond */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	bool stopping_sent;
 	struct service_hooks hooks;
 	int64_t watchdog_ms;
@@ -100,9 +102,10 @@ static void *service_main(void *arg)
 		nap = svc.watchdog_ms / 2 > 0 ? svc.watchdog_ms / 2 : 1;
 	if (svc.hooks.ready)
 		send_logged("READY=1");
-	while (!svc.quit) {
+	for (;;) {
 		int64_t now = monotonic_ms();
 		struct timespec ts;
+		bool quit;
 
 		if (ingesta_reopen_requested) {
 			ingesta_reopen_requested = 0;
@@ -124,20 +127,40 @@ static void *service_main(void *arg)
 			send_logged("WATCHDOG=1");
 			next_watchdog = now + svc.watchdog_ms / 2;
 		}
-		ts.tv_sec = (time_t)(nap / 1000);
-		ts.tv_nsec = (long)(nap % 1000) * 1000000L;
-		nanosleep(&ts, NULL);
+		/* Nap, but wake at once for service_stop: a process that is done
+		 * must not wait out the nap before it exits. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(nap / 1000);
+		ts.tv_nsec += (long)(nap % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&svc.lock);
+		while (!svc.quit &&
+		       pthread_cond_timedwait(&svc.cond, &svc.lock, &ts) != ETIMEDOUT)
+			;
+		quit = svc.quit;
+		pthread_mutex_unlock(&svc.lock);
+		if (quit)
+			break;
 	}
 	return NULL;
 }
 
 int service_start(const struct service_hooks *h, struct ierr *e)
 {
+	pthread_condattr_t ca;
 	int rc;
 
 	if (svc.running)
 		return ierr_set(e, IERR_INTERNAL, "service thread already running");
 	memset(&svc, 0, sizeof(svc));
+	pthread_mutex_init(&svc.lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&svc.cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if (h)
 		svc.hooks = *h;
 	if (svc.hooks.period_ms <= 0)
@@ -154,7 +177,10 @@ void service_stop(void)
 {
 	if (!svc.running)
 		return;
-	svc.quit = 1;
+	pthread_mutex_lock(&svc.lock);
+	svc.quit = true;
+	pthread_cond_signal(&svc.cond);
+	pthread_mutex_unlock(&svc.lock);
 	pthread_join(svc.thread, NULL);
 	svc.running = false;
 	if (svc.hooks.periodic)

@@ -1,7 +1,8 @@
 /*
  * test_util.c - the small shared helpers of common/, tested once here: hex
  * (hex.h), durations and sizes (parse.h), the calendar, the file SHA-256,
- * the out-of-memory helpers and the rest of util.h, json_cstr.h.
+ * the out-of-memory helpers and the rest of util.h, json_cstr.h, and the
+ * housekeeping thread's stop (notify.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include "buf.h"
 #include "hex.h"
 #include "json_cstr.h"
+#include "notify.h"
 #include "parse.h"
 #include "testlib.h"
 #include "util.h"
@@ -267,6 +269,31 @@ static void test_misc(const char *dir)
 	CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600 && sb.st_size == 1);
 }
 
+static int periodic_runs;
+
+static void count_periodic(void *arg)
+{
+	(void)arg;
+	periodic_runs++;
+}
+
+/* service_stop wakes the thread from its nap: a process that is done exits at
+ * once (it used to wait out the 250 ms nap, on every collect). */
+static void test_service_stop(void)
+{
+	struct service_hooks h = {.periodic = count_periodic, .period_ms = 60000};
+	int64_t t0;
+
+	CHECK(service_start(&h, &(struct ierr){0}) == 0);
+	for (int i = 0; i < 100 && periodic_runs == 0; i++)
+		usleep(10000); /* the first run is at start */
+	t0 = monotonic_ms();
+	service_stop();
+	CHECK(monotonic_ms() - t0 < 100);
+	CHECK(periodic_runs == 2); /* the first, and the last one at stop */
+	service_stop();            /* safe twice */
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/ingesta-test-util-XXXXXX";
@@ -281,6 +308,7 @@ int main(void)
 	test_file_sha256(dir);
 	test_json_cstr();
 	test_misc(dir);
+	test_service_stop();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
