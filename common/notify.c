@@ -137,8 +137,7 @@ static void *service_main(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_mutex_lock(&svc.lock);
-		while (!svc.quit &&
-		       pthread_cond_timedwait(&svc.cond, &svc.lock, &ts) != ETIMEDOUT)
+		while (!svc.quit && pthread_cond_timedwait(&svc.cond, &svc.lock, &ts) != ETIMEDOUT)
 			;
 		quit = svc.quit;
 		pthread_mutex_unlock(&svc.lock);

@@ -188,10 +188,10 @@ struct s3_target {
 	enum s3_cond_mode cond;
 	atomic_bool cond_unsupported; /* auto mode saw 501 for If-None-Match */
 	atomic_bool checksum_echoed;  /* a write was answered with our x-amz-checksum-sha256 */
-	atomic_bool sweep_due;        /* s3_sweep_orphans() has work: first pass, or multipart since */
-	uint64_t threshold;           /* MULTIPART_THRESHOLD */
-	uint64_t part_size;           /* MULTIPART_PART_SIZE, clamped to S3's limits */
-	int part_concurrency;         /* UPLOAD_PART_CONCURRENCY: parts of one upload in flight */
+	atomic_bool sweep_due; /* s3_sweep_orphans() has work: first pass, or multipart since */
+	uint64_t threshold;    /* MULTIPART_THRESHOLD */
+	uint64_t part_size;    /* MULTIPART_PART_SIZE, clamped to S3's limits */
+	int part_concurrency;  /* UPLOAD_PART_CONCURRENCY: parts of one upload in flight */
 	long connect_timeout_ms;
 	long low_speed_time_s; /* a transfer slower than 1 B/s this long fails */
 	CURLSH *share;         /* DNS cache and TLS sessions */

@@ -183,7 +183,8 @@ static int each_upload(struct s3_target *t, const char *prefix, int pages,
 		    (resp.status != 200 &&
 		     s3_fail(t, &resp, prefix ? prefix : "", code, sizeof(code), &e) != 0)) {
 			log_event(LOG_WARNING, "could not list multipart uploads", "bucket",
-			          t->base.bucket, "key", prefix ? prefix : "", "error", e.msg, NULL);
+			          t->base.bucket, "key", prefix ? prefix : "", "error", e.msg,
+			          NULL);
 			s3_resp_free(&resp);
 			return -1;
 		}
@@ -219,8 +220,8 @@ static void abort_if_stale(struct s3_target *t, const char *k, const char *id, v
 
 	if (strcmp(k, c->key) != 0 || strcmp(id, c->keep_id) == 0)
 		return;
-	log_event(LOG_INFO, "aborting a stale multipart upload", "bucket", t->base.bucket, "key",
-	          k, NULL);
+	log_event(LOG_INFO, "aborting a stale multipart upload", "bucket", t->base.bucket, "key", k,
+	          NULL);
 	if (abort_upload(t, k, id) != 0)
 		c->abort_failed = true;
 }
@@ -980,8 +981,8 @@ int s3_put_multipart(struct s3_target *t, struct spool *sp, const struct segment
 	if (rc == 0) {
 		/* The last chance to find them (the key is recorded as done next):
 		 * a failed listing is tried twice more. */
-		for (int i = 0; abort_stale_uploads(t, seg->key, "") != 0 && i < 2 &&
-		                !ingesta_stop_requested;
+		for (int i = 0;
+		     abort_stale_uploads(t, seg->key, "") != 0 && i < 2 && !ingesta_stop_requested;
 		     i++)
 			usleep(100000u << i);
 	}
