@@ -84,32 +84,44 @@ static bool name_run_id(const char *name, char *out, size_t n)
 	return true;
 }
 
-static bool path_recorded(struct spool *sp, const char *rel)
+static bool path_recorded(sqlite3_stmt *st, const char *rel)
 {
-	sqlite3_stmt *st = NULL;
 	bool found = true; /* on error, assume recorded: never delete by doubt */
 
-	if (sqlite3_prepare_v2(sp->db, "SELECT 1 FROM segments WHERE path=?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (st == NULL)
 		return true;
-	sqlite3_bind_text(st, 1, rel, -1, SQLITE_STATIC);
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, rel, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		found = false;
-	sqlite3_finalize(st);
 	return found;
 }
 
-/* Delete temporary files and unrecorded data files of dead runs. */
+/*
+ * Delete temporary files and unrecorded data files of dead runs. A spool
+ * holds thousands of files of one run (one per table): whether a run is dead
+ * is asked once per run and sweep (a dead run stays dead; a live one found
+ * dead later is swept next time), and the lookup statement is prepared once.
+ */
 static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repairs, struct ierr *e)
 {
-	char path[4096];
+	char path[4096], last_run[64] = "";
+	bool last_dead = false;
+	sqlite3_stmt *lookup = NULL;
 	DIR *d;
 	struct dirent *de;
+	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", sp->dir, sub);
 	d = opendir(path);
 	if (d == NULL)
 		return ierr_errno(e, errno, "spool: opendir %s", path);
+	if (check_db &&
+	    sqlite3_prepare_v2(sp->db, "SELECT 1 FROM segments WHERE path=?", -1, &lookup, NULL) !=
+	        SQLITE_OK) {
+		sqlite3_finalize(lookup);
+		lookup = NULL;
+	}
 	while ((de = readdir(d)) != NULL) {
 		char run_id[64], rel[600], full[4096];
 
@@ -117,22 +129,27 @@ static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repa
 			continue;
 		if (!name_run_id(de->d_name, run_id, sizeof(run_id)))
 			continue;
-		if (!run_is_dead(sp, run_id))
+		if (strcmp(run_id, last_run) != 0) {
+			snprintf(last_run, sizeof(last_run), "%s", run_id);
+			last_dead = run_is_dead(sp, run_id);
+		}
+		if (!last_dead)
 			continue;
 		snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
-		if (check_db && path_recorded(sp, rel))
+		if (check_db && path_recorded(lookup, rel))
 			continue;
 		snprintf(full, sizeof(full), "%s/%s", sp->dir, rel);
 		log_event(LOG_WARNING, "recovery: removing file left by a dead collector", "file",
 		          full, NULL);
 		if (sp_remove_path(full, e) != 0) {
-			closedir(d);
-			return -1;
+			rc = -1;
+			break;
 		}
 		(*repairs)++;
 	}
+	sqlite3_finalize(lookup);
 	closedir(d);
-	return 0;
+	return rc;
 }
 
 /* Drop the open partitions (and their pending segments) of dead runs. */

@@ -16,6 +16,7 @@ struct spool {
 	sqlite3 *db;
 	char dir[3072];
 	int uploader_lock_fd;
+	bool relaxed_sync; /* spool_relaxed_sync(): every commit at synchronous=NORMAL */
 };
 
 /* -1 with *e from the connection's last SQLite error ("spool DIR/spool.db: what: msg"). */
@@ -24,6 +25,9 @@ int sp_db_error(struct spool *sp, struct ierr *e, const char *what);
 int sp_begin(struct spool *sp, struct ierr *e);
 int sp_commit(struct spool *sp, struct ierr *e);
 void sp_rollback(struct spool *sp);
+/* The next commits of this connection skip (NORMAL) or make (FULL) the WAL
+ * fsync; no-op on a connection set by spool_relaxed_sync(). */
+int sp_sync(struct spool *sp, bool full, struct ierr *e);
 /* Prepare sql; NULL with *e on error. */
 sqlite3_stmt *sp_prep(struct spool *sp, const char *sql, struct ierr *e);
 /* Step a statement that returns no rows, then finalize it. */

@@ -459,45 +459,79 @@ int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *k
 	return sp_step_done(sp, st, "manifest written", e);
 }
 
+/*
+ * Retention in batches: the due rows are read first (the update takes them out
+ * of the index the read walks), then each batch's files are deleted and their
+ * rows marked in one transaction. Files first: a crash before the commit
+ * leaves rows whose files are gone, which recovery records as deleted.
+ */
+#define RETENTION_BATCH 256
+
 int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e)
 {
-	sqlite3_stmt *st = sp_prep(sp,
-	                           "SELECT id, path FROM segments WHERE state='uploaded' AND "
-	                           "file_deleted_at IS NULL AND uploaded_at <= ?",
-	                           e);
 	int n = 0;
 
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, now_ms() - retention_ms);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		char full[4096];
-		sqlite3_stmt *u;
+	for (;;) {
+		struct {
+			int64_t id;
+			char path[1024];
+		} *due = malloc(RETENTION_BATCH * sizeof(*due));
+		sqlite3_stmt *st;
+		int ndue = 0;
+		bool failed;
 
-		snprintf(full, sizeof(full), "%s/%s", sp->dir,
-		         (const char *)sqlite3_column_text(st, 1));
-		/* File first: a crash before the update leaves a row whose file is
-		 * gone, which recovery records as deleted. */
-		if (sp_remove_path(full, e) != 0) {
-			sqlite3_finalize(st);
+		if (due == NULL)
+			return ierr_set(e, IERR_INTERNAL, "out of memory");
+		st = sp_prep(sp,
+		             "SELECT id, path FROM segments WHERE state='uploaded' AND "
+		             "file_deleted_at IS NULL AND uploaded_at <= ?1 LIMIT ?2",
+		             e);
+		if (st == NULL) {
+			free(due);
 			return -1;
 		}
-		FAILPOINT("retention.after_unlink");
-		u = sp_prep(sp, "UPDATE segments SET file_deleted_at=?2 WHERE id=?1", e);
-		if (u == NULL) {
-			sqlite3_finalize(st);
-			return -1;
+		sqlite3_bind_int64(st, 1, now_ms() - retention_ms);
+		sqlite3_bind_int(st, 2, RETENTION_BATCH);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			due[ndue].id = sqlite3_column_int64(st, 0);
+			snprintf(due[ndue].path, sizeof(due[ndue].path), "%s",
+			         (const char *)sqlite3_column_text(st, 1));
+			ndue++;
 		}
-		sqlite3_bind_int64(u, 1, sqlite3_column_int64(st, 0));
-		sqlite3_bind_int64(u, 2, now_ms());
-		if (sp_step_done(sp, u, "retention", e) != 0) {
-			sqlite3_finalize(st);
-			return -1;
+		sqlite3_finalize(st);
+		if (ndue == 0 || sp_begin(sp, e) != 0) {
+			free(due);
+			return ndue == 0 ? n : -1;
 		}
-		n++;
+		st = sp_prep(sp, "UPDATE segments SET file_deleted_at=?2 WHERE id=?1", e);
+		failed = st == NULL;
+		for (int i = 0; !failed && i < ndue; i++) {
+			char full[4096];
+
+			snprintf(full, sizeof(full), "%s/%s", sp->dir, due[i].path);
+			if (sp_remove_path(full, e) != 0) {
+				failed = true;
+				break;
+			}
+			FAILPOINT("retention.after_unlink");
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, due[i].id);
+			sqlite3_bind_int64(st, 2, now_ms());
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				sp_db_error(sp, e, "retention");
+				failed = true;
+				break;
+			}
+			n++;
+		}
+		sqlite3_finalize(st);
+		free(due);
+		/* After a failed unlink, what was done before it is kept. */
+		if (sp_commit(sp, e) != 0 || failed)
+			return -1;
+		if (ndue < RETENTION_BATCH)
+			return n;
 	}
-	sqlite3_finalize(st);
-	return n;
 }
 
 int spool_replay(struct spool *sp, const int64_t *ids, int nids, struct ierr *e)
