@@ -116,9 +116,8 @@ static int sweep_dir(struct spool *sp, const char *sub, bool check_db, int *repa
 	d = opendir(path);
 	if (d == NULL)
 		return ierr_errno(e, errno, "spool: opendir %s", path);
-	if (check_db &&
-	    sqlite3_prepare_v2(sp->db, "SELECT 1 FROM segments WHERE path=?", -1, &lookup, NULL) !=
-	        SQLITE_OK) {
+	if (check_db && sqlite3_prepare_v2(sp->db, "SELECT 1 FROM segments WHERE path=?", -1,
+	                                   &lookup, NULL) != SQLITE_OK) {
 		sqlite3_finalize(lookup);
 		lookup = NULL;
 	}

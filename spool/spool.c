@@ -29,6 +29,11 @@
 
 #define BUSY_TIMEOUT_MS 30000
 
+/* group commit (spool_group_commit) */
+static int commit_queue(struct spool *sp, const struct partition_read *rd, struct ierr *e);
+static int commit_queue_if_due(struct spool *sp, struct ierr *e);
+static void queue_clear(struct spool *sp);
+
 /* ENOSPC hides behind SQLITE_IOERR/SQLITE_FULL: say "disk full" plainly. */
 static enum ierr_code classify(struct spool *sp, const char **hint)
 {
@@ -281,6 +286,10 @@ void spool_close(struct spool *sp)
 {
 	if (sp == NULL)
 		return;
+	/* A queue left here belongs to a run that did not end (spool_run_end
+	 * commits it): its partitions stay open, as after a crash. */
+	queue_clear(sp);
+	free(sp->queue);
 	if (sp->db)
 		sqlite3_close(sp->db);
 	if (sp->uploader_lock_fd >= 0)
@@ -352,13 +361,26 @@ int spool_run_begin(struct spool *sp, const char *source, const char *db_type, c
 int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, int tables,
                   uint64_t rows, const char *error, struct ierr *e)
 {
-	sqlite3_stmt *st = sp_prep(sp,
-	                           "UPDATE runs SET state=?2, finished_at=?3, tables=?4, rows=?5, "
-	                           "error=?6 WHERE run_id=?1",
-	                           e);
+	sqlite3_stmt *st;
 	int rc;
 	char path[4096];
+	struct ierr fe = {0};
+	bool flush_failed = false;
 
+	/* What is queued was read completely: commit it before the run ends (a
+	 * failed run keeps the tables it committed). Failing that, those tables
+	 * stay open and are dropped below with the run, which fails. */
+	if (commit_queue(sp, NULL, &fe) != 0) {
+		flush_failed = true;
+		if (strcmp(state, "complete") == 0) {
+			state = "failed";
+			error = fe.msg;
+		}
+	}
+	st = sp_prep(sp,
+	             "UPDATE runs SET state=?2, finished_at=?3, tables=?4, rows=?5, "
+	             "error=?6 WHERE run_id=?1",
+	             e);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, run->run_id, -1, SQLITE_STATIC);
@@ -412,6 +434,10 @@ int spool_run_end(struct spool *sp, struct spool_run *run, const char *state, in
 		close(run->lock_fd);
 		run->lock_fd = -1;
 	}
+	if (rc == 0 && flush_failed) {
+		*e = fe;
+		rc = -1;
+	}
 	return rc;
 }
 
@@ -459,9 +485,12 @@ static int pending_insert(struct spool *sp, sqlite3_stmt *st, const char *what, 
 int64_t spool_partition_begin(struct spool *sp, const struct spool_run *run, const char *table,
                               const char *manifest_key, struct ierr *e)
 {
-	sqlite3_stmt *st = sp_prep(
-	    sp, "INSERT INTO partitions (run_id, table_name, manifest_key) VALUES (?,?,?)", e);
+	sqlite3_stmt *st;
 
+	if (commit_queue_if_due(sp, e) != 0)
+		return -1;
+	st = sp_prep(sp, "INSERT INTO partitions (run_id, table_name, manifest_key) VALUES (?,?,?)",
+	             e);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, run->run_id, -1, SQLITE_STATIC);
@@ -484,7 +513,7 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
                        const char *table, int seq, const char *tmp_path,
                        const struct segment_info *info, const char *key, struct ierr *e)
 {
-	char rel[1024], full[4096], data_dir[4096];
+	char rel[1024], full[4096];
 	const char *base = strrchr(tmp_path, '/');
 	sqlite3_stmt *st;
 	size_t blen;
@@ -496,13 +525,15 @@ int spool_segment_seal(struct spool *sp, const struct spool_run *run, int64_t pa
 		return ierr_set(e, IERR_INTERNAL, "bad temporary name %s", tmp_path);
 	snprintf(rel, sizeof(rel), "data/%.*s%s", (int)(blen - 4), base, info->ext);
 	snprintf(full, sizeof(full), "%s/%s", sp->dir, rel);
-	snprintf(data_dir, sizeof(data_dir), "%s/data", sp->dir);
-
 	FAILPOINT("seal.before_rename");
 	if (rename(tmp_path, full) != 0)
 		return ierr_errno(e, errno, "spool: rename %s", tmp_path);
+	/* The fsync of data/ is deferred to the partition's commit
+	 * (commit_queue), before which the row is only `pending`: one fsync
+	 * per group of tables instead of one per segment. */
+	sp->data_dir_dirty = true;
 	FAILPOINT("seal.before_fsync_dir");
-	if (fsync_dir(data_dir, e) != 0)
+	if (commit_queue_if_due(sp, e) != 0)
 		return -1;
 	FAILPOINT("seal.before_db_insert");
 	st = sp_prep(sp,
@@ -539,67 +570,165 @@ int spool_partition_complete(struct spool *sp, int64_t partition_id, uint64_t ro
 	                                     lossy, schema_json, NULL, e);
 }
 
-int spool_partition_complete_read(struct spool *sp, int64_t partition_id, uint64_t rows,
-                                  uint64_t raw_bytes, uint64_t bytes, int segments,
-                                  const struct lossy *lossy, const char *schema_json,
-                                  const struct partition_read *rd, struct ierr *e)
+void spool_group_commit(struct spool *sp, int max_tables, int64_t max_ms)
 {
-	sqlite3_stmt *st;
-	int64_t now = now_ms();
+	struct ierr e;
 
-	FAILPOINT("partition.before_commit");
-	if (sp_begin(sp, e) != 0)
-		return -1;
-	st = sp_prep(sp,
-	             "UPDATE partitions SET state='complete', rows=?2, raw_bytes=?3, bytes=?4, "
-	             "segments=?5, nonfinite=?6, invalid_utf8=?7, invalid_dates=?8, "
-	             "infinite_dates=?9, completed_at=?10, schema_json=?11 "
-	             "WHERE id=?1 AND state='open'",
-	             e);
+	if (commit_queue(sp, NULL, &e) != 0)
+		log_event(LOG_WARNING, "spool: group commit", "error", e.msg, NULL);
+	free(sp->queue);
+	sp->queue = NULL;
+	sp->group_max = max_tables;
+	sp->group_ms = max_ms;
+}
+
+/* The completing statements of one partition, inside the open transaction. */
+static int complete_one(struct spool *sp, const struct queued_complete *q,
+                        const struct partition_read *rd, struct ierr *e)
+{
+	sqlite3_stmt *st =
+	    sp_prep(sp,
+	            "UPDATE partitions SET state='complete', rows=?2, raw_bytes=?3, bytes=?4, "
+	            "segments=?5, nonfinite=?6, invalid_utf8=?7, invalid_dates=?8, "
+	            "infinite_dates=?9, completed_at=?10, schema_json=?11 "
+	            "WHERE id=?1 AND state='open'",
+	            e);
+
 	if (st == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, partition_id);
-	sqlite3_bind_int64(st, 2, (int64_t)rows);
-	sqlite3_bind_int64(st, 3, (int64_t)raw_bytes);
-	sqlite3_bind_int64(st, 4, (int64_t)bytes);
-	sqlite3_bind_int(st, 5, segments);
-	sqlite3_bind_int64(st, 6, (int64_t)lossy->nonfinite);
-	sqlite3_bind_int64(st, 7, (int64_t)lossy->invalid_utf8);
-	sqlite3_bind_int64(st, 8, (int64_t)lossy->invalid_dates);
-	sqlite3_bind_int64(st, 9, (int64_t)lossy->infinite_dates);
-	sqlite3_bind_int64(st, 10, now);
-	if (schema_json != NULL)
-		sqlite3_bind_text(st, 11, schema_json, -1, SQLITE_STATIC);
+		return -1;
+	sqlite3_bind_int64(st, 1, q->partition_id);
+	sqlite3_bind_int64(st, 2, (int64_t)q->rows);
+	sqlite3_bind_int64(st, 3, (int64_t)q->raw_bytes);
+	sqlite3_bind_int64(st, 4, (int64_t)q->bytes);
+	sqlite3_bind_int(st, 5, q->segments);
+	sqlite3_bind_int64(st, 6, (int64_t)q->lossy.nonfinite);
+	sqlite3_bind_int64(st, 7, (int64_t)q->lossy.invalid_utf8);
+	sqlite3_bind_int64(st, 8, (int64_t)q->lossy.invalid_dates);
+	sqlite3_bind_int64(st, 9, (int64_t)q->lossy.infinite_dates);
+	sqlite3_bind_int64(st, 10, q->completed_at);
+	if (q->schema_json != NULL)
+		sqlite3_bind_text(st, 11, q->schema_json, -1, SQLITE_STATIC);
 	if (sp_step_done(sp, st, "complete partition", e) != 0)
-		goto fail;
+		return -1;
 	FAILPOINT("partition.mid_commit");
-	if (sqlite3_changes(sp->db) != 1) {
-		ierr_set(e, IERR_SPOOL, "spool: partition %" PRId64 " is not open any more",
-		         partition_id);
-		goto fail;
-	}
+	if (sqlite3_changes(sp->db) != 1)
+		return ierr_set(e, IERR_SPOOL, "spool: partition %" PRId64 " is not open any more",
+		                q->partition_id);
 	st = sp_prep(sp,
 	             "UPDATE segments SET state='sealed', sealed_at=?2 WHERE partition_id=?1 AND "
 	             "state='pending'",
 	             e);
 	if (st == NULL)
-		goto fail;
-	sqlite3_bind_int64(st, 1, partition_id);
-	sqlite3_bind_int64(st, 2, now);
-	if (sp_step_done(sp, st, "seal segments", e) != 0)
-		goto fail;
-	/* The watermark moves in this same transaction: both or neither. */
-	if (rd != NULL && sp_partition_read_record(sp, partition_id, rows, rd, e) != 0)
-		goto fail;
-	FAILPOINT("partition.after_watermark");
-	if (sp_commit(sp, e) != 0)
 		return -1;
-	FAILPOINT("partition.after_commit");
+	sqlite3_bind_int64(st, 1, q->partition_id);
+	sqlite3_bind_int64(st, 2, q->completed_at);
+	if (sp_step_done(sp, st, "seal segments", e) != 0)
+		return -1;
+	/* The watermark moves in this same transaction: both or neither. */
+	if (rd != NULL && sp_partition_read_record(sp, q->partition_id, q->rows, rd, e) != 0)
+		return -1;
+	FAILPOINT("partition.after_watermark");
+	return 0;
+}
+
+static void queue_clear(struct spool *sp)
+{
+	for (int i = 0; i < sp->nqueue; i++)
+		free(sp->queue[i].schema_json);
+	sp->nqueue = 0;
+}
+
+/*
+ * Commit every queued completion in one transaction, after the fsync of
+ * data/ that makes their renamed files durable (segment seals defer it to
+ * here), at synchronous=FULL: when this returns 0 the partitions are sealed
+ * and on disk. On failure none of them is (they stay open: the run fails and
+ * its open partitions are dropped, the next run redoes the tables); the queue
+ * is emptied either way. rd: the last queued partition's read (incremental),
+ * committed with it.
+ */
+static int commit_queue(struct spool *sp, const struct partition_read *rd, struct ierr *e)
+{
+	int n = sp->nqueue;
+
+	if (n == 0)
+		return 0;
+	if (sp->data_dir_dirty) {
+		char data_dir[4096];
+
+		snprintf(data_dir, sizeof(data_dir), "%s/data", sp->dir);
+		if (fsync_dir(data_dir, e) != 0)
+			goto fail;
+		sp->data_dir_dirty = false;
+	}
+	if (sp_begin(sp, e) != 0)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		if (complete_one(sp, &sp->queue[i], i == n - 1 ? rd : NULL, e) != 0) {
+			sp_rollback(sp);
+			goto fail;
+		}
+	}
+	if (sp_commit(sp, e) != 0)
+		goto fail;
+	for (int i = 0; i < n; i++)
+		FAILPOINT("partition.after_commit");
+	queue_clear(sp);
 	spool_wakeup(sp);
 	return 0;
 fail:
-	sp_rollback(sp);
+	queue_clear(sp);
 	return -1;
+}
+
+/* Commit the queue when its oldest completion waited group_ms: called by
+ * the collector's next spool operation. */
+static int commit_queue_if_due(struct spool *sp, struct ierr *e)
+{
+	if (sp->nqueue == 0 || monotonic_ms() - sp->queue_since < sp->group_ms)
+		return 0;
+	return commit_queue(sp, NULL, e);
+}
+
+int spool_flush(struct spool *sp, struct ierr *e)
+{
+	return commit_queue(sp, NULL, e);
+}
+
+int spool_partition_complete_read(struct spool *sp, int64_t partition_id, uint64_t rows,
+                                  uint64_t raw_bytes, uint64_t bytes, int segments,
+                                  const struct lossy *lossy, const char *schema_json,
+                                  const struct partition_read *rd, struct ierr *e)
+{
+	struct queued_complete *q;
+	int max = sp->group_max > 1 ? sp->group_max : 1;
+
+	FAILPOINT("partition.before_commit");
+	/* An incremental table commits at once (its watermark compare-and-set
+	 * fails on its own call), with what is queued before it. */
+	if (sp->nqueue >= max && commit_queue(sp, NULL, e) != 0)
+		return -1;
+	if (sp->queue == NULL) {
+		sp->queue = calloc((size_t)max, sizeof(*sp->queue));
+		if (sp->queue == NULL)
+			return ierr_set(e, IERR_INTERNAL, "out of memory");
+	}
+	q = &sp->queue[sp->nqueue];
+	*q = (struct queued_complete){.partition_id = partition_id,
+	                              .rows = rows,
+	                              .raw_bytes = raw_bytes,
+	                              .bytes = bytes,
+	                              .segments = segments,
+	                              .lossy = *lossy,
+	                              .schema_json = schema_json ? strdup(schema_json) : NULL,
+	                              .completed_at = now_ms()};
+	if (schema_json != NULL && q->schema_json == NULL)
+		return ierr_set(e, IERR_INTERNAL, "out of memory");
+	if (sp->nqueue++ == 0)
+		sp->queue_since = monotonic_ms();
+	if (rd != NULL || sp->nqueue >= max || monotonic_ms() - sp->queue_since >= sp->group_ms)
+		return commit_queue(sp, rd, e);
+	return 0;
 }
 
 int64_t spool_bytes_used(struct spool *sp)

@@ -11,12 +11,30 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "json.h"
+
+/* A partition completion waiting for its group commit (spool.c). */
+struct queued_complete {
+	int64_t partition_id;
+	uint64_t rows, raw_bytes, bytes;
+	int segments;
+	struct lossy lossy;
+	char *schema_json; /* owned, may be NULL */
+	int64_t completed_at;
+};
 
 struct spool {
 	sqlite3 *db;
 	char dir[3072];
 	int uploader_lock_fd;
 	bool relaxed_sync; /* spool_relaxed_sync(): every commit at synchronous=NORMAL */
+	/* group commit (spool_group_commit): completions not committed yet */
+	struct queued_complete *queue;
+	int nqueue;
+	int group_max; /* 0/1: each completion commits at once */
+	int64_t group_ms;
+	int64_t queue_since; /* monotonic ms of the oldest queued completion */
+	bool data_dir_dirty; /* renamed into data/ since its last fsync */
 };
 
 /* -1 with *e from the connection's last SQLite error ("spool DIR/spool.db: what: msg"). */
