@@ -5,14 +5,14 @@
   datasets of bench/datasets.py: 100,000 and 1,000,000 rows by default; add
   10,000,000 with --rows 100000,1000000,10000000);
 - wall time, time per table and spool.db growth against the number of tables
-  (K tables of 20 rows each: 10, 100, 1000 by default; --tables 10,100,1000,5000).
+  (K tables of 20 rows each: 10, 100, 1000 and 5000 by default).
 
 Each point is the median of --rounds runs (one by default), every run's row
 count checked in spool.db (a wrong count fails the run: exit 1). Writes
 results.json, report.md and curves.svg (pure Python, no plotting library)
 under bench/results/<time>-curves/.
 
-    bench/curves.py [--rows 100000,1000000] [--tables 10,100,1000] [--rounds 1]
+    bench/curves.py [--rows 100000,1000000] [--tables 10,100,1000,5000] [--rounds 1]
                     [--only postgresql,mariadb] [--ingesta build-bench/ingesta]
 
 Run bench/run.sh once first (it builds ingesta and starts the servers), or
@@ -213,7 +213,7 @@ def write_svg(path, size_pts, table_pts):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", default="100000,1000000", help="table sizes (add 10000000 for the 10M point)")
-    ap.add_argument("--tables", default="10,100,1000", help="numbers of 20-row tables ('' to skip)")
+    ap.add_argument("--tables", default="10,100,1000,5000", help="numbers of 20-row tables ('' to skip)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--only", default="postgresql,mariadb")
     ap.add_argument("--ingesta", default=os.path.join(ROOT, "build-bench", "ingesta"))
