@@ -183,6 +183,10 @@ static int quota_check(struct table_writer *w, struct ierr *e)
 			                "let the uploader drain the spool or raise the quota)",
 			                spool_dir(w->sp), used, w->set.quota_bytes, w->table);
 		if (!warned) {
+			/* Tables queued for their group commit (spool.h) hold bytes
+			 * the uploader cannot drain yet: commit them first. */
+			if (spool_flush(w->sp, e) != 0)
+				return -1;
 			log_event(LOG_WARNING, "spool full, waiting for the uploader to free space",
 			          "spool", spool_dir(w->sp), "table", w->table, NULL);
 			warned = true;

@@ -5,6 +5,7 @@
  * synchronous=FULL, and queries whose cost must not grow with the spool's
  * history (the partial indexes of schema 004, batched retention).
  */
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +13,13 @@
 
 #include "spool.h"
 #include "testlib.h"
+#include "util.h"
 #include "writer.h"
 
 static char root[256];
 
-static int write_table(struct spool *sp, struct spool_run *run, const char *table, int n)
+static int write_table_q(struct spool *sp, struct spool_run *run, const char *table, int n,
+                         int64_t quota, struct ierr *ep)
 {
 	struct norm_opts o = {0};
 	struct segment_settings s = {
@@ -26,6 +29,8 @@ static int write_table(struct spool *sp, struct spool_run *run, const char *tabl
 	    .compress = false,
 	    .max_bytes = 1 << 20,
 	    .max_rows = 1000,
+	    .quota_bytes = quota,
+	    .wait_when_full = true,
 	};
 	struct ierr e;
 	struct table_writer *w = table_writer_new_spool(sp, run, table, &o, &s, &e);
@@ -40,7 +45,14 @@ static int write_table(struct spool *sp, struct spool_run *run, const char *tabl
 	if (rc == 0)
 		rc = table_writer_commit(w, &e);
 	table_writer_free(w);
+	if (ep)
+		*ep = e;
 	return rc;
+}
+
+static int write_table(struct spool *sp, struct spool_run *run, const char *table, int n)
+{
+	return write_table_q(sp, run, table, n, 0, NULL);
 }
 
 /* Completions wait for their group; nothing of a queued one is visible. */
@@ -96,6 +108,40 @@ static void test_group_commit(void)
 	CHECK(test_spool_int(up, "SELECT count(*) FROM segments WHERE state='sealed'") == 4);
 	spool_close(sp);
 	spool_close(up);
+}
+
+static void stop_soon(int sig)
+{
+	(void)sig;
+	ingesta_stop_requested = 1;
+}
+
+/* A collector waiting for quota space first commits its queue: the bytes of
+ * queued tables are the uploader's to drain (else it would wait for ever). */
+static void test_quota_wait_flushes(void)
+{
+	struct ierr e;
+	struct spool *sp = spool_open(root, SPOOL_ROLE_COLLECTOR, &e);
+	struct spool_run run;
+
+	CHECK(sp != NULL);
+	if (sp == NULL)
+		return;
+	spool_group_commit(sp, 64, 3600 * 1000);
+	CHECK(spool_run_begin(sp, "test", "sqlite", "file:///tmp/x", &run, &e) == 0);
+	CHECK(write_table(sp, &run, "q1", 50) == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM partitions WHERE table_name='q1' AND "
+	                         "state='open'") == 1);
+	signal(SIGALRM, stop_soon);
+	alarm(1); /* ends the wait for space, interrupted */
+	CHECK(write_table_q(sp, &run, "q2", 5, 1, &e) != 0);
+	alarm(0);
+	ingesta_stop_requested = 0;
+	CHECK(e.code == IERR_INTERRUPTED);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM partitions WHERE table_name='q1' AND "
+	                         "state='complete'") == 1);
+	CHECK(spool_run_end(sp, &run, "failed", 1, 50, "interrupted", &e) == 0);
+	spool_close(sp);
 }
 
 /* Group size 1 (the default): every completion commits at once. */
@@ -255,6 +301,7 @@ int main(void)
 	snprintf(root, sizeof(root), "/tmp/ingesta-test-many-%d", getpid());
 	test_group_commit();
 	test_no_group();
+	test_quota_wait_flushes();
 	test_history_independent();
 	test_retention_batches();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s %s-hist %s-ret", root, root, root);
