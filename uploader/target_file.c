@@ -240,21 +240,49 @@ static void sweep_dead_tmp(const char *dir)
 	closedir(d);
 }
 
+/* Manifests and commit records: staged in .ingesta-tmp/ like segments (a
+ * killed uploader must not leave "<key>.tmp-..." beside the objects, where a
+ * reader listing the prefix takes it for one), then renamed over the key: a
+ * retry rewrites the same bytes (commit_log.h), so replacing is the contract. */
 static int file_put_bytes(struct target *t, const char *key, const void *data, size_t n,
                           struct put_result *res, struct ierr *e)
 {
 	struct file_target *ft = (struct file_target *)t;
-	char dest[8192];
+	char dest[8192], tmp[4300], rnd[9], dir[4096];
+	int fd, err = 0;
 
 	memset(res, 0, sizeof(*res));
 	snprintf(dest, sizeof(dest), "%s/%s", ft->root, key);
-	if (make_parents(dest, e) != 0 || write_file_atomic(dest, data, n, e) != 0) {
-		snprintf(res->code, sizeof(res->code), "EIO");
-		e->code = IERR_TRANSIENT;
-		return -1;
+	if (make_parents(dest, e) != 0)
+		goto fail;
+	random_hex(rnd, 8);
+	snprintf(tmp, sizeof(tmp), "%s/%d-%s", ft->tmpdir, (int)getpid(), rnd);
+	fd = tmp_create(ft, tmp);
+	if (fd < 0) {
+		ierr_errno(e, errno, "file target: create %s", tmp);
+		tmpdir_release(ft);
+		goto fail;
 	}
-	chmod(dest, 0644);
+	if (write_all(fd, data, n) != 0 || fsync(fd) != 0)
+		err = errno;
+	close(fd);
+	if (err == 0 && rename(tmp, dest) != 0)
+		err = errno;
+	if (err != 0) {
+		unlink(tmp);
+		tmpdir_release(ft);
+		ierr_errno(e, err, "file target: write %s", dest);
+		goto fail;
+	}
+	tmpdir_release(ft);
+	dir_of(dest, dir, sizeof(dir));
+	if (fsync_dir(dir, e) != 0)
+		goto fail;
 	return 0;
+fail:
+	snprintf(res->code, sizeof(res->code), "EIO");
+	e->code = IERR_TRANSIENT;
+	return -1;
 }
 
 static void file_free(struct target *t)

@@ -2,9 +2,14 @@
  * test_target_file.c - the file:// target (target.h): objects published
  * exactly once, identical bytes accepted, different bytes refused, "..""
  * keys refused, and no .ingesta-tmp/ left at the bucket root once the
- * copies are done, also when several uploaders share the bucket.
+ * copies are done, also when several uploaders share the bucket; put_bytes
+ * (manifests, commit records) replaces its key, and an uploader killed in
+ * the middle of one leaves nothing beside the objects.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,6 +168,74 @@ static void test_concurrent(void)
 	CHECK(!tmpdir_exists(dir));
 }
 
+/* Names in dir other than want (NULL: none). */
+static int strangers(const char *dir, const char *want)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    (want == NULL || strcmp(de->d_name, want) != 0))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_put_bytes(void)
+{
+	char bucket[512], dir[512], p[700], got[16] = {0};
+	static char big[1 << 20];
+	struct ierr e = {0};
+	struct put_result res;
+	struct target *t;
+	FILE *f;
+	pid_t pid;
+	int st = 0;
+
+	snprintf(dir, sizeof(dir), "%s/b3", root);
+	snprintf(bucket, sizeof(bucket), "file://%s", dir);
+	t = target_file_open(bucket, &e);
+	CHECK(t != NULL);
+	if (t == NULL)
+		return;
+	CHECK(t->ops->put_bytes(t, "runs/r1.json", "first\n", 6, &res, &e) == 0);
+	CHECK(t->ops->put_bytes(t, "runs/r1.json", "again\n", 6, &res, &e) == 0);
+	snprintf(p, sizeof(p), "%s/runs/r1.json", dir);
+	f = fopen(p, "r");
+	CHECK(f != NULL && fread(got, 1, sizeof(got) - 1, f) == 6);
+	if (f)
+		fclose(f);
+	CHECK_STR(got, "again\n"); /* replaced: a retry rewrites its record */
+	CHECK(!tmpdir_exists(dir));
+	/* Killed in the middle of a write (SIGXFSZ past RLIMIT_FSIZE): what is
+	 * left sits in .ingesta-tmp/, never beside the objects, and the next
+	 * open sweeps it. */
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = {.rlim_cur = 4096, .rlim_max = 4096};
+
+		signal(SIGXFSZ, SIG_DFL);
+		setrlimit(RLIMIT_FSIZE, &rl);
+		t->ops->put_bytes(t, "runs/r2.json", big, sizeof(big), &res, &e);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ);
+	snprintf(p, sizeof(p), "%s/runs", dir);
+	CHECK(strangers(p, "r1.json") == 0);
+	CHECK(tmpdir_exists(dir));
+	t->ops->free(t);
+	t = target_file_open(bucket, &e);
+	CHECK(t != NULL);
+	snprintf(p, sizeof(p), "%s/.ingesta-tmp", dir);
+	CHECK(strangers(p, NULL) <= 0); /* swept (or removed) */
+	if (t)
+		t->ops->free(t);
+}
+
 int main(void)
 {
 	char cmd[300], spool[300];
@@ -174,6 +247,7 @@ int main(void)
 	mkdir(spool, 0700);
 	test_once();
 	test_concurrent();
+	test_put_bytes();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", root);
