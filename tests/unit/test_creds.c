@@ -676,20 +676,21 @@ static void sleep_ms(long ms)
 }
 
 /*
- * Credentials issued for 6 s, refresh margin 3 s: refreshed about 3 s after
- * issue. Timeline (see the comments for the slack each step has against the
- * one-second granularity of Expiration):
+ * Credentials issued for 12 s, refresh margin 6 s: refreshed about 6 s after
+ * issue. Timeline (each step has about 4.5 s of slack against the one-second
+ * granularity of Expiration and a loaded machine; with 6 s and 3 s the step
+ * at t=9 failed once in a loaded CI run):
  *   t=0    A from IMDS and from ECS; an immediate second get still gives A;
- *   t=4.5  B (rotated), fetched once although 8 threads ask at the same time;
+ *   t=7.5  B (rotated), fetched once although 8 threads ask at the same time;
  *          the server is then stopped;
- *   t=9    refresh due but the server is gone: B is still valid, so B;
- *   t=11.6 B has expired and cannot be refreshed: an error.
+ *   t=15   refresh due but the server is gone: B (valid until 19.5) still, so B;
+ *   t=20.6 B has expired and cannot be refreshed: an error.
  */
 static void refresh_before_expiry(void)
 {
 	struct server s;
 	struct conf ci = {0}, ce = {0};
-	struct creds_options o = {.refresh_margin_s = 3};
+	struct creds_options o = {.refresh_margin_s = 6};
 	struct creds_provider *imds, *ecs;
 	struct aws_creds k;
 	struct ierr e = {0};
@@ -697,7 +698,7 @@ static void refresh_before_expiry(void)
 	pthread_t t[8];
 	char a_imds[64], a_ecs[64];
 
-	if (server_start(&s, "refresh", "--expire-seconds", "6", NULL) != 0) {
+	if (server_start(&s, "refresh", "--expire-seconds", "12", NULL) != 0) {
 		CHECK(!"fake metadata server started");
 		return;
 	}
@@ -722,7 +723,7 @@ static void refresh_before_expiry(void)
 	aws_creds_free(&k);
 	CHECK(server_count(&s, ROLE_CREDS) == 1);
 
-	sleep_ms(4500);
+	sleep_ms(7500);
 	for (int i = 0; i < 8; i++) {
 		g[i].p = imds;
 		pthread_create(&t[i], NULL, get_in_thread, &g[i]);
@@ -741,12 +742,12 @@ static void refresh_before_expiry(void)
 	CHECK(server_count(&s, "GET /ecs/creds 200") == 2);
 
 	server_stop(&s);
-	sleep_ms(4500);
+	sleep_ms(7500);
 	CHECK(creds_get(imds, &k, &e) == 0);
 	CHECK_STR(k.access_key, g[0].ak);
 	aws_creds_free(&k);
 
-	sleep_ms(2600);
+	sleep_ms(5600);
 	CHECK(creds_get(imds, &k, &e) == -1);
 	CHECK(strstr(e.msg, "expired") != NULL);
 	CHECK(k.access_key == NULL);
