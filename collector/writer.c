@@ -604,6 +604,17 @@ const struct norm_opts *table_writer_opts(const struct table_writer *w)
 	return &w->opts;
 }
 
+/* A second thread only costs on a machine with one CPU. Asked once: glibc
+ * reads /sys for it, and a run opens a writer per table. */
+static bool several_cpus(void)
+{
+	static _Atomic int cpus; /* 0: not asked yet */
+
+	if (cpus == 0)
+		cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus > 1;
+}
+
 struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool_run *run,
                                             const char *table, const struct norm_opts *opts,
                                             const struct segment_settings *set, struct ierr *e)
@@ -617,8 +628,7 @@ struct table_writer *table_writer_new_spool(struct spool *sp, const struct spool
 	w->sp = sp;
 	w->run = run;
 	w->set = *set;
-	/* A second thread only costs on a machine with one CPU. */
-	w->pipelined = !set->inline_compress && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	w->pipelined = !set->inline_compress && several_cpus();
 	w->opts = *opts;
 	snprintf(w->table, sizeof(w->table), "%s", table);
 	w->started_ms = monotonic_ms();

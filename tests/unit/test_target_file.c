@@ -6,7 +6,6 @@
  * (manifests, commit records) replaces its key, and an uploader killed in
  * the middle of one leaves nothing beside the objects.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -168,23 +167,6 @@ static void test_concurrent(void)
 	CHECK(!tmpdir_exists(dir));
 }
 
-/* Names in dir other than want (NULL: none). */
-static int strangers(const char *dir, const char *want)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-		    (want == NULL || strcmp(de->d_name, want) != 0))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static void test_put_bytes(void)
 {
 	char bucket[512], dir[512], p[700], got[16] = {0};
@@ -225,13 +207,13 @@ static void test_put_bytes(void)
 	}
 	CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGXFSZ);
 	snprintf(p, sizeof(p), "%s/runs", dir);
-	CHECK(strangers(p, "r1.json") == 0);
+	CHECK(test_dir_entries(p, "r1.json") == 0);
 	CHECK(tmpdir_exists(dir));
 	t->ops->free(t);
 	t = target_file_open(bucket, &e);
 	CHECK(t != NULL);
 	snprintf(p, sizeof(p), "%s/.ingesta-tmp", dir);
-	CHECK(strangers(p, NULL) <= 0); /* swept (or removed) */
+	CHECK(test_dir_entries(p, NULL) <= 0); /* swept (or removed) */
 	if (t)
 		t->ops->free(t);
 }

@@ -11,7 +11,6 @@
  * its temporary file removed. Everything once more with inline_compress (no
  * worker: what a one-CPU machine runs).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -237,24 +236,9 @@ static void test_pipeline_many_batches(struct spool *sp, struct spool_run *run, 
 	CHECK(total == 89999);
 }
 
-/* Entries of a directory other than dot files; -1 when it cannot be read. */
-static int dir_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static int threads_of_process(void)
 {
-	return dir_entries("/proc/self/task");
+	return test_dir_entries("/proc/self/task", NULL);
 }
 
 /* The worker exists while a segment is open and is joined by the commit (and
@@ -284,7 +268,7 @@ static int tmp_files(void)
 	char dir[300];
 
 	snprintf(dir, sizeof(dir), "%s/tmp", root);
-	return dir_entries(dir);
+	return test_dir_entries(dir, NULL);
 }
 
 /* A write failing on the worker: the error surfaces on a later row_end or on

@@ -1,13 +1,30 @@
-/* testlib.c - counters behind testlib.h, and the spool query helper. */
+/* testlib.c - counters behind testlib.h, the spool query helper and the
+ * directory count. */
 #include "testlib.h"
 
+#include <dirent.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "spool.h"
 
 int test_checks;
 int test_failures;
+
+int test_dir_entries(const char *dir, const char *except)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.' && (except == NULL || strcmp(de->d_name, except) != 0);
+	closedir(d);
+	return n;
+}
 
 int test_done(void)
 {

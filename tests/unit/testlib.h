@@ -35,6 +35,10 @@ extern int test_failures;
 
 int test_done(void);
 
+/* Entries of a directory other than dot files and `except` (NULL: none);
+ * -1 when it cannot be read. */
+int test_dir_entries(const char *dir, const char *except);
+
 struct spool;
 /* The first column of the first row of the printf-formatted query on the
  * spool's connection: -1 when there is no row, -2 when it does not prepare. */
