@@ -86,6 +86,25 @@ int sp_commit(struct spool *sp, struct ierr *e)
 	return 0;
 }
 
+int sp_durable_point(struct spool *sp, const char *counter, struct ierr *e)
+{
+	int rc;
+
+	/* synchronous is a connection setting that cannot change inside a
+	 * transaction; FULL makes this commit fsync the WAL, and with it every
+	 * earlier commit of any connection. */
+	if (sp->relaxed_sync && spool_exec(sp, "PRAGMA synchronous=FULL", e) != 0)
+		return -1;
+	rc = sp_begin(sp, e);
+	if (rc == 0) {
+		spool_counter_add(sp, counter, 1);
+		rc = sp_commit(sp, e);
+	}
+	if (sp->relaxed_sync)
+		sqlite3_exec(sp->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+	return rc;
+}
+
 void sp_rollback(struct spool *sp)
 {
 	sqlite3_exec(sp->db, "ROLLBACK", NULL, NULL, NULL);

@@ -208,6 +208,8 @@ void spool_wakeup(const struct spool *sp);
  * may skip the fsync at commit (WAL + synchronous=NORMAL): a commit lost in a
  * power cut only repeats work that exactly-once absorbs (a re-PUT answered 412
  * and compared, a part sent again). A process crash loses nothing either way.
+ * The one exception, deleting an uploaded segment's file, first makes every
+ * earlier commit durable (spool_apply_retention, spool_retire_uploaded).
  * Collectors keep synchronous=FULL: a partition commit must not be visible to
  * the uploader before it is durable. */
 int spool_relaxed_sync(struct spool *sp, struct ierr *e);
@@ -320,8 +322,15 @@ int64_t spool_commits_failed(struct spool *sp);
 /* failed -> none (attempts reset); returns how many, or -1. */
 int spool_commit_replay(struct spool *sp, struct ierr *e);
 
-/* Delete files of uploaded segments older than retention_ms; returns count. */
+/* Delete files of uploaded segments older than retention_ms; returns count.
+ * Each batch first makes the spool's earlier commits durable (one WAL fsync):
+ * a file is never gone while its `uploaded` mark could still be lost. */
 int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e);
+/* RETENTION=0: delete the files of just-marked segments (ids in done[], at
+ * most 64) now, in the uploader worker that sent them, the same way. Rows not
+ * `uploaded` or already deleted are skipped. Returns files deleted, or -1. */
+int spool_retire_uploaded(struct spool *sp, const struct spool_done *done, int ndone,
+                          struct ierr *e);
 
 /* Put failed segments back to `sealed`; ids NULL = all failed. With ids,
  * quarantined ones too WITHOUT re-hashing their files: operators go through

@@ -43,6 +43,12 @@ int sp_db_error(struct spool *sp, struct ierr *e, const char *what);
 int sp_begin(struct spool *sp, struct ierr *e);
 int sp_commit(struct spool *sp, struct ierr *e);
 void sp_rollback(struct spool *sp);
+/* Make every commit so far durable, even on a spool_relaxed_sync()
+ * connection: one small transaction (counter += 1) committed with the WAL
+ * fsync. Before an action that relies on earlier commits surviving a power
+ * cut (deleting the files of segments marked uploaded). Outside a transaction;
+ * a connection not relaxed commits at its own setting (FULL by default). */
+int sp_durable_point(struct spool *sp, const char *counter, struct ierr *e);
 /* The next commits of this connection skip (NORMAL) or make (FULL) the WAL
  * fsync; no-op on a connection set by spool_relaxed_sync(). */
 int sp_sync(struct spool *sp, bool full, struct ierr *e);

@@ -460,35 +460,82 @@ int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *k
 }
 
 /*
- * Retention in batches: the due rows are read first (the update takes them out
- * of the index the read walks), then each batch's files are deleted and their
- * rows marked in one transaction. Files first: a crash before the commit
+ * Retention. Deleting a segment's file is the one uploader step that a lost
+ * commit cannot simply repeat: the `uploaded` mark must survive a power cut
+ * before the file goes, and uploader connections commit without the WAL fsync
+ * (spool_relaxed_sync). So each batch starts with a durable commit (its WAL
+ * fsync makes every earlier commit durable too), then deletes the files, then
+ * marks their rows in one transaction. Files before rows: a crash between
  * leaves rows whose files are gone, which recovery records as deleted.
  */
 #define RETENTION_BATCH 256
 
-int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e)
+struct retiree {
+	int64_t id;
+	char path[1024];
+};
+
+static int retire_batch(struct spool *sp, const struct retiree *due, int ndue, struct ierr *e)
 {
+	sqlite3_stmt *st;
+	bool failed;
 	int n = 0;
 
-	for (;;) {
-		struct {
-			int64_t id;
-			char path[1024];
-		} *due = malloc(RETENTION_BATCH * sizeof(*due));
-		sqlite3_stmt *st;
-		int ndue = 0;
-		bool failed;
+	if (ndue == 0)
+		return 0;
+	if (sp_durable_point(sp, "retention_batches_total", e) != 0 || sp_begin(sp, e) != 0)
+		return -1;
+	st = sp_prep(sp,
+	             "UPDATE segments SET file_deleted_at=?2 WHERE id=?1 AND "
+	             "file_deleted_at IS NULL",
+	             e);
+	failed = st == NULL;
+	for (int i = 0; !failed && i < ndue; i++) {
+		char full[4096];
 
-		if (due == NULL)
-			return ierr_set(e, IERR_INTERNAL, "out of memory");
-		st = sp_prep(sp,
-		             "SELECT id, path FROM segments WHERE state='uploaded' AND "
-		             "file_deleted_at IS NULL AND uploaded_at <= ?1 LIMIT ?2",
-		             e);
+		snprintf(full, sizeof(full), "%s/%s", sp->dir, due[i].path);
+		if (sp_remove_path(full, e) != 0) {
+			failed = true;
+			break;
+		}
+		FAILPOINT("retention.after_unlink");
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, due[i].id);
+		sqlite3_bind_int64(st, 2, now_ms());
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sp_db_error(sp, e, "retention");
+			failed = true;
+			break;
+		}
+		n++;
+	}
+	sqlite3_finalize(st);
+	/* After a failed unlink, what was done before it is kept. */
+	if (sp_commit(sp, e) != 0 || failed)
+		return -1;
+	return n;
+}
+
+int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e)
+{
+	struct retiree *due = malloc(RETENTION_BATCH * sizeof(*due));
+	int n = 0;
+
+	if (due == NULL)
+		return ierr_set(e, IERR_INTERNAL, "out of memory");
+	/* The due rows are read first: the update takes them out of the index
+	 * the read walks. */
+	for (;;) {
+		sqlite3_stmt *st =
+		    sp_prep(sp,
+		            "SELECT id, path FROM segments WHERE state='uploaded' AND "
+		            "file_deleted_at IS NULL AND uploaded_at <= ?1 LIMIT ?2",
+		            e);
+		int ndue = 0, done;
+
 		if (st == NULL) {
-			free(due);
-			return -1;
+			n = -1;
+			break;
 		}
 		sqlite3_bind_int64(st, 1, now_ms() - retention_ms);
 		sqlite3_bind_int(st, 2, RETENTION_BATCH);
@@ -499,39 +546,47 @@ int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e
 			ndue++;
 		}
 		sqlite3_finalize(st);
-		if (ndue == 0 || sp_begin(sp, e) != 0) {
-			free(due);
-			return ndue == 0 ? n : -1;
+		done = retire_batch(sp, due, ndue, e);
+		if (done < 0) {
+			n = -1;
+			break;
 		}
-		st = sp_prep(sp, "UPDATE segments SET file_deleted_at=?2 WHERE id=?1", e);
-		failed = st == NULL;
-		for (int i = 0; !failed && i < ndue; i++) {
-			char full[4096];
-
-			snprintf(full, sizeof(full), "%s/%s", sp->dir, due[i].path);
-			if (sp_remove_path(full, e) != 0) {
-				failed = true;
-				break;
-			}
-			FAILPOINT("retention.after_unlink");
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, due[i].id);
-			sqlite3_bind_int64(st, 2, now_ms());
-			if (sqlite3_step(st) != SQLITE_DONE) {
-				sp_db_error(sp, e, "retention");
-				failed = true;
-				break;
-			}
-			n++;
-		}
-		sqlite3_finalize(st);
-		free(due);
-		/* After a failed unlink, what was done before it is kept. */
-		if (sp_commit(sp, e) != 0 || failed)
-			return -1;
+		n += done;
 		if (ndue < RETENTION_BATCH)
-			return n;
+			break;
 	}
+	free(due);
+	return n;
+}
+
+int spool_retire_uploaded(struct spool *sp, const struct spool_done *done, int ndone,
+                          struct ierr *e)
+{
+	struct retiree due[64];
+	sqlite3_stmt *st;
+	int ndue = 0;
+
+	if (ndone > (int)(sizeof(due) / sizeof(due[0])))
+		return ierr_set(e, IERR_INTERNAL, "spool_retire_uploaded: %d segments at once",
+		                ndone);
+	st = sp_prep(sp,
+	             "SELECT path FROM segments WHERE id=? AND state='uploaded' AND "
+	             "file_deleted_at IS NULL",
+	             e);
+	if (st == NULL)
+		return -1;
+	for (int i = 0; i < ndone; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, done[i].id);
+		if (sqlite3_step(st) != SQLITE_ROW)
+			continue;
+		due[ndue].id = done[i].id;
+		snprintf(due[ndue].path, sizeof(due[ndue].path), "%s",
+		         (const char *)sqlite3_column_text(st, 0));
+		ndue++;
+	}
+	sqlite3_finalize(st);
+	return retire_batch(sp, due, ndue, e);
 }
 
 int spool_replay(struct spool *sp, const int64_t *ids, int nids, struct ierr *e)

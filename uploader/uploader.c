@@ -39,6 +39,7 @@ struct uploader {
 	int max_attempts;
 	int64_t retry_base_ms;
 	int64_t retry_cap_ms;
+	bool retire_now; /* RETENTION=0: workers delete the files they uploaded */
 	int64_t uploads;
 	int64_t errors;
 	char fatal[1024];            /* a worker's error that must stop the uploader */
@@ -91,7 +92,11 @@ static int64_t backoff_ms(const struct uploader *u, int attempt)
 #define CLAIM_BYTES (2u * 1024 * 1024)
 
 /* Commit the batch of `uploaded` marks. On failure the objects are there and
- * the rows stay `uploading`: the next start HEADs/compares and marks them. */
+ * the rows stay `uploading`: the next start HEADs/compares and marks them.
+ * With RETENTION=0 the worker then deletes the batch's files itself, while
+ * the other workers keep sending: freeing a 16 MiB page-cached file costs
+ * ~3 ms, and 64 of them one after another at the end of a pass were a tenth
+ * of an `upload --once`. What it could not delete, the pass's retention does. */
 static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *done, int *ndone)
 {
 	struct ierr e2;
@@ -103,6 +108,8 @@ static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *
 		snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
 	} else {
 		FAILPOINT("upload.after_mark_uploaded");
+		if (u->retire_now && spool_retire_uploaded(sp, done, *ndone, &e2) < 0)
+			log_event(LOG_WARNING, "retention", "error", e2.msg, NULL);
 	}
 	*ndone = 0;
 }
@@ -390,6 +397,7 @@ int uploader_run(const struct config *cfg, bool once, int64_t *failed_left, stru
 	u.max_attempts = (int)config_int(cfg, "MAX_ATTEMPTS");
 	u.retry_base_ms = config_int(cfg, "RETRY_BASE");
 	u.retry_cap_ms = config_int(cfg, "RETRY_CAP");
+	u.retire_now = retention_ms <= 0;
 	*failed_left = 0;
 
 	sp = spool_open(config_str(cfg, "SPOOL_DIR"), SPOOL_ROLE_UPLOADER, e);

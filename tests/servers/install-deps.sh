@@ -18,8 +18,9 @@ PACKAGES=(
     python3 python3-boto3 python3-pymongo awscli zstd sqlite3 rclone
     # what the scripts themselves use
     procps curl ca-certificates coreutils util-linux
-    # reliability suite: valgrind memcheck, libFuzzer corpus replay
-    valgrind clang-14 libclang-rt-14-dev
+    # reliability suite: valgrind memcheck, libFuzzer corpus replay, strace
+    # (test_retention reads the uploader's syscalls)
+    valgrind clang-14 libclang-rt-14-dev strace
     # operator tests: status JSON schema, Prometheus text parser, systemd-analyze
     python3-jsonschema python3-prometheus-client systemd
     # deploy suite: podman images from a debootstrapped base (runc: crun refuses hybrid cgroups)
