@@ -26,6 +26,23 @@
  * SnapshotTooOld, and the message says to raise that window or set
  * MONGO_SNAPSHOT=false.
  *
+ * COLLECT_PARALLEL in a snapshot: the first connection makes one snapshot
+ * read (readConcern "snapshot", no time) and takes the cluster time the
+ * server chose from the reply's cursor.atClusterTime; then every connection,
+ * the first included, reads each collection with readConcern {level:
+ * "snapshot", atClusterTime: that time} (MongoDB 5.0+ allows it for find
+ * outside transactions), so collections read on different connections show
+ * the same instant. Those finds are run as commands (find_at_cluster_time:
+ * libmongoc's find drops atClusterTime) in a plain session per connection.
+ * A collection created or changed after that time fails the run with
+ * SnapshotUnavailable (the message says to run again or set
+ * MONGO_SNAPSHOT=false). The first read is of one document of the first
+ * collection by name (not a view).
+ * A server whose reply has no atClusterTime is read through one connection
+ * in its snapshot session, as without COLLECT_PARALLEL. Incremental runs are
+ * always read through one connection (parallel.c), so the plan and the
+ * high-water mark (aggregate, find_one) only ever use the snapshot session.
+ *
  * Credentials never go into a string: the URI is built from the host and port,
  * then user, password and auth source are set on the parsed mongoc_uri_t.
  * Messages name "mongodb <host>:<port>/<db>" only; libmongoc's own messages
@@ -49,6 +66,12 @@ struct source {
 	mongoc_client_t *client;
 	mongoc_database_t *db;
 	mongoc_client_session_t *session; /* snapshot session, or NULL */
+	/* COLLECT_PARALLEL in a snapshot: every connection reads at one cluster
+	 * time (at_t, at_i) in its own plain session (see read_at_cluster_time). */
+	mongoc_client_session_t *plain;
+	bool at_set;
+	uint32_t at_t, at_i;
+	char *first_coll; /* a collection (not a view) to take the cluster time from */
 	char *dbname;
 	char where[600]; /* "mongodb host:port/db": no credentials */
 	int64_t batch_size;
@@ -100,6 +123,12 @@ static int fail_mongoc(struct source *s, struct ierr *e, const bson_error_t *ber
 		                "%s: %s: %s (the run outlived the server's snapshot history: raise "
 		                "minSnapshotHistoryWindowInSeconds or set MONGO_SNAPSHOT=false)",
 		                s->where, ctx, cause);
+	if (strstr(cause, "SnapshotUnavailable") || berr->code == 246)
+		return ierr_set(
+		    e, IERR_SOURCE,
+		    "%s: %s: %s (a collection was created, dropped or changed after the "
+		    "snapshot's cluster time: run again, or set MONGO_SNAPSHOT=false)",
+		    s->where, ctx, cause);
 	return ierr_set(e, IERR_SOURCE, "%s: %s: %s", s->where, ctx, cause);
 }
 
@@ -238,11 +267,14 @@ static void mongo_close(struct source *s)
 		return;
 	if (s->session)
 		mongoc_client_session_destroy(s->session);
+	if (s->plain)
+		mongoc_client_session_destroy(s->plain);
 	if (s->db)
 		mongoc_database_destroy(s->db);
 	if (s->client)
 		mongoc_client_destroy(s->client);
 	free(s->dbname);
+	free(s->first_coll);
 	schema_infer_free(&s->infer);
 	free(s);
 	/* No mongoc_cleanup(): it runs once per process and a later open() (with
@@ -334,6 +366,8 @@ static int mongo_list_tables(struct source *s, struct strlist *out, struct ierr 
 	bson_error_t berr;
 	size_t first = out->len;
 
+	free(s->first_coll);
+	s->first_coll = NULL;
 	/* listCollections rather than mongoc_database_get_collection_names_with_opts:
 	 * it also says which entries are views. */
 	cur = mongoc_database_find_collections_with_opts(s->db, NULL);
@@ -349,6 +383,11 @@ static int mongo_list_tables(struct source *s, struct strlist *out, struct ierr 
 			continue;
 		if (strcmp(type, "view") == 0 && !s->include_views)
 			continue;
+		if (strcmp(type, "collection") == 0 &&
+		    (s->first_coll == NULL || strcmp(name, s->first_coll) < 0)) {
+			free(s->first_coll);
+			s->first_coll = xstrdup(name);
+		}
 		strlist_push(out, name);
 	}
 	if (mongoc_cursor_error(cur, &berr)) {
@@ -391,16 +430,26 @@ static bool server_has_snapshot_reads(struct source *s, struct ierr *e, bool *ok
 	return cluster && wire >= 13; /* 13 = MongoDB 5.0 */
 }
 
-static int mongo_begin_snapshot(struct source *s, struct ierr *e)
+/* Forget the previous run's snapshot (a source may be read by several runs). */
+static void snapshot_reset(struct source *s)
 {
-	mongoc_session_opt_t *opts;
-	bson_error_t berr;
-	bool ok, capable;
-
 	if (s->session) {
 		mongoc_client_session_destroy(s->session);
 		s->session = NULL;
 	}
+	if (s->plain) {
+		mongoc_client_session_destroy(s->plain);
+		s->plain = NULL;
+	}
+	s->at_set = false;
+}
+
+/* Does this run read in a snapshot? 1 yes, 0 no (said in the log), -1 error
+ * (MONGO_SNAPSHOT=true and the server has none). */
+static int snapshot_wanted(struct source *s, struct ierr *e)
+{
+	bool ok, capable;
+
 	if (s->snapshot == SNAP_OFF) {
 		log_event(LOG_INFO,
 		          "mongodb: MONGO_SNAPSHOT=false: each collection read by its own cursor",
@@ -424,6 +473,16 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 		    NULL);
 		return 0;
 	}
+	return 1;
+}
+
+/* One connection: libmongoc's snapshot session, whose first read fixes the
+ * cluster time and whose later reads carry it. */
+static int start_snapshot_session(struct source *s, struct ierr *e)
+{
+	mongoc_session_opt_t *opts;
+	bson_error_t berr;
+
 	opts = mongoc_session_opts_new();
 	mongoc_session_opts_set_snapshot(opts, true);
 	s->session = mongoc_client_start_session(s->client, opts, &berr);
@@ -435,23 +494,177 @@ static int mongo_begin_snapshot(struct source *s, struct ierr *e)
 	return 0;
 }
 
-/* COLLECT_PARALLEL: without a snapshot session (FerretDB, a standalone
- * mongod, MONGO_SNAPSHOT=false) each collection is read at its own time
- * anyway, so other connections read other collections the same way. With
- * one, the session's cluster time is not shared with other connections in
- * this version: s reads every collection alone, in its session. */
+static int mongo_begin_snapshot(struct source *s, struct ierr *e)
+{
+	int rc;
+
+	snapshot_reset(s);
+	rc = snapshot_wanted(s, e);
+	return rc <= 0 ? rc : start_snapshot_session(s, e);
+}
+
+/*
+ * A find at the run's cluster time, run as a command. libmongoc's own find
+ * (mongoc_collection_find_with_opts) keeps only the level of a readConcern
+ * given in its options (1.23: _mongoc_read_concern_new_from_iter), so the
+ * command is built here: {find, filter, batchSize[, limit, singleBatch]
+ * [, maxTimeMS]} with readConcern {level: "snapshot"} and, once the cluster
+ * time is known, atClusterTime: MongoDB 5.0+ accepts both outside
+ * transactions for find. It runs in s->plain (an explicit session without
+ * causal consistency, so nothing else is added to the readConcern) on a
+ * server chosen here; the cursor over its reply sends its getMores in the
+ * same session to the same server (MongoDB refuses a getMore from another
+ * session). probe: the first document only, to learn the cluster time.
+ * Returns the reply's cursor, or NULL with *berr set.
+ */
+static mongoc_cursor_t *find_at_cluster_time(struct source *s, const char *table,
+                                             const bson_t *filter, bool probe, bson_t *probe_reply,
+                                             bson_error_t *berr)
+{
+	mongoc_server_description_t *sd;
+	bson_t cmd = BSON_INITIALIZER, opts = BSON_INITIALIZER, copts = BSON_INITIALIZER, rc, reply;
+	uint32_t server_id;
+	mongoc_cursor_t *cur = NULL;
+
+	sd = mongoc_client_select_server(s->client, false, NULL, berr);
+	if (sd == NULL)
+		return NULL;
+	server_id = mongoc_server_description_id(sd);
+	mongoc_server_description_destroy(sd);
+
+	BSON_APPEND_UTF8(&cmd, "find", table);
+	BSON_APPEND_DOCUMENT(&cmd, "filter", filter);
+	if (probe) {
+		BSON_APPEND_INT64(&cmd, "limit", 1);
+		BSON_APPEND_BOOL(&cmd, "singleBatch", true);
+	} else {
+		BSON_APPEND_INT64(&cmd, "batchSize", s->batch_size);
+	}
+	if (s->query_timeout_ms > 0)
+		BSON_APPEND_INT64(&cmd, "maxTimeMS", s->query_timeout_ms);
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "readConcern", &rc);
+	BSON_APPEND_UTF8(&rc, "level", "snapshot");
+	if (s->at_set)
+		BSON_APPEND_TIMESTAMP(&rc, "atClusterTime", s->at_t, s->at_i);
+	bson_append_document_end(&opts, &rc);
+	BSON_APPEND_INT32(&opts, "serverId", (int32_t)server_id);
+	BSON_APPEND_INT32(&copts, "serverId", (int32_t)server_id);
+	BSON_APPEND_INT64(&copts, "batchSize", s->batch_size);
+	if (!mongoc_client_session_append(s->plain, &opts, berr) ||
+	    !mongoc_client_session_append(s->plain, &copts, berr))
+		goto out;
+	if (!mongoc_database_read_command_with_opts(s->db, &cmd, NULL, &opts, &reply, berr)) {
+		bson_destroy(&reply);
+		goto out;
+	}
+	if (probe_reply)
+		bson_copy_to(&reply, probe_reply);
+	/* Takes the reply; a cursor still open on the server is killed on destroy. */
+	cur = mongoc_cursor_new_from_command_reply_with_opts(s->client, &reply, &copts);
+out:
+	bson_destroy(&cmd);
+	bson_destroy(&opts);
+	bson_destroy(&copts);
+	return cur;
+}
+
+/* A session for reads at a given cluster time: no causal consistency (that
+ * would add afterClusterTime), no snapshot option (libmongoc would fix its
+ * own time). */
+static int start_plain_session(struct source *s, struct ierr *e)
+{
+	mongoc_session_opt_t *opts = mongoc_session_opts_new();
+	bson_error_t berr;
+
+	mongoc_session_opts_set_causal_consistency(opts, false);
+	s->plain = mongoc_client_start_session(s->client, opts, &berr);
+	mongoc_session_opts_destroy(opts);
+	if (s->plain == NULL)
+		return fail_mongoc(s, e, &berr, "%s", "session");
+	return 0;
+}
+
+/* The cluster time the server picks for a snapshot read: one find of one
+ * document of s->first_coll with readConcern "snapshot" and no time; MongoDB
+ * 5.0+ answers with cursor.atClusterTime (the Snapshot Sessions spec takes it
+ * from there too). 1 with *t, *i; 0 when the reply has none; -1 error. */
+static int probe_cluster_time(struct source *s, uint32_t *t, uint32_t *i, struct ierr *e)
+{
+	bson_t filter = BSON_INITIALIZER, reply = BSON_INITIALIZER;
+	bson_error_t berr;
+	bson_iter_t it, c;
+	mongoc_cursor_t *cur;
+	int rc = 0;
+
+	cur = find_at_cluster_time(s, s->first_coll, &filter, true, &reply, &berr);
+	bson_destroy(&filter);
+	if (cur == NULL) {
+		bson_destroy(&reply);
+		return fail_mongoc(s, e, &berr, "collection \"%.200s\": snapshot cluster time",
+		                   s->first_coll);
+	}
+	mongoc_cursor_destroy(cur);
+	if (bson_iter_init_find(&it, &reply, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+	    bson_iter_recurse(&it, &c) && bson_iter_find(&c, "atClusterTime") &&
+	    BSON_ITER_HOLDS_TIMESTAMP(&c)) {
+		bson_iter_timestamp(&c, t, i);
+		rc = *t != 0 || *i != 0;
+	}
+	bson_destroy(&reply);
+	return rc;
+}
+
+/* COLLECT_PARALLEL: without a snapshot (FerretDB, a standalone mongod,
+ * MONGO_SNAPSHOT=false) each collection is read at its own time anyway, so
+ * other connections read other collections the same way. With one, the
+ * first connection makes a snapshot read to learn the cluster time the
+ * server picks, then every connection (s too) reads each collection with
+ * readConcern {level: "snapshot", atClusterTime: that time}: every
+ * collection shows the same instant, whichever connection reads it. A
+ * server that does not report the time leaves s alone in its snapshot
+ * session. */
 static int mongo_begin_shared_snapshot(struct source *s, struct source *const *more, int n,
                                        char *why, size_t whylen, struct ierr *e)
 {
-	(void)more;
-	(void)n;
-	if (mongo_begin_snapshot(s, e) != 0)
+	uint32_t t = 0, i = 0;
+	char at[48], conns[16];
+	int rc;
+
+	snapshot_reset(s);
+	for (int k = 0; k < n; k++)
+		snapshot_reset(more[k]);
+	rc = snapshot_wanted(s, e);
+	if (rc <= 0)
+		return rc;
+	if (s->first_coll == NULL) {
+		snprintf(why, whylen, "no collection to take the snapshot's cluster time from");
+		return start_snapshot_session(s, e) == 0 ? 1 : -1;
+	}
+	if (start_plain_session(s, e) != 0)
 		return -1;
-	if (s->session == NULL)
-		return 0;
-	snprintf(why, whylen,
-	         "a snapshot session (one cluster time) is read through one connection");
-	return 1;
+	rc = probe_cluster_time(s, &t, &i, e);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		snapshot_reset(s);
+		snprintf(why, whylen,
+		         "the server's snapshot read reported no atClusterTime to share");
+		return start_snapshot_session(s, e) == 0 ? 1 : -1;
+	}
+	for (int k = -1; k < n; k++) {
+		struct source *c = k < 0 ? s : more[k];
+
+		if (c != s && start_plain_session(c, e) != 0)
+			return -1;
+		c->at_t = t;
+		c->at_i = i;
+		c->at_set = true;
+	}
+	snprintf(at, sizeof(at), "Timestamp(%u, %u)", (unsigned)t, (unsigned)i);
+	snprintf(conns, sizeof(conns), "%d", n + 1);
+	log_event(LOG_INFO, "mongodb: snapshot reads: every connection reads at one cluster time",
+	          "atClusterTime", at, "connections", conns, NULL);
+	return 0;
 }
 
 /* BSON types as schema.h names them; undefined counts as null (it is written
@@ -547,7 +760,15 @@ static int read_filter(struct source *s, const char *table, const bson_t *filter
 
 	schema_infer_free(&s->infer);
 	coll = mongoc_database_get_collection(s->db, table);
-	cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+	if (s->at_set) {
+		cur = find_at_cluster_time(s, table, filter, false, NULL, &berr);
+		if (cur == NULL) {
+			rc = fail_mongoc(s, e, &berr, "collection \"%.200s\"", table);
+			goto out;
+		}
+	} else {
+		cur = mongoc_collection_find_with_opts(coll, filter, &opts, NULL);
+	}
 	while (mongoc_cursor_next(cur, &doc)) {
 		struct buf *b = table_writer_row_begin(w);
 
@@ -568,6 +789,7 @@ static int read_filter(struct source *s, const char *table, const bson_t *filter
 		rc = fail_mongoc(s, e, &berr, "collection \"%.200s\"", table);
 
 	mongoc_cursor_destroy(cur);
+out:
 	mongoc_collection_destroy(coll);
 	bson_destroy(&opts);
 	return rc;
@@ -754,7 +976,8 @@ static char *cursor_text(bson_iter_t *it, char *kind)
 	}
 }
 
-/* Find options with the session (when any) and SOURCE_QUERY_TIMEOUT. */
+/* Find options with the session (when any) and SOURCE_QUERY_TIMEOUT. Not
+ * used at a shared cluster time (at_set): incremental runs never share one. */
 static int read_opts(struct source *s, const char *table, bson_t *opts, struct ierr *e)
 {
 	bson_error_t berr;

@@ -47,7 +47,7 @@ static const struct key_def keys[] = {
 	{"INGESTION_INTERVAL", T_DURATION, "0", NULL, 0, NULL, "collect: repeat every this many seconds (0 = run once and exit)"},
 	{"SOURCE_CONNECT_TIMEOUT", T_DURATION, "10", NULL, 0, NULL, "source connection timeout, seconds"},
 	{"SOURCE_QUERY_TIMEOUT", T_DURATION, "0", NULL, 0, NULL, "source statement/read timeout, seconds (0 = none)"},
-	{"COLLECT_PARALLEL", T_INT, "1", "1..64", 0, NULL, "source connections read at once, each a different table, all in the run's one snapshot (PostgreSQL: an exported snapshot; MySQL/MariaDB: FLUSH TABLES WITH READ LOCK while they start, needs RELOAD, else one connection; MongoDB without a snapshot session; SQLite and incremental runs: one); fewer when the server refuses a connection"},
+	{"COLLECT_PARALLEL", T_INT, "1", "1..64", 0, NULL, "source connections read at once, each a different table, all in the run's one snapshot (PostgreSQL: an exported snapshot; MySQL/MariaDB: FLUSH TABLES WITH READ LOCK while they start, needs RELOAD, else one connection; MongoDB: at one shared atClusterTime, or per collection without snapshot reads; SQLite and incremental runs: one); fewer when the server refuses a connection"},
 	{"COLLECT_SPLIT_BYTES", T_SIZE, "64M", NULL, 0, NULL, "COLLECT_PARALLEL > 1: a table at least twice this size on disk (the server's figure) with a one-column integer primary key is read as key ranges of about this size on several connections at once, at most one per connection (0 = never split)"},
 	{"LOAD_MODE", T_ENUM, "snapshot", "snapshot|incremental", 0, NULL, "snapshot: every run reads whole tables; incremental: tables with a cursor column read only the rows past their committed watermark (README \"Incremental extraction\")"},
 	{"INCREMENTAL_COLUMN", T_STR, "", NULL, 0, NULL, "LOAD_MODE=incremental: the cursor column of every table that has it (tables without it are read as snapshots, logged once per run)"},
@@ -90,7 +90,7 @@ static const struct key_def keys[] = {
 	{"MONGO_TLS", T_BOOL, "false", NULL, 0, NULL, "TLS to the MongoDB server"},
 	{"MONGO_TLS_CA_FILE", T_STR, "", NULL, 0, NULL, "CA file for MONGO_TLS"},
 	{"MONGO_BATCH_SIZE", T_INT, "1000", "1..100000", 0, NULL, "documents per cursor batch"},
-	{"MONGO_SNAPSHOT", T_ENUM, "auto", "auto|true|false", 0, NULL, "read all collections at one point in time (MongoDB 5.0+ replica set/sharded snapshot session): auto = when the server can, true = required, false = never"},
+	{"MONGO_SNAPSHOT", T_ENUM, "auto", "auto|true|false", 0, NULL, "read all collections at one point in time (MongoDB 5.0+ replica set/sharded: a snapshot session, or with COLLECT_PARALLEL every connection at one atClusterTime): auto = when the server can, true = required, false = never"},
 	/* --- spool --- */
 	{"SPOOL_DIR", T_STR, "/var/lib/ingesta/spool", NULL, 0, NULL, "spool directory (segments + spool.db), shared by collectors and the uploader"},
 	{"SPOOL_MAX_BYTES", T_SIZE, "10G", NULL, 0, NULL, "spool quota (bytes; K/M/G suffixes); 0 = no quota"},
