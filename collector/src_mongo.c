@@ -37,7 +37,7 @@
  * A collection created or changed after that time fails the run with
  * SnapshotUnavailable (the message says to run again or set
  * MONGO_SNAPSHOT=false). The first read is of one document of the first
- * collection by name (not a view).
+ * collection by name (not a view) that the user may read.
  * A server whose reply has no atClusterTime is read through one connection
  * in its snapshot session, as without COLLECT_PARALLEL. Incremental runs are
  * always read through one connection (parallel.c), so the plan and the
@@ -71,7 +71,7 @@ struct source {
 	mongoc_client_session_t *plain;
 	bool at_set;
 	uint32_t at_t, at_i;
-	char *first_coll; /* a collection (not a view) to take the cluster time from */
+	struct strlist colls; /* the collections (not views), to take the cluster time from */
 	char *dbname;
 	char where[600]; /* "mongodb host:port/db": no credentials */
 	int64_t batch_size;
@@ -274,7 +274,7 @@ static void mongo_close(struct source *s)
 	if (s->client)
 		mongoc_client_destroy(s->client);
 	free(s->dbname);
-	free(s->first_coll);
+	strlist_free(&s->colls);
 	schema_infer_free(&s->infer);
 	free(s);
 	/* No mongoc_cleanup(): it runs once per process and a later open() (with
@@ -366,8 +366,7 @@ static int mongo_list_tables(struct source *s, struct strlist *out, struct ierr 
 	bson_error_t berr;
 	size_t first = out->len;
 
-	free(s->first_coll);
-	s->first_coll = NULL;
+	strlist_free(&s->colls);
 	/* listCollections rather than mongoc_database_get_collection_names_with_opts:
 	 * it also says which entries are views. */
 	cur = mongoc_database_find_collections_with_opts(s->db, NULL);
@@ -383,11 +382,8 @@ static int mongo_list_tables(struct source *s, struct strlist *out, struct ierr 
 			continue;
 		if (strcmp(type, "view") == 0 && !s->include_views)
 			continue;
-		if (strcmp(type, "collection") == 0 &&
-		    (s->first_coll == NULL || strcmp(name, s->first_coll) < 0)) {
-			free(s->first_coll);
-			s->first_coll = xstrdup(name);
-		}
+		if (strcmp(type, "collection") == 0)
+			strlist_push(&s->colls, name);
 		strlist_push(out, name);
 	}
 	if (mongoc_cursor_error(cur, &berr)) {
@@ -396,6 +392,8 @@ static int mongo_list_tables(struct source *s, struct strlist *out, struct ierr 
 	}
 	mongoc_cursor_destroy(cur);
 	qsort(out->items + first, out->len - first, sizeof(char *), cmp_str);
+	if (s->colls.len > 1)
+		qsort(s->colls.items, s->colls.len, sizeof(char *), cmp_str);
 	return 0;
 }
 
@@ -584,33 +582,43 @@ static int start_plain_session(struct source *s, struct ierr *e)
 	return 0;
 }
 
-/* The cluster time the server picks for a snapshot read: one find of one
- * document of s->first_coll with readConcern "snapshot" and no time; MongoDB
- * 5.0+ answers with cursor.atClusterTime (the Snapshot Sessions spec takes it
- * from there too). 1 with *t, *i; 0 when the reply has none; -1 error. */
+/* The cluster time the server picks for a snapshot read: a find of one
+ * document with readConcern "snapshot" and no time; MongoDB 5.0+ answers with
+ * cursor.atClusterTime (the Snapshot Sessions spec takes it from there too).
+ * Of the first collection by name that this user may read (INCLUDE_TABLES
+ * may list only some of them). 1 with *t, *i; 0 when the reply has none; 2
+ * when no collection may be read (Unauthorized, 13); -1 error. */
 static int probe_cluster_time(struct source *s, uint32_t *t, uint32_t *i, struct ierr *e)
 {
-	bson_t filter = BSON_INITIALIZER, reply = BSON_INITIALIZER;
+	bson_t filter = BSON_INITIALIZER;
 	bson_error_t berr;
-	bson_iter_t it, c;
-	mongoc_cursor_t *cur;
-	int rc = 0;
+	int rc = 2;
 
-	cur = find_at_cluster_time(s, s->first_coll, &filter, true, &reply, &berr);
-	bson_destroy(&filter);
-	if (cur == NULL) {
+	for (size_t k = 0; k < s->colls.len && rc == 2; k++) {
+		const char *coll = s->colls.items[k];
+		bson_t reply = BSON_INITIALIZER;
+		bson_iter_t it, c;
+		mongoc_cursor_t *cur = find_at_cluster_time(s, coll, &filter, true, &reply, &berr);
+
+		if (cur == NULL) {
+			bson_destroy(&reply);
+			if (berr.domain == MONGOC_ERROR_SERVER && berr.code == 13)
+				continue;
+			rc = fail_mongoc(s, e, &berr,
+			                 "collection \"%.200s\": snapshot cluster time", coll);
+			break;
+		}
+		mongoc_cursor_destroy(cur);
+		rc = 0;
+		if (bson_iter_init_find(&it, &reply, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
+		    bson_iter_recurse(&it, &c) && bson_iter_find(&c, "atClusterTime") &&
+		    BSON_ITER_HOLDS_TIMESTAMP(&c)) {
+			bson_iter_timestamp(&c, t, i);
+			rc = *t != 0 || *i != 0;
+		}
 		bson_destroy(&reply);
-		return fail_mongoc(s, e, &berr, "collection \"%.200s\": snapshot cluster time",
-		                   s->first_coll);
 	}
-	mongoc_cursor_destroy(cur);
-	if (bson_iter_init_find(&it, &reply, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-	    bson_iter_recurse(&it, &c) && bson_iter_find(&c, "atClusterTime") &&
-	    BSON_ITER_HOLDS_TIMESTAMP(&c)) {
-		bson_iter_timestamp(&c, t, i);
-		rc = *t != 0 || *i != 0;
-	}
-	bson_destroy(&reply);
+	bson_destroy(&filter);
 	return rc;
 }
 
@@ -636,19 +644,18 @@ static int mongo_begin_shared_snapshot(struct source *s, struct source *const *m
 	rc = snapshot_wanted(s, e);
 	if (rc <= 0)
 		return rc;
-	if (s->first_coll == NULL) {
-		snprintf(why, whylen, "no collection to take the snapshot's cluster time from");
-		return start_snapshot_session(s, e) == 0 ? 1 : -1;
-	}
 	if (start_plain_session(s, e) != 0)
 		return -1;
 	rc = probe_cluster_time(s, &t, &i, e);
 	if (rc < 0)
 		return -1;
-	if (rc == 0) {
+	if (rc != 1) {
 		snapshot_reset(s);
-		snprintf(why, whylen,
-		         "the server's snapshot read reported no atClusterTime to share");
+		snprintf(why, whylen, "%s",
+		         rc == 0
+		             ? "the server's snapshot read reported no atClusterTime to share"
+		             : "no collection this user may read to take the snapshot's cluster "
+		               "time from");
 		return start_snapshot_session(s, e) == 0 ? 1 : -1;
 	}
 	for (int k = -1; k < n; k++) {

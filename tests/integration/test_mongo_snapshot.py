@@ -12,7 +12,8 @@ Parts 5-6 use the real FerretDB server, which has no snapshot reads.
    readConcern "snapshot", all but the first (which learns the time) with
    atClusterTime = the time the server gave that first one; the log says
    so once with the value; the uploaded rows are exactly the documents.
-   MONGO_SNAPSHOT=true does the same.
+   MONGO_SNAPSHOT=true does the same, and so does a user who may not read
+   the first collection (the time comes from the first one it may read).
 2. COLLECT_PARALLEL=1: libmongoc's snapshot session on one connection, as
    before (first find without a time, later ones at the one it returned).
 3. MONGO_SNAPSHOT=false with COLLECT_PARALLEL=2: no readConcern at all, two
@@ -68,8 +69,10 @@ def fake_settings(srv, parallel, snapshot="auto"):
             "MONGO_DATABASE": DB, "COLLECT_PARALLEL": str(parallel), "MONGO_SNAPSHOT": snapshot}
 
 
-def check_rows(bucket, what):
+def check_rows(bucket, what, tables=None):
     for table, want in expected_rows().items():
+        if tables is not None and table not in tables:
+            continue
         got = sorted((r["_id"], r["k"], r["s"], r["sub"]["x"]) for r in bucket_rows(bucket, table))
         check(got == want, f"{what}: {table}: {len(got)} rows, not exactly the {len(want)} "
                            f"documents")
@@ -79,31 +82,41 @@ def finds(srv):
     return [e for e in srv.log if e["cmd"] == "find"]
 
 
-def test_shared_cluster_time(work, snapshot):
-    srv = FakeMongod(documents(), find_delay=0.3).start()
+def test_shared_cluster_time(work, snapshot, unreadable=()):
+    """unreadable: collections this user may not read, left out by
+    INCLUDE_TABLES: the cluster time is taken from the first readable one."""
+    srv = FakeMongod(documents(), find_delay=0.3, unauthorized=unreadable).start()
+    tables = [f"c{k}" for k in range(NCOLL) if f"c{k}" not in unreadable]
+    settings = fake_settings(srv, 2, snapshot)
+    if unreadable:
+        settings["INCLUDE_TABLES"] = ",".join(tables)
     try:
-        p, bucket = collect(work, "fake-par-" + snapshot, fake_settings(srv, 2, snapshot))
-        f = finds(srv)
-        what = f"fake server, COLLECT_PARALLEL=2, MONGO_SNAPSHOT={snapshot}"
+        p, bucket = collect(work, f"fake-par-{snapshot}-{len(unreadable)}", settings)
+        f = [e for e in finds(srv) if e["body"]["find"] not in unreadable]
+        what = (f"fake server, COLLECT_PARALLEL=2, MONGO_SNAPSHOT={snapshot}"
+                + (f", {','.join(unreadable)} unreadable" if unreadable else ""))
         conns = {e["conn"] for e in f}
         check(len(conns) >= 2, f"{what}: finds came over {len(conns)} connection(s), want >= 2 "
                                f"(the collections were read over one connection)")
-        check(all(e["reply_ok"] for e in srv.log if e["cmd"] in ("find", "getMore")),
+        gm = [e for e in srv.log if e["cmd"] == "getMore"]
+        check(all(e["reply_ok"] for e in f + gm),
               f"{what}: a find or getMore failed: "
-              f"{[e['body'] for e in srv.log if not e['reply_ok']]}")
+              f"{[e['body'] for e in f + gm if not e['reply_ok']]}")
+        refused = [e for e in finds(srv) if e["body"]["find"] in unreadable]
+        check(all(not e["reply_ok"] for e in refused) and len(refused) == len(unreadable),
+              f"{what}: finds of the unreadable collections: {refused}")
         check(all((e["readConcern"] or {}).get("level") == "snapshot" for e in f),
               f"{what}: a find without readConcern snapshot: {[e['readConcern'] for e in f]}")
         probe, reads = f[0], f[1:]
         check("atClusterTime" not in probe["readConcern"],
               f"{what}: the first find already named a time: {probe['readConcern']}")
-        check(len(reads) == NCOLL and all(e["readConcern"].get("atClusterTime") == CLUSTER_TIME
+        check(len(reads) == len(tables) and all(e["readConcern"].get("atClusterTime") == CLUSTER_TIME
                                           for e in reads),
               f"{what}: the collection finds do not all carry atClusterTime {CLUSTER_TIME}: "
               f"{[(e['body']['find'], e['readConcern']) for e in reads]}")
-        check(sorted(e["body"]["find"] for e in reads) == [f"c{k}" for k in range(NCOLL)],
+        check(sorted(e["body"]["find"] for e in reads) == tables,
               f"{what}: collections read: {[e['body']['find'] for e in reads]}")
-        gm = [e for e in srv.log if e["cmd"] == "getMore"]
-        check(len(gm) >= NCOLL, f"{what}: only {len(gm)} getMores")
+        check(len(gm) >= len(tables), f"{what}: only {len(gm)} getMores")
         lines = re.findall(r'msg="mongodb: snapshot reads: every connection reads at one cluster '
                            r'time" atClusterTime="([^"]+)" connections=(\d+)', p.stderr)
         check(lines == [(f"Timestamp({CLUSTER_TIME.time}, {CLUSTER_TIME.inc})", "2")],
@@ -111,8 +124,8 @@ def test_shared_cluster_time(work, snapshot):
               f"{p.stderr[-3000:]}")
         check("reading with one connection" not in p.stderr,
               f"{what}: fell back to one connection:\n{p.stderr[-3000:]}")
-        check_rows(bucket, what)
-        print(f"{what}: {NCOLL} collections over {len(conns)} connections, every find at "
+        check_rows(bucket, what, tables)
+        print(f"{what}: {len(tables)} collections over {len(conns)} connections, every find at "
               f"{CLUSTER_TIME}, rows exact")
     finally:
         srv.stop()
@@ -211,6 +224,7 @@ def test():
     work = tempdir("mongo-snapshot")
     test_shared_cluster_time(work, "auto")
     test_shared_cluster_time(work, "true")
+    test_shared_cluster_time(work, "auto", unreadable=("c0",))
     test_serial_session(work)
     test_snapshot_false(work)
     test_refused_time(work)

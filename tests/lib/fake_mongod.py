@@ -120,19 +120,22 @@ class _Server(socketserver.ThreadingTCPServer):
 
 class FakeMongod:
     def __init__(self, data, cluster_time=CLUSTER_TIME, accept_time=None, fail_at_time=None,
-                 find_delay=0.0):
+                 find_delay=0.0, unauthorized=()):
         """data: {db: {collection: [documents]}} (dicts, encodable by bson).
         cluster_time: the atClusterTime a snapshot find without one is given;
         accept_time: the only atClusterTime a find may ask for (default:
         cluster_time); fail_at_time: (code, codeName) every find that asks
         for an atClusterTime fails with (e.g. (239, "SnapshotTooOld"));
         find_delay: seconds every find waits before it answers (so that
-        several connections have work at once)."""
+        several connections have work at once); unauthorized: collections
+        every find of fails with Unauthorized (13), as for a user without
+        the find privilege on them."""
         self.data = data
         self.cluster_time = cluster_time
         self.accept_time = accept_time if accept_time is not None else cluster_time
         self.fail_at_time = fail_at_time
         self.find_delay = find_delay
+        self.unauthorized = set(unauthorized)
         self.log = []
         self.lock = threading.Lock()
         self.next_conn = 0
@@ -219,6 +222,9 @@ class FakeMongod:
 
     def _find(self, conn, db, cmd):
         coll = cmd["find"]
+        if coll in self.unauthorized:
+            raise _CommandError(13, "Unauthorized",
+                                f"not authorized on {db} to execute command {{ find: \"{coll}\" }}")
         if cmd.get("filter"):
             raise _CommandError(2, "BadValue", "the fake server only serves filter {}")
         rc = cmd.get("readConcern") or {}
