@@ -91,13 +91,37 @@ static int64_t backoff_ms(const struct uploader *u, int attempt)
 #define CLAIM_MAX   16
 #define CLAIM_BYTES (2u * 1024 * 1024)
 
+/* RETENTION=0: the files of uploaded segments, deleted by the worker that
+ * sent them while the other workers keep sending: freeing a 16 MiB
+ * page-cached file costs ~3 ms, and 64 of them one after another at the end
+ * of a pass were a tenth of an `upload --once`. Each deletion batch costs a
+ * WAL fsync (spool_retire_uploaded), so small segments are deleted together,
+ * once RETIRE_BYTES of them are waiting. What a worker could not delete, the
+ * pass's retention does. */
+#define RETIRE_MAX   64
+#define RETIRE_BYTES (4u * 1024 * 1024)
+
+struct retire_queue {
+	struct spool_done d[RETIRE_MAX];
+	int n;
+	uint64_t bytes;
+};
+
+static void retire_flush(struct spool *sp, struct retire_queue *rq)
+{
+	struct ierr e2;
+
+	if (rq->n > 0 && spool_retire_uploaded(sp, rq->d, rq->n, &e2) < 0)
+		log_event(LOG_WARNING, "retention", "error", e2.msg, NULL);
+	rq->n = 0;
+	rq->bytes = 0;
+}
+
 /* Commit the batch of `uploaded` marks. On failure the objects are there and
  * the rows stay `uploading`: the next start HEADs/compares and marks them.
- * With RETENTION=0 the worker then deletes the batch's files itself, while
- * the other workers keep sending: freeing a 16 MiB page-cached file costs
- * ~3 ms, and 64 of them one after another at the end of a pass were a tenth
- * of an `upload --once`. What it could not delete, the pass's retention does. */
-static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *done, int *ndone)
+ * rq (NULL unless RETENTION=0) takes the batch's files for deletion. */
+static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *done, int *ndone,
+                       struct retire_queue *rq)
 {
 	struct ierr e2;
 
@@ -108,8 +132,14 @@ static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *
 		snprintf(u->fatal, sizeof(u->fatal), "%s", e2.msg);
 	} else {
 		FAILPOINT("upload.after_mark_uploaded");
-		if (u->retire_now && spool_retire_uploaded(sp, done, *ndone, &e2) < 0)
-			log_event(LOG_WARNING, "retention", "error", e2.msg, NULL);
+		for (int i = 0; rq != NULL && i < *ndone; i++) {
+			if (rq->n == RETIRE_MAX)
+				retire_flush(sp, rq);
+			rq->d[rq->n++] = done[i];
+			rq->bytes += done[i].bytes;
+		}
+		if (rq != NULL && rq->bytes >= RETIRE_BYTES)
+			retire_flush(sp, rq);
 	}
 	*ndone = 0;
 }
@@ -184,14 +214,20 @@ static void *worker(void *p)
 	struct spool *sp = spool_open(config_str(u->cfg, "SPOOL_DIR"), SPOOL_ROLE_OPERATOR, &e);
 	struct segment *segs = calloc(CLAIM_MAX, sizeof(*segs));
 	struct spool_done *done = calloc(CLAIM_MAX, sizeof(*done));
+	struct retire_queue *rq = u->retire_now ? calloc(1, sizeof(*rq)) : NULL;
 	int ndone = 0;
 
-	if (sp == NULL || segs == NULL || done == NULL || spool_relaxed_sync(sp, &e) != 0) {
+	if (sp == NULL || segs == NULL || done == NULL || (u->retire_now && rq == NULL) ||
+	    spool_relaxed_sync(sp, &e) != 0) {
 		snprintf(u->fatal, sizeof(u->fatal), "%s",
-		         sp != NULL && (segs == NULL || done == NULL) ? "out of memory" : e.msg);
+		         sp != NULL &&
+		                 (segs == NULL || done == NULL || (u->retire_now && rq == NULL))
+		             ? "out of memory"
+		             : e.msg);
 		spool_close(sp);
 		free(segs);
 		free(done);
+		free(rq);
 		return NULL;
 	}
 	while (!ingesta_stop_requested && u->fatal[0] == '\0') {
@@ -234,12 +270,15 @@ static void *worker(void *p)
 			}
 			record_outcome(u, sp, seg, rc == 0 ? 0 : -1, &res, &e, done, &ndone);
 		}
-		flush_done(u, sp, done, &ndone);
+		flush_done(u, sp, done, &ndone, rq);
 	}
-	flush_done(u, sp, done, &ndone);
+	flush_done(u, sp, done, &ndone, rq);
+	if (rq != NULL)
+		retire_flush(sp, rq);
 	spool_close(sp);
 	free(segs);
 	free(done);
+	free(rq);
 	return NULL;
 }
 
