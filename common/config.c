@@ -99,7 +99,7 @@ static const struct key_def keys[] = {
 	{"SEGMENT_MAX_ROWS", T_INT, "1000000", "1..1000000000", 0, NULL, "roll to a new segment after this many rows"},
 	{"COMPRESSION", T_ENUM, "zstd", "zstd|none", 0, NULL, "segment compression (.json.zst or .json)"},
 	{"ZSTD_LEVEL", T_INT, "1", "1..19", 0, NULL, "zstd compression level (1: the fastest on the bench data, and its output no larger than at 2 or 3)"},
-	{"RETENTION", T_DURATION, "0", NULL, 0, NULL, "keep uploaded segment files this many seconds before deleting them (0: the uploader worker that sent a batch deletes its files once it is recorded; rows stay until gc)"},
+	{"RETENTION", T_DURATION, "0", NULL, 0, NULL, "keep uploaded segment files this many seconds before deleting them (0: the uploader worker that sent them deletes them as soon as they are recorded, 4 MiB at a time; rows stay until gc)"},
 	/* --- target --- */
 	{"S3_BUCKET", T_STR, "", NULL, 0, NULL, "target: an S3 bucket name, or file:///path for a local directory"},
 	{"S3_BUCKET_MS1", T_STR, "", NULL, 0, NULL, "the original's bucket for the MySQL source (used when S3_BUCKET is unset and DB_TYPE=mysql)"},
