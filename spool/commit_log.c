@@ -122,6 +122,12 @@ static int put_objects(struct spool *sp, int64_t partition_id, struct buf *b, st
 
 int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, struct ierr *e)
 {
+	return spool_next_commit_after(sp, now, 0, job, e);
+}
+
+int spool_next_commit_after(struct spool *sp, int64_t now, int64_t after_id, struct commit_job *job,
+                            struct ierr *e)
+{
 	sqlite3_stmt *st = sp_prep(
 	    sp,
 	    "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, p.raw_bytes, p.nonfinite, "
@@ -131,7 +137,7 @@ int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, str
 	    "p.range_json FROM partitions p JOIN "
 	    "runs r ON r.run_id=p.run_id "
 	    "WHERE p.state='complete' AND p.manifest_state='written' AND p.commit_state='none' "
-	    "AND p.commit_next_at <= ?1 ORDER BY p.id LIMIT 1",
+	    "AND p.commit_next_at <= ?1 AND p.id > ?2 ORDER BY p.id LIMIT 1",
 	    e);
 	struct buf b = {0};
 	char prefix[1024], ts[40], fp[65] = "";
@@ -141,6 +147,7 @@ int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, str
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, after_id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
@@ -237,6 +244,30 @@ int spool_commit_retry(struct spool *sp, int64_t partition_id, bool permanent, i
 	sqlite3_bind_text(st, 3, msg ? msg : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 4, permanent ? 1 : 0);
 	return sp_step_done(sp, st, "commit record retry", e);
+}
+
+int spool_commits_record(struct spool *sp, const struct commit_outcome *o, int n, struct ierr *e)
+{
+	int64_t written = 0;
+
+	if (n <= 0)
+		return 0;
+	if (sp_begin(sp, e) != 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		int rc = o[i].written ? spool_commit_written(sp, o[i].partition_id, o[i].key, e)
+		                      : spool_commit_retry(sp, o[i].partition_id, o[i].permanent,
+		                                           o[i].next_at, o[i].msg, e);
+
+		if (rc != 0) {
+			sp_rollback(sp);
+			return -1;
+		}
+		written += o[i].written ? 1 : 0;
+	}
+	if (written > 0)
+		spool_counter_add(sp, "commit_records_total", written);
+	return sp_commit(sp, e);
 }
 
 int64_t spool_commits_waiting(struct spool *sp, int64_t *next_due)

@@ -286,8 +286,15 @@ struct manifest_job {
 };
 /* Returns 1 with *job filled, 0 when none, -1 on error. */
 int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e);
+/* The same for partitions with id > after_id only: the uploader claims a
+ * batch of jobs in id order, each once. */
+int spool_next_manifest_after(struct spool *sp, int64_t after_id, struct manifest_job *job,
+                              struct ierr *e);
 /* Record the manifest as written (at key, when not NULL). */
 int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *key, struct ierr *e);
+/* The same for n partitions (ids[i] at keys[i]) in one transaction. */
+int spool_manifests_written(struct spool *sp, const int64_t *ids, const char *const *keys, int n,
+                            struct ierr *e);
 
 /* ---- commit records (spool/commit_log.c, docs/COMMIT_LOG.md) ---- */
 
@@ -311,10 +318,25 @@ void spool_commit_key(const char *prefix, int64_t run_started_ms, const char *ru
                       const char *table, char *out, size_t n);
 /* The next due commit job (commit_next_at <= now): 1 and *job, 0 none, -1. */
 int spool_next_commit(struct spool *sp, int64_t now, struct commit_job *job, struct ierr *e);
+/* The same for partitions with id > after_id only (a batch claims in id order). */
+int spool_next_commit_after(struct spool *sp, int64_t now, int64_t after_id, struct commit_job *job,
+                            struct ierr *e);
 int spool_commit_written(struct spool *sp, int64_t partition_id, const char *key, struct ierr *e);
 /* Not written: retry at next_at, or `failed` (status, replay) when permanent. */
 int spool_commit_retry(struct spool *sp, int64_t partition_id, bool permanent, int64_t next_at,
                        const char *msg, struct ierr *e);
+/* One outcome of a batch of commit-record PUTs. */
+struct commit_outcome {
+	int64_t partition_id;
+	const char *key;
+	bool written;   /* else not written: */
+	bool permanent; /* `failed`, or retry at next_at */
+	int64_t next_at;
+	const char *msg;
+};
+/* Record n outcomes (spool_commit_written / spool_commit_retry) and the
+ * commit_records_total counter in one transaction: all or none. */
+int spool_commits_record(struct spool *sp, const struct commit_outcome *o, int n, struct ierr *e);
 /* Partitions whose manifest is written and whose record is not (yet): their
  * count, and in *next_due the earliest retry time (-1 when none). */
 int64_t spool_commits_waiting(struct spool *sp, int64_t *next_due);

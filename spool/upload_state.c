@@ -341,14 +341,20 @@ static void manifest_key(const char *seg_key, const char *run_id, char *out, siz
 
 int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr *e)
 {
+	return spool_next_manifest_after(sp, 0, job, e);
+}
+
+int spool_next_manifest_after(struct spool *sp, int64_t after_id, struct manifest_job *job,
+                              struct ierr *e)
+{
 	sqlite3_stmt *st =
 	    sp_prep(sp,
 	            "SELECT p.id, p.run_id, p.table_name, p.rows, p.bytes, r.bucket, "
 	            "r.source, p.schema_json, p.manifest_key, p.load_mode, p.range_json "
 	            "FROM partitions p "
 	            "JOIN runs r ON r.run_id=p.run_id "
-	            "WHERE p.state='complete' AND p.manifest_state='none' AND NOT EXISTS "
-	            "(SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
+	            "WHERE p.state='complete' AND p.manifest_state='none' AND p.id > ?1 AND "
+	            "NOT EXISTS (SELECT 1 FROM segments s WHERE s.partition_id=p.id AND "
 	            "s.state <> 'uploaded') ORDER BY p.id LIMIT 1",
 	            e);
 	struct buf b = {0};
@@ -360,6 +366,7 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 
 	if (st == NULL)
 		return -1;
+	sqlite3_bind_int64(st, 1, after_id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
@@ -435,7 +442,7 @@ int spool_next_manifest(struct spool *sp, struct manifest_job *job, struct ierr 
 		buf_free(&b);
 		if (spool_manifest_written(sp, job->partition_id, NULL, e) != 0)
 			return -1;
-		return spool_next_manifest(sp, job, e);
+		return spool_next_manifest_after(sp, after_id, job, e);
 	} else {
 		manifest_key(first_key, job->run_id, job->key, sizeof(job->key));
 	}
@@ -457,6 +464,41 @@ int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *k
 	if (key != NULL)
 		sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
 	return sp_step_done(sp, st, "manifest written", e);
+}
+
+int spool_manifests_written(struct spool *sp, const int64_t *ids, const char *const *keys, int n,
+                            struct ierr *e)
+{
+	sqlite3_stmt *st;
+
+	if (n <= 0)
+		return 0;
+	if (sp_begin(sp, e) != 0)
+		return -1;
+	st = sp_prep(sp,
+	             "UPDATE partitions SET manifest_state='written', "
+	             "manifest_key=coalesce(?2, manifest_key) WHERE id=?1",
+	             e);
+	if (st == NULL) {
+		sp_rollback(sp);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, ids[i]);
+		if (keys[i] != NULL)
+			sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 2);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sp_db_error(sp, e, "manifests written");
+			sqlite3_finalize(st);
+			sp_rollback(sp);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	return sp_commit(sp, e);
 }
 
 /*

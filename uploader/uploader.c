@@ -298,32 +298,164 @@ static int run_pass(struct uploader *u, int nworkers)
 	return u->fatal[0] ? -1 : 0;
 }
 
+/*
+ * Manifests and commit records go out UPLOAD_CONCURRENCY at a time. The main
+ * thread claims a batch of up to OBJ_BATCH jobs (in partition id order: each
+ * job is in one batch only, so no object is PUT by two threads), a pool of
+ * threads PUTs them (no spool access: put_bytes needs none), then the main
+ * thread records the batch's outcomes in one spool transaction. A commit
+ * record's job exists only once its manifest is recorded (spool_next_commit),
+ * and its catalog sync runs (main thread, the catalog context is not shared)
+ * before its PUT is handed out.
+ */
+#define OBJ_BATCH   64
+#define OBJ_THREADS 64
+
+struct obj_put {
+	struct target *t; /* NULL: not to be PUT (rc and e already set) */
+	const char *key;
+	const char *data;
+	size_t len;
+	bool commit; /* a commit record: its failpoints */
+	bool tried;  /* false: skipped at a stop request, nothing to record */
+	int rc;
+	struct put_result res;
+	struct ierr e;
+};
+
+struct obj_pool {
+	struct obj_put *puts;
+	int n;
+	int next;
+	pthread_mutex_t lock;
+};
+
+static void *obj_putter(void *p)
+{
+	struct obj_pool *pool = p;
+
+	for (;;) {
+		struct obj_put *o;
+		int i = -1;
+
+		pthread_mutex_lock(&pool->lock);
+		if (pool->next < pool->n && !ingesta_stop_requested)
+			i = pool->next++;
+		pthread_mutex_unlock(&pool->lock);
+		if (i < 0)
+			return NULL;
+		o = &pool->puts[i];
+		if (o->t == NULL)
+			continue;
+		if (o->commit)
+			FAILPOINT("commit.before_put");
+		o->rc = o->t->ops->put_bytes(o->t, o->key, o->data, o->len, &o->res, &o->e);
+		o->tried = true;
+		if (o->rc == 0 && o->commit)
+			FAILPOINT("commit.after_put");
+	}
+}
+
+/* PUT puts[0..n) with up to nthreads at once (the calling thread is one). */
+static void put_objects(struct obj_put *puts, int n, int nthreads)
+{
+	struct obj_pool pool = {.puts = puts, .n = n};
+	pthread_t th[OBJ_THREADS];
+	int started = 0;
+
+	if (nthreads > n)
+		nthreads = n;
+	if (nthreads > OBJ_THREADS)
+		nthreads = OBJ_THREADS;
+	pthread_mutex_init(&pool.lock, NULL);
+	while (started < nthreads - 1 && pthread_create(&th[started], NULL, obj_putter, &pool) == 0)
+		started++;
+	obj_putter(&pool);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&pool.lock);
+}
+
+static void obj_put_init(struct uploader *u, struct obj_put *o, const char *bucket, const char *key,
+                         const char *data, size_t len)
+{
+	memset(o, 0, sizeof(*o));
+	o->key = key;
+	o->data = data;
+	o->len = len;
+	o->t = get_target(u, bucket, &o->e);
+	if (o->t == NULL) {
+		o->rc = -1;
+		o->tried = true;
+	}
+}
+
+static int obj_threads(const struct uploader *u)
+{
+	int n = (int)config_int(u->cfg, "UPLOAD_CONCURRENCY");
+
+	return n < 1 ? 1 : n;
+}
+
 /* Write the manifests of fully uploaded partitions. Returns true when one
  * could not be written (it is retried on the next pass). */
 static bool write_manifests(struct uploader *u, struct spool *sp)
 {
-	struct manifest_job job;
+	struct manifest_job *jobs = calloc(OBJ_BATCH, sizeof(*jobs));
+	struct obj_put *puts = calloc(OBJ_BATCH, sizeof(*puts));
+	int64_t ids[OBJ_BATCH];
+	const char *keys[OBJ_BATCH];
+	int64_t after = 0;
+	bool pending = false;
+	int nthreads = obj_threads(u);
 	struct ierr e;
 
-	while (!ingesta_stop_requested && spool_next_manifest(sp, &job, &e) == 1) {
-		struct put_result res;
-		struct target *t = get_target(u, job.bucket, &e);
-
-		if (t == NULL ||
-		    t->ops->put_bytes(t, job.key, job.json, strlen(job.json), &res, &e) != 0) {
-			log_event(LOG_WARNING, "manifest not written yet", "key", job.key, "error",
-			          e.msg, NULL);
-			free(job.json);
-			return true; /* retried on the next pass */
-		}
-		free(job.json);
-		FAILPOINT("manifest.before_record");
-		if (spool_manifest_written(sp, job.partition_id, job.key, &e) != 0)
-			return true;
-		log_event(LOG_INFO, "partition manifest written", "bucket", job.bucket, "key",
-		          job.key, NULL);
+	if (jobs == NULL || puts == NULL) {
+		free(jobs);
+		free(puts);
+		return true;
 	}
-	return false;
+	while (!pending && !ingesta_stop_requested) {
+		int n = 0, nok = 0;
+
+		while (n < OBJ_BATCH && spool_next_manifest_after(sp, after, &jobs[n], &e) == 1)
+			after = jobs[n++].partition_id;
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++)
+			obj_put_init(u, &puts[i], jobs[i].bucket, jobs[i].key, jobs[i].json,
+			             strlen(jobs[i].json));
+		put_objects(puts, n, nthreads);
+		for (int i = 0; i < n; i++) {
+			if (!puts[i].tried)
+				continue;
+			if (puts[i].rc != 0) {
+				log_event(LOG_WARNING, "manifest not written yet", "key",
+				          jobs[i].key, "error", puts[i].e.msg, NULL);
+				pending = true; /* retried on the next pass */
+				continue;
+			}
+			FAILPOINT("manifest.before_record");
+			ids[nok] = jobs[i].partition_id;
+			keys[nok++] = jobs[i].key;
+		}
+		if (spool_manifests_written(sp, ids, keys, nok, &e) != 0) {
+			log_event(LOG_WARNING, "manifests written but not recorded", "error", e.msg,
+			          NULL);
+			pending = true;
+		} else {
+			for (int i = 0; i < nok; i++)
+				log_event(LOG_INFO, "partition manifest written", "key", keys[i],
+				          NULL);
+		}
+		for (int i = 0; i < n; i++)
+			free(jobs[i].json);
+		if (n < OBJ_BATCH)
+			break;
+	}
+	free(jobs);
+	free(puts);
+	return pending;
 }
 
 /* Write the commit records of partitions whose manifest is written
@@ -332,49 +464,100 @@ static bool write_manifests(struct uploader *u, struct spool *sp)
  * Returns true when records are still waiting. */
 static bool write_commits(struct uploader *u, struct spool *sp)
 {
-	struct commit_job job;
+	struct commit_job *jobs = calloc(OBJ_BATCH, sizeof(*jobs));
+	struct obj_put *puts = calloc(OBJ_BATCH, sizeof(*puts));
+	struct commit_outcome *out = calloc(OBJ_BATCH, sizeof(*out));
+	int64_t after = 0, now = now_ms();
+	int nthreads = obj_threads(u);
 	struct ierr e;
-	int rc;
+	int rc = 0;
 
-	while (!ingesta_stop_requested && (rc = spool_next_commit(sp, now_ms(), &job, &e)) == 1) {
-		struct put_result res;
-		struct target *t = get_target(u, job.bucket, &e);
-		bool permanent;
-		int64_t next;
+	if (jobs == NULL || puts == NULL || out == NULL) {
+		free(jobs);
+		free(puts);
+		free(out);
+		return true;
+	}
+	while (!ingesta_stop_requested) {
+		int n = 0, nout = 0;
+		bool recorded;
 
-		memset(&res, 0, sizeof(res));
-		/* The catalog first: a reader that sees the record finds the table
-		 * (and its new columns) registered. */
-		if (t != NULL && u->catalog != NULL &&
-		    catalog_sync_partition(u->catalog, sp, job.partition_id, &e) != 0)
-			t = NULL;
-		FAILPOINT("commit.before_put");
-		if (t != NULL &&
-		    t->ops->put_bytes(t, job.key, job.json, job.json_len, &res, &e) == 0) {
-			free(job.json);
-			FAILPOINT("commit.after_put");
-			if (spool_commit_written(sp, job.partition_id, job.key, &e) != 0) {
-				log_event(LOG_WARNING, "commit record written but not recorded",
-				          "key", job.key, "error", e.msg, NULL);
-				return true;
+		while (n < OBJ_BATCH &&
+		       (rc = spool_next_commit_after(sp, now, after, &jobs[n], &e)) == 1)
+			after = jobs[n++].partition_id;
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			struct obj_put *o = &puts[i];
+
+			obj_put_init(u, o, jobs[i].bucket, jobs[i].key, jobs[i].json,
+			             jobs[i].json_len);
+			o->commit = true;
+			/* The catalog first: a reader that sees the record finds the
+			 * table (and its new columns) registered. */
+			if (o->t != NULL && u->catalog != NULL &&
+			    catalog_sync_partition(u->catalog, sp, jobs[i].partition_id, &o->e) !=
+			        0) {
+				o->t = NULL;
+				o->rc = -1;
+				o->tried = true;
 			}
-			spool_counter_add(sp, "commit_records_total", 1);
-			log_event(LOG_INFO, "commit record written", "bucket", job.bucket, "key",
-			          job.key, "table", job.table, "run", job.run_id, NULL);
-			continue;
 		}
-		free(job.json);
-		permanent = e.code != IERR_TRANSIENT || job.attempts + 1 >= u->max_attempts;
-		next = now_ms() + backoff_ms(u, job.attempts + 1);
-		if (spool_commit_retry(sp, job.partition_id, permanent, next, e.msg, &e) != 0)
+		put_objects(puts, n, nthreads);
+		for (int i = 0; i < n; i++) {
+			struct commit_outcome *oc = &out[nout];
+
+			if (!puts[i].tried)
+				continue;
+			nout++;
+			oc->partition_id = jobs[i].partition_id;
+			oc->key = jobs[i].key;
+			oc->written = puts[i].rc == 0;
+			if (puts[i].rc == 0)
+				continue;
+			oc->permanent = puts[i].e.code != IERR_TRANSIENT ||
+			                jobs[i].attempts + 1 >= u->max_attempts;
+			oc->next_at = now_ms() + backoff_ms(u, jobs[i].attempts + 1);
+			oc->msg = puts[i].e.msg;
+		}
+		recorded = spool_commits_record(sp, out, nout, &e) == 0;
+		for (int i = 0; i < nout && recorded; i++) {
+			const struct commit_job *job = NULL;
+
+			for (int j = 0; j < n && job == NULL; j++)
+				if (jobs[j].partition_id == out[i].partition_id)
+					job = &jobs[j];
+			if (out[i].written)
+				log_event(LOG_INFO, "commit record written", "bucket", job->bucket,
+				          "key", job->key, "table", job->table, "run", job->run_id,
+				          NULL);
+			else
+				log_event(
+				    out[i].permanent ? LOG_ERROR : LOG_WARNING,
+				    out[i].permanent
+				        ? "commit record failed (replay with `ingesta replay`)"
+				        : "commit record not written yet, will retry",
+				    "key", job->key, "error", out[i].msg, NULL);
+		}
+		if (!recorded)
+			log_event(LOG_WARNING, "commit records written but not recorded", "error",
+			          e.msg, NULL);
+		for (int i = 0; i < n; i++)
+			free(jobs[i].json);
+		if (!recorded) {
+			free(jobs);
+			free(puts);
+			free(out);
 			return true;
-		log_event(permanent ? LOG_ERROR : LOG_WARNING,
-		          permanent ? "commit record failed (replay with `ingesta replay`)"
-		                    : "commit record not written yet, will retry",
-		          "key", job.key, "error", e.msg, NULL);
+		}
+		if (rc < 0 || n < OBJ_BATCH)
+			break;
 	}
 	if (rc < 0)
 		log_event(LOG_WARNING, "commit records", "error", e.msg, NULL);
+	free(jobs);
+	free(puts);
+	free(out);
 	return spool_commits_waiting(sp, NULL) > 0;
 }
 

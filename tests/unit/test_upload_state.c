@@ -5,7 +5,8 @@
  * quarantine, replay (failed always; quarantined only by id), uploaded,
  * retention, the manifest of a partition only once all of it is uploaded, and
  * batches (claims bounded by count and bytes, marks in one transaction,
- * released claims).
+ * released claims), and manifests and commit records claimed in batches (each
+ * job once, in id order) with their outcomes recorded in one transaction.
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -40,6 +41,122 @@ static void committed_table(struct spool *sp, struct spool_run *run, const char 
 	}
 	CHECK(w && table_writer_commit(w, &e) == 0);
 	table_writer_free(w);
+}
+
+/*
+ * The uploader claims manifests and commit records in batches: walking by
+ * id > the last one claimed hands out each due job once, in id order; a
+ * batch of outcomes is recorded in one transaction, all or none.
+ */
+static void test_manifest_commit_batches(struct spool *sp)
+{
+	struct ierr e = {0};
+	struct spool_run run3;
+	struct segment *b = calloc(16, sizeof(*b));
+	struct spool_done d[16];
+	struct manifest_job mj[8];
+	struct commit_job cj[8];
+	struct commit_outcome oc[8];
+	int64_t ids[8], after = 0, later = now_ms() + 60000, before;
+	const char *keys[8];
+	int n, nm = 0, nc = 0;
+
+	CHECK(b != NULL);
+	if (b == NULL)
+		return;
+	CHECK(spool_run_begin(sp, "utest", "sqlite", "file:///tmp/x", &run3, &e) == 0);
+	committed_table(sp, &run3, "m1", 1);
+	committed_table(sp, &run3, "m2", 2);
+	committed_table(sp, &run3, "m3", 1);
+	CHECK(spool_run_end(sp, &run3, "complete", 3, 4, NULL, &e) == 0);
+	while ((n = spool_claim_batch(sp, b, 16, 1 << 20, &e)) > 0) {
+		for (int i = 0; i < n; i++) {
+			d[i].id = b[i].id;
+			d[i].bytes = 1;
+			snprintf(d[i].etag, sizeof(d[i].etag), "e");
+		}
+		CHECK(spool_mark_uploaded_batch(sp, d, n, &e) == 0);
+	}
+	free(b);
+	/* u's last claims: uploaded too. */
+	CHECK(spool_exec(sp, "UPDATE segments SET state='uploaded' WHERE state='uploading'", &e) ==
+	      0);
+	/* Due: t and u (earlier runs, manifests never recorded), m1-m3. */
+	while (nm < 8 && spool_next_manifest_after(sp, after, &mj[nm], &e) == 1) {
+		CHECK(mj[nm].partition_id > after);
+		after = mj[nm].partition_id;
+		ids[nm] = mj[nm].partition_id;
+		keys[nm] = mj[nm].key;
+		nm++;
+	}
+	CHECK(nm == 5);
+	CHECK(spool_next_manifest_after(sp, after, &mj[7], &e) == 0);
+	CHECK(spool_next_commit(sp, now_ms(), &cj[0], &e) == 0); /* no manifest recorded yet */
+	CHECK(spool_manifests_written(sp, ids, keys, nm, &e) == 0);
+	CHECK(spool_next_manifest(sp, &mj[7], &e) == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM partitions WHERE manifest_state='written' "
+	                         "AND manifest_key LIKE '%%_manifest-%%'") == 5);
+	for (int i = 0; i < nm; i++)
+		free(mj[i].json);
+
+	/* Commit records: the same walk, each record's job once. */
+	after = 0;
+	while (nc < 8 && spool_next_commit_after(sp, now_ms(), after, &cj[nc], &e) == 1) {
+		CHECK(cj[nc].partition_id > after && cj[nc].partition_id == ids[nc]);
+		after = cj[nc++].partition_id;
+	}
+	CHECK(nc == 5);
+	before = test_spool_int(
+	    sp, "SELECT coalesce(max(value),0) FROM counters WHERE name='commit_records_total'");
+	memset(oc, 0, sizeof(oc));
+	for (int i = 0; i < nc; i++) {
+		oc[i].partition_id = cj[i].partition_id;
+		oc[i].key = cj[i].key;
+		oc[i].written = i == 0 || i >= 3;
+	}
+	oc[1].next_at = later; /* transient: retried later */
+	oc[1].msg = "slow down";
+	oc[2].permanent = true; /* failed, for replay */
+	oc[2].msg = "denied";
+	CHECK(spool_commits_record(sp, oc, nc, &e) == 0);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM partitions WHERE commit_state='written' "
+	                         "AND commit_key IS NOT NULL") == 3);
+	CHECK(test_spool_int(sp,
+	                     "SELECT commit_state='none' AND commit_attempts=1 AND "
+	                     "commit_next_at=%" PRId64 " AND commit_error='slow down' FROM "
+	                     "partitions WHERE id=%" PRId64,
+	                     later, cj[1].partition_id) == 1);
+	CHECK(test_spool_int(sp,
+	                     "SELECT commit_state='failed' AND commit_error='denied' FROM "
+	                     "partitions WHERE id=%" PRId64,
+	                     cj[2].partition_id) == 1);
+	CHECK(test_spool_int(sp, "SELECT value FROM counters WHERE name='commit_records_total'") ==
+	      before + 3);
+	CHECK(spool_commits_waiting(sp, NULL) == 1);
+	CHECK(spool_next_commit(sp, now_ms(), &cj[7], &e) == 0); /* backing off */
+
+	/* All or none: the second update fails, the first is rolled back. */
+	CHECK(spool_commit_replay(sp, &e) == 1);
+	CHECK(spool_exec(sp,
+	                 "CREATE TEMP TRIGGER boom BEFORE UPDATE OF commit_state ON partitions "
+	                 "WHEN NEW.commit_state='written' AND NEW.id=(SELECT max(id) FROM "
+	                 "partitions WHERE commit_state<>'written') BEGIN SELECT RAISE(ABORT, "
+	                 "'boom'); END",
+	                 &e) == 0);
+	oc[0] = oc[1];
+	oc[0].written = true;
+	oc[1] = oc[2];
+	oc[1].written = true;
+	CHECK(spool_commits_record(sp, oc, 2, &e) == -1 && strstr(e.msg, "boom") != NULL);
+	CHECK(test_spool_int(sp, "SELECT count(*) FROM partitions WHERE commit_state='written'") ==
+	      3);
+	CHECK(test_spool_int(sp, "SELECT value FROM counters WHERE name='commit_records_total'") ==
+	      before + 3);
+	CHECK(spool_exec(sp, "DROP TRIGGER boom", &e) == 0);
+	CHECK(spool_commits_record(sp, oc, 2, &e) == 0);
+	CHECK(spool_commits_waiting(sp, NULL) == 0 && spool_commits_failed(sp) == 0);
+	for (int i = 0; i < nc; i++)
+		free(cj[i].json);
 }
 
 int main(void)
@@ -199,6 +316,8 @@ int main(void)
 		CHECK(spool_claim_batch(sp, b, 8, 1 << 20, &e) == 0);
 		free(b);
 	}
+
+	test_manifest_commit_batches(sp);
 
 	spool_close(sp);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
