@@ -6,7 +6,9 @@
  * them without holding any DB lock, and records their `uploaded` marks in one
  * transaction per batch (a retry or quarantine is recorded at once). Targets are
  * shared by all workers and are thread-safe. A pass ends when no segment is
- * due; the main thread then writes manifests, applies retention and sleeps.
+ * due; the main thread then writes manifests and commit records (a batch at a
+ * time, PUT by UPLOAD_CONCURRENCY threads: write_manifests), applies retention
+ * and sleeps.
  */
 #include "uploader.h"
 
@@ -302,11 +304,12 @@ static int run_pass(struct uploader *u, int nworkers)
  * Manifests and commit records go out UPLOAD_CONCURRENCY at a time. The main
  * thread claims a batch of up to OBJ_BATCH jobs (in partition id order: each
  * job is in one batch only, so no object is PUT by two threads), a pool of
- * threads PUTs them (no spool access: put_bytes needs none), then the main
- * thread records the batch's outcomes in one spool transaction. A commit
- * record's job exists only once its manifest is recorded (spool_next_commit),
- * and its catalog sync runs (main thread, the catalog context is not shared)
- * before its PUT is handed out.
+ * threads PUTs them (no spool access: put_bytes needs none) while the main
+ * thread claims the next batch, then the main thread records the batch's
+ * outcomes in one spool transaction. A commit record's job exists only once
+ * its manifest is recorded (spool_next_commit), and its catalog sync runs on
+ * the main thread (the catalog context is not shared) before its PUT is
+ * handed out.
  */
 #define OBJ_BATCH   64
 #define OBJ_THREADS 64
@@ -323,28 +326,31 @@ struct obj_put {
 	struct ierr e;
 };
 
-struct obj_pool {
-	struct obj_put *puts;
+/* One batch of PUTs and the threads working through it. */
+struct obj_batch {
+	struct obj_put puts[OBJ_BATCH];
 	int n;
-	int next;
+	int next; /* the next put to hand out, under lock */
 	pthread_mutex_t lock;
+	pthread_t th[OBJ_THREADS];
+	int started;
 };
 
 static void *obj_putter(void *p)
 {
-	struct obj_pool *pool = p;
+	struct obj_batch *b = p;
 
 	for (;;) {
 		struct obj_put *o;
 		int i = -1;
 
-		pthread_mutex_lock(&pool->lock);
-		if (pool->next < pool->n && !ingesta_stop_requested)
-			i = pool->next++;
-		pthread_mutex_unlock(&pool->lock);
+		pthread_mutex_lock(&b->lock);
+		if (b->next < b->n && !ingesta_stop_requested)
+			i = b->next++;
+		pthread_mutex_unlock(&b->lock);
 		if (i < 0)
 			return NULL;
-		o = &pool->puts[i];
+		o = &b->puts[i];
 		if (o->t == NULL)
 			continue;
 		if (o->commit)
@@ -356,24 +362,28 @@ static void *obj_putter(void *p)
 	}
 }
 
-/* PUT puts[0..n) with up to nthreads at once (the calling thread is one). */
-static void put_objects(struct obj_put *puts, int n, int nthreads)
+/* Start up to nthreads threads on b's puts (none: PUT them here, now). */
+static void batch_start(struct obj_batch *b, int nthreads)
 {
-	struct obj_pool pool = {.puts = puts, .n = n};
-	pthread_t th[OBJ_THREADS];
-	int started = 0;
-
-	if (nthreads > n)
-		nthreads = n;
+	b->next = 0;
+	b->started = 0;
+	pthread_mutex_init(&b->lock, NULL);
+	if (nthreads > b->n)
+		nthreads = b->n;
 	if (nthreads > OBJ_THREADS)
 		nthreads = OBJ_THREADS;
-	pthread_mutex_init(&pool.lock, NULL);
-	while (started < nthreads - 1 && pthread_create(&th[started], NULL, obj_putter, &pool) == 0)
-		started++;
-	obj_putter(&pool);
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&pool.lock);
+	while (b->started < nthreads &&
+	       pthread_create(&b->th[b->started], NULL, obj_putter, b) == 0)
+		b->started++;
+	if (b->started == 0)
+		obj_putter(b);
+}
+
+static void batch_wait(struct obj_batch *b)
+{
+	for (int i = 0; i < b->started; i++)
+		pthread_join(b->th[i], NULL);
+	pthread_mutex_destroy(&b->lock);
 }
 
 static void obj_put_init(struct uploader *u, struct obj_put *o, const char *bucket, const char *key,
@@ -397,65 +407,174 @@ static int obj_threads(const struct uploader *u)
 	return n < 1 ? 1 : n;
 }
 
+/* Claim the next batch of manifests (id > *after) into jobs and b. */
+static int claim_manifests(struct uploader *u, struct spool *sp, int64_t *after,
+                           struct manifest_job *jobs, struct obj_batch *b)
+{
+	struct ierr e;
+	int n = 0;
+
+	while (n < OBJ_BATCH && spool_next_manifest_after(sp, *after, &jobs[n], &e) == 1) {
+		*after = jobs[n].partition_id;
+		obj_put_init(u, &b->puts[n], jobs[n].bucket, jobs[n].key, jobs[n].json,
+		             strlen(jobs[n].json));
+		n++;
+	}
+	b->n = n;
+	return n;
+}
+
+/* Record a finished batch of manifests; true when one is not written. */
+static bool record_manifests(struct spool *sp, struct manifest_job *jobs, struct obj_batch *b)
+{
+	int64_t ids[OBJ_BATCH];
+	const char *keys[OBJ_BATCH];
+	bool pending = false;
+	struct ierr e;
+	int nok = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		if (!b->puts[i].tried)
+			continue;
+		if (b->puts[i].rc != 0) {
+			log_event(LOG_WARNING, "manifest not written yet", "key", jobs[i].key,
+			          "error", b->puts[i].e.msg, NULL);
+			pending = true; /* retried on the next pass */
+			continue;
+		}
+		FAILPOINT("manifest.before_record");
+		ids[nok] = jobs[i].partition_id;
+		keys[nok++] = jobs[i].key;
+	}
+	if (spool_manifests_written(sp, ids, keys, nok, &e) != 0) {
+		log_event(LOG_WARNING, "manifests written but not recorded", "error", e.msg, NULL);
+		pending = true;
+	} else {
+		for (int i = 0; i < nok; i++)
+			log_event(LOG_INFO, "partition manifest written", "key", keys[i], NULL);
+	}
+	return pending;
+}
+
 /* Write the manifests of fully uploaded partitions. Returns true when one
  * could not be written (it is retried on the next pass). */
 static bool write_manifests(struct uploader *u, struct spool *sp)
 {
-	struct manifest_job *jobs = calloc(OBJ_BATCH, sizeof(*jobs));
-	struct obj_put *puts = calloc(OBJ_BATCH, sizeof(*puts));
-	int64_t ids[OBJ_BATCH];
-	const char *keys[OBJ_BATCH];
+	struct manifest_job *jobs = calloc(2 * OBJ_BATCH, sizeof(*jobs));
+	struct obj_batch *b = calloc(2, sizeof(*b));
 	int64_t after = 0;
 	bool pending = false;
-	int nthreads = obj_threads(u);
-	struct ierr e;
+	int nthreads = obj_threads(u), cur = 0;
 
-	if (jobs == NULL || puts == NULL) {
+	if (jobs == NULL || b == NULL) {
 		free(jobs);
-		free(puts);
+		free(b);
 		return true;
 	}
-	while (!pending && !ingesta_stop_requested) {
-		int n = 0, nok = 0;
+	if (!ingesta_stop_requested && claim_manifests(u, sp, &after, jobs, &b[0]) > 0)
+		batch_start(&b[0], nthreads);
+	while (b[cur].n > 0) {
+		int nxt = cur ^ 1;
+		struct manifest_job *cj = jobs + cur * OBJ_BATCH, *nj = jobs + nxt * OBJ_BATCH;
 
-		while (n < OBJ_BATCH && spool_next_manifest_after(sp, after, &jobs[n], &e) == 1)
-			after = jobs[n++].partition_id;
-		if (n == 0)
-			break;
-		for (int i = 0; i < n; i++)
-			obj_put_init(u, &puts[i], jobs[i].bucket, jobs[i].key, jobs[i].json,
-			             strlen(jobs[i].json));
-		put_objects(puts, n, nthreads);
-		for (int i = 0; i < n; i++) {
-			if (!puts[i].tried)
-				continue;
-			if (puts[i].rc != 0) {
-				log_event(LOG_WARNING, "manifest not written yet", "key",
-				          jobs[i].key, "error", puts[i].e.msg, NULL);
-				pending = true; /* retried on the next pass */
-				continue;
-			}
-			FAILPOINT("manifest.before_record");
-			ids[nok] = jobs[i].partition_id;
-			keys[nok++] = jobs[i].key;
+		b[nxt].n = 0;
+		if (b[cur].n == OBJ_BATCH && !ingesta_stop_requested)
+			claim_manifests(u, sp, &after, nj, &b[nxt]);
+		batch_wait(&b[cur]);
+		pending = record_manifests(sp, cj, &b[cur]) || pending;
+		for (int i = 0; i < b[cur].n; i++)
+			free(cj[i].json);
+		b[cur].n = 0;
+		if (pending || ingesta_stop_requested) {
+			for (int i = 0; i < b[nxt].n; i++)
+				free(nj[i].json);
+			b[nxt].n = 0;
+		} else if (b[nxt].n > 0) {
+			batch_start(&b[nxt], nthreads);
 		}
-		if (spool_manifests_written(sp, ids, keys, nok, &e) != 0) {
-			log_event(LOG_WARNING, "manifests written but not recorded", "error", e.msg,
-			          NULL);
-			pending = true;
-		} else {
-			for (int i = 0; i < nok; i++)
-				log_event(LOG_INFO, "partition manifest written", "key", keys[i],
-				          NULL);
-		}
-		for (int i = 0; i < n; i++)
-			free(jobs[i].json);
-		if (n < OBJ_BATCH)
-			break;
+		cur = nxt;
 	}
 	free(jobs);
-	free(puts);
+	free(b);
 	return pending;
+}
+
+/* Claim the next batch of commit records (id > *after, due at now) into jobs
+ * and b, each after its catalog sync. -1 when the spool could not be read
+ * (the jobs claimed so far are in b). */
+static int claim_commits(struct uploader *u, struct spool *sp, int64_t now, int64_t *after,
+                         struct commit_job *jobs, struct obj_batch *b)
+{
+	struct ierr e;
+	int n = 0, rc = 0;
+
+	while (n < OBJ_BATCH &&
+	       (rc = spool_next_commit_after(sp, now, *after, &jobs[n], &e)) == 1) {
+		struct obj_put *o = &b->puts[n];
+
+		*after = jobs[n].partition_id;
+		obj_put_init(u, o, jobs[n].bucket, jobs[n].key, jobs[n].json, jobs[n].json_len);
+		o->commit = true;
+		/* The catalog first: a reader that sees the record finds the table
+		 * (and its new columns) registered. */
+		if (o->t != NULL && u->catalog != NULL &&
+		    catalog_sync_partition(u->catalog, sp, jobs[n].partition_id, &o->e) != 0) {
+			o->t = NULL;
+			o->rc = -1;
+			o->tried = true;
+		}
+		n++;
+	}
+	b->n = n;
+	if (rc < 0)
+		log_event(LOG_WARNING, "commit records", "error", e.msg, NULL);
+	return rc < 0 ? -1 : n;
+}
+
+/* Record a finished batch of commit records (written, retry or failed) in
+ * one transaction; false when that failed. */
+static bool record_commits(struct uploader *u, struct spool *sp, struct commit_job *jobs,
+                           struct obj_batch *b)
+{
+	struct commit_outcome out[OBJ_BATCH];
+	struct commit_job *of[OBJ_BATCH];
+	struct ierr e;
+	int nout = 0;
+
+	for (int i = 0; i < b->n; i++) {
+		struct commit_outcome *oc = &out[nout];
+
+		if (!b->puts[i].tried)
+			continue;
+		memset(oc, 0, sizeof(*oc));
+		of[nout++] = &jobs[i];
+		oc->partition_id = jobs[i].partition_id;
+		oc->key = jobs[i].key;
+		oc->written = b->puts[i].rc == 0;
+		if (oc->written)
+			continue;
+		oc->permanent =
+		    b->puts[i].e.code != IERR_TRANSIENT || jobs[i].attempts + 1 >= u->max_attempts;
+		oc->next_at = now_ms() + backoff_ms(u, jobs[i].attempts + 1);
+		oc->msg = b->puts[i].e.msg;
+	}
+	if (spool_commits_record(sp, out, nout, &e) != 0) {
+		log_event(LOG_WARNING, "commit records written but not recorded", "error", e.msg,
+		          NULL);
+		return false;
+	}
+	for (int i = 0; i < nout; i++) {
+		if (out[i].written)
+			log_event(LOG_INFO, "commit record written", "bucket", of[i]->bucket, "key",
+			          of[i]->key, "table", of[i]->table, "run", of[i]->run_id, NULL);
+		else
+			log_event(out[i].permanent ? LOG_ERROR : LOG_WARNING,
+			          out[i].permanent
+			              ? "commit record failed (replay with `ingesta replay`)"
+			              : "commit record not written yet, will retry",
+			          "key", of[i]->key, "error", out[i].msg, NULL);
+	}
+	return true;
 }
 
 /* Write the commit records of partitions whose manifest is written
@@ -464,100 +583,47 @@ static bool write_manifests(struct uploader *u, struct spool *sp)
  * Returns true when records are still waiting. */
 static bool write_commits(struct uploader *u, struct spool *sp)
 {
-	struct commit_job *jobs = calloc(OBJ_BATCH, sizeof(*jobs));
-	struct obj_put *puts = calloc(OBJ_BATCH, sizeof(*puts));
-	struct commit_outcome *out = calloc(OBJ_BATCH, sizeof(*out));
+	struct commit_job *jobs = calloc(2 * OBJ_BATCH, sizeof(*jobs));
+	struct obj_batch *b = calloc(2, sizeof(*b));
 	int64_t after = 0, now = now_ms();
-	int nthreads = obj_threads(u);
-	struct ierr e;
-	int rc = 0;
+	int nthreads = obj_threads(u), cur = 0, rc = 0;
+	bool recorded = true;
 
-	if (jobs == NULL || puts == NULL || out == NULL) {
+	if (jobs == NULL || b == NULL) {
 		free(jobs);
-		free(puts);
-		free(out);
+		free(b);
 		return true;
 	}
-	while (!ingesta_stop_requested) {
-		int n = 0, nout = 0;
-		bool recorded;
-
-		while (n < OBJ_BATCH &&
-		       (rc = spool_next_commit_after(sp, now, after, &jobs[n], &e)) == 1)
-			after = jobs[n++].partition_id;
-		if (n == 0)
-			break;
-		for (int i = 0; i < n; i++) {
-			struct obj_put *o = &puts[i];
-
-			obj_put_init(u, o, jobs[i].bucket, jobs[i].key, jobs[i].json,
-			             jobs[i].json_len);
-			o->commit = true;
-			/* The catalog first: a reader that sees the record finds the
-			 * table (and its new columns) registered. */
-			if (o->t != NULL && u->catalog != NULL &&
-			    catalog_sync_partition(u->catalog, sp, jobs[i].partition_id, &o->e) !=
-			        0) {
-				o->t = NULL;
-				o->rc = -1;
-				o->tried = true;
-			}
-		}
-		put_objects(puts, n, nthreads);
-		for (int i = 0; i < n; i++) {
-			struct commit_outcome *oc = &out[nout];
-
-			if (!puts[i].tried)
-				continue;
-			nout++;
-			oc->partition_id = jobs[i].partition_id;
-			oc->key = jobs[i].key;
-			oc->written = puts[i].rc == 0;
-			if (puts[i].rc == 0)
-				continue;
-			oc->permanent = puts[i].e.code != IERR_TRANSIENT ||
-			                jobs[i].attempts + 1 >= u->max_attempts;
-			oc->next_at = now_ms() + backoff_ms(u, jobs[i].attempts + 1);
-			oc->msg = puts[i].e.msg;
-		}
-		recorded = spool_commits_record(sp, out, nout, &e) == 0;
-		for (int i = 0; i < nout && recorded; i++) {
-			const struct commit_job *job = NULL;
-
-			for (int j = 0; j < n && job == NULL; j++)
-				if (jobs[j].partition_id == out[i].partition_id)
-					job = &jobs[j];
-			if (out[i].written)
-				log_event(LOG_INFO, "commit record written", "bucket", job->bucket,
-				          "key", job->key, "table", job->table, "run", job->run_id,
-				          NULL);
-			else
-				log_event(
-				    out[i].permanent ? LOG_ERROR : LOG_WARNING,
-				    out[i].permanent
-				        ? "commit record failed (replay with `ingesta replay`)"
-				        : "commit record not written yet, will retry",
-				    "key", job->key, "error", out[i].msg, NULL);
-		}
-		if (!recorded)
-			log_event(LOG_WARNING, "commit records written but not recorded", "error",
-			          e.msg, NULL);
-		for (int i = 0; i < n; i++)
-			free(jobs[i].json);
-		if (!recorded) {
-			free(jobs);
-			free(puts);
-			free(out);
-			return true;
-		}
-		if (rc < 0 || n < OBJ_BATCH)
-			break;
+	if (!ingesta_stop_requested) {
+		rc = claim_commits(u, sp, now, &after, jobs, &b[0]);
+		if (b[0].n > 0)
+			batch_start(&b[0], nthreads);
 	}
-	if (rc < 0)
-		log_event(LOG_WARNING, "commit records", "error", e.msg, NULL);
+	while (b[cur].n > 0) {
+		int nxt = cur ^ 1;
+		struct commit_job *cj = jobs + cur * OBJ_BATCH, *nj = jobs + nxt * OBJ_BATCH;
+
+		b[nxt].n = 0;
+		if (rc >= 0 && b[cur].n == OBJ_BATCH && !ingesta_stop_requested)
+			rc = claim_commits(u, sp, now, &after, nj, &b[nxt]);
+		batch_wait(&b[cur]);
+		recorded = record_commits(u, sp, cj, &b[cur]);
+		for (int i = 0; i < b[cur].n; i++)
+			free(cj[i].json);
+		b[cur].n = 0;
+		if (!recorded || ingesta_stop_requested) {
+			for (int i = 0; i < b[nxt].n; i++)
+				free(nj[i].json);
+			b[nxt].n = 0;
+		} else if (b[nxt].n > 0) {
+			batch_start(&b[nxt], nthreads);
+		}
+		cur = nxt;
+	}
 	free(jobs);
-	free(puts);
-	free(out);
+	free(b);
+	if (!recorded)
+		return true;
 	return spool_commits_waiting(sp, NULL) > 0;
 }
 

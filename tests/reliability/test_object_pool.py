@@ -10,7 +10,8 @@ and commit-record PUT ("ingesta_runs/..."):
    exactly 3, never more, so the check does not depend on timing (one at a time,
    the old uploader's way, peaks at 1 and takes HOLD_S a PUT). Every key is PUT
    once; each commit record's PUT starts after its partition's manifest PUT
-   ended; the bucket holds every row once (rel_common.verify).
+   ended; the bucket holds every row once (rel_common.verify). 140 tables: more
+   than two batches of the uploader's 64.
 2. kill: commit-record PUTs are held at the gate until 3 are in flight, the
    uploader is killed with SIGKILL, the held PUTs then reach MinIO (written,
    never recorded); a restarted uploader rewrites each record at the same key
@@ -35,7 +36,9 @@ from s3_fault_proxy import FaultProxy  # noqa: E402
 
 CONCURRENCY = 3
 HOLD_S = 3.0
-TABLES = {f"t{i:02d}": 3 + i for i in range(7)}
+# More than two of the uploader's batches (64 jobs each): the next batch is
+# claimed while one is in flight.
+TABLES = {f"t{i:03d}": 1 + i % 5 for i in range(140)}
 
 
 def kind_of(method, path):
