@@ -450,8 +450,10 @@ static bool record_manifests(struct spool *sp, struct manifest_job *jobs, struct
 		log_event(LOG_WARNING, "manifests written but not recorded", "error", e.msg, NULL);
 		pending = true;
 	} else {
-		for (int i = 0; i < nok; i++)
-			log_event(LOG_INFO, "partition manifest written", "key", keys[i], NULL);
+		for (int i = 0; i < b->n; i++)
+			if (b->puts[i].tried && b->puts[i].rc == 0)
+				log_event(LOG_INFO, "partition manifest written", "bucket",
+				          jobs[i].bucket, "key", jobs[i].key, NULL);
 	}
 	return pending;
 }
