@@ -407,29 +407,89 @@ static int obj_threads(const struct uploader *u)
 	return n < 1 ? 1 : n;
 }
 
-/* Claim the next batch of manifests (id > *after) into jobs and b. */
-static int claim_manifests(struct uploader *u, struct spool *sp, int64_t *after,
-                           struct manifest_job *jobs, struct obj_batch *b)
-{
-	struct ierr e;
-	int n = 0;
+/* What manifests and commit records share: two batches, one in flight while
+ * the other is claimed. */
+struct obj_flow {
+	struct uploader *u;
+	struct spool *sp;
+	struct obj_batch b[2];
+	/* Fill b[slot] with the next jobs: how many, -1 after a spool error. */
+	int (*claim)(struct obj_flow *f, int slot);
+	/* Record b[slot]'s outcomes; false: claim and start no more. */
+	bool (*record)(struct obj_flow *f, int slot);
+	/* Free b[slot]'s jobs. */
+	void (*release)(struct obj_flow *f, int slot);
+};
 
-	while (n < OBJ_BATCH && spool_next_manifest_after(sp, *after, &jobs[n], &e) == 1) {
-		*after = jobs[n].partition_id;
-		obj_put_init(u, &b->puts[n], jobs[n].bucket, jobs[n].key, jobs[n].json,
-		             strlen(jobs[n].json));
-		n++;
+/* Claim batch k+1 while batch k is in flight, then record k and start k+1.
+ * Ends with a batch that is not full (nothing more is due), at a stop
+ * request, or when record() says so. */
+static void obj_flow_run(struct obj_flow *f)
+{
+	int nthreads = obj_threads(f->u), cur = 0;
+	bool more = false;
+
+	f->b[0].n = f->b[1].n = 0;
+	if (!ingesta_stop_requested) {
+		more = f->claim(f, 0) == OBJ_BATCH;
+		if (f->b[0].n > 0)
+			batch_start(&f->b[0], nthreads);
 	}
-	b->n = n;
-	return n;
+	while (f->b[cur].n > 0) {
+		int nxt = cur ^ 1;
+		bool go;
+
+		if (more && !ingesta_stop_requested)
+			more = f->claim(f, nxt) == OBJ_BATCH;
+		batch_wait(&f->b[cur]);
+		go = f->record(f, cur) && !ingesta_stop_requested;
+		f->release(f, cur);
+		f->b[cur].n = 0;
+		if (!go) {
+			f->release(f, nxt);
+			f->b[nxt].n = 0;
+		} else if (f->b[nxt].n > 0) {
+			batch_start(&f->b[nxt], nthreads);
+		}
+		cur = nxt;
+	}
 }
 
-/* Record a finished batch of manifests; true when one is not written. */
-static bool record_manifests(struct spool *sp, struct manifest_job *jobs, struct obj_batch *b)
+struct manifest_flow {
+	struct obj_flow f; /* first: the callbacks cast back */
+	struct manifest_job jobs[2][OBJ_BATCH];
+	int64_t after;
+	bool pending;
+};
+
+/* The next batch of manifests (id > after). */
+static int claim_manifests(struct obj_flow *f, int slot)
 {
+	struct manifest_flow *m = (struct manifest_flow *)f;
+	struct manifest_job *jobs = m->jobs[slot];
+	struct obj_batch *b = &f->b[slot];
+	struct ierr e;
+
+	b->n = 0;
+	while (b->n < OBJ_BATCH &&
+	       spool_next_manifest_after(f->sp, m->after, &jobs[b->n], &e) == 1) {
+		m->after = jobs[b->n].partition_id;
+		obj_put_init(f->u, &b->puts[b->n], jobs[b->n].bucket, jobs[b->n].key,
+		             jobs[b->n].json, strlen(jobs[b->n].json));
+		b->n++;
+	}
+	return b->n;
+}
+
+/* A finished batch of manifests, recorded in one transaction. One that is
+ * not written is retried on the next pass and ends this one. */
+static bool record_manifests(struct obj_flow *f, int slot)
+{
+	struct manifest_flow *m = (struct manifest_flow *)f;
+	struct manifest_job *jobs = m->jobs[slot];
+	struct obj_batch *b = &f->b[slot];
 	int64_t ids[OBJ_BATCH];
 	const char *keys[OBJ_BATCH];
-	bool pending = false;
 	struct ierr e;
 	int nok = 0;
 
@@ -439,112 +499,111 @@ static bool record_manifests(struct spool *sp, struct manifest_job *jobs, struct
 		if (b->puts[i].rc != 0) {
 			log_event(LOG_WARNING, "manifest not written yet", "key", jobs[i].key,
 			          "error", b->puts[i].e.msg, NULL);
-			pending = true; /* retried on the next pass */
+			m->pending = true;
 			continue;
 		}
 		FAILPOINT("manifest.before_record");
 		ids[nok] = jobs[i].partition_id;
 		keys[nok++] = jobs[i].key;
 	}
-	if (spool_manifests_written(sp, ids, keys, nok, &e) != 0) {
+	if (spool_manifests_written(f->sp, ids, keys, nok, &e) != 0) {
 		log_event(LOG_WARNING, "manifests written but not recorded", "error", e.msg, NULL);
-		pending = true;
+		m->pending = true;
 	} else {
 		for (int i = 0; i < b->n; i++)
 			if (b->puts[i].tried && b->puts[i].rc == 0)
 				log_event(LOG_INFO, "partition manifest written", "bucket",
 				          jobs[i].bucket, "key", jobs[i].key, NULL);
 	}
-	return pending;
+	return !m->pending;
+}
+
+static void release_manifests(struct obj_flow *f, int slot)
+{
+	struct manifest_flow *m = (struct manifest_flow *)f;
+
+	for (int i = 0; i < f->b[slot].n; i++)
+		free(m->jobs[slot][i].json);
 }
 
 /* Write the manifests of fully uploaded partitions. Returns true when one
  * could not be written (it is retried on the next pass). */
 static bool write_manifests(struct uploader *u, struct spool *sp)
 {
-	struct manifest_job *jobs = calloc(2 * OBJ_BATCH, sizeof(*jobs));
-	struct obj_batch *b = calloc(2, sizeof(*b));
-	int64_t after = 0;
-	bool pending = false;
-	int nthreads = obj_threads(u), cur = 0;
+	struct manifest_flow *m = calloc(1, sizeof(*m));
+	bool pending;
 
-	if (jobs == NULL || b == NULL) {
-		free(jobs);
-		free(b);
+	if (m == NULL)
 		return true;
-	}
-	if (!ingesta_stop_requested && claim_manifests(u, sp, &after, jobs, &b[0]) > 0)
-		batch_start(&b[0], nthreads);
-	while (b[cur].n > 0) {
-		int nxt = cur ^ 1;
-		struct manifest_job *cj = jobs + cur * OBJ_BATCH, *nj = jobs + nxt * OBJ_BATCH;
-
-		b[nxt].n = 0;
-		if (b[cur].n == OBJ_BATCH && !ingesta_stop_requested)
-			claim_manifests(u, sp, &after, nj, &b[nxt]);
-		batch_wait(&b[cur]);
-		pending = record_manifests(sp, cj, &b[cur]) || pending;
-		for (int i = 0; i < b[cur].n; i++)
-			free(cj[i].json);
-		b[cur].n = 0;
-		if (pending || ingesta_stop_requested) {
-			for (int i = 0; i < b[nxt].n; i++)
-				free(nj[i].json);
-			b[nxt].n = 0;
-		} else if (b[nxt].n > 0) {
-			batch_start(&b[nxt], nthreads);
-		}
-		cur = nxt;
-	}
-	free(jobs);
-	free(b);
+	m->f = (struct obj_flow){.u = u,
+	                         .sp = sp,
+	                         .claim = claim_manifests,
+	                         .record = record_manifests,
+	                         .release = release_manifests};
+	obj_flow_run(&m->f);
+	pending = m->pending;
+	free(m);
 	return pending;
 }
 
-/* Claim the next batch of commit records (id > *after, due at now) into jobs
- * and b, each after its catalog sync. -1 when the spool could not be read
- * (the jobs claimed so far are in b). */
-static int claim_commits(struct uploader *u, struct spool *sp, int64_t now, int64_t *after,
-                         struct commit_job *jobs, struct obj_batch *b)
+struct commit_flow {
+	struct obj_flow f; /* first: the callbacks cast back */
+	struct commit_job jobs[2][OBJ_BATCH];
+	int64_t after;
+	int64_t now;
+	bool unrecorded; /* outcomes that could not be recorded */
+};
+
+/* The next batch of due commit records (id > after), each after its catalog
+ * sync. */
+static int claim_commits(struct obj_flow *f, int slot)
 {
+	struct commit_flow *c = (struct commit_flow *)f;
+	struct commit_job *jobs = c->jobs[slot];
+	struct obj_batch *b = &f->b[slot];
 	struct ierr e;
-	int n = 0, rc = 0;
+	int rc = 0;
 
-	while (n < OBJ_BATCH &&
-	       (rc = spool_next_commit_after(sp, now, *after, &jobs[n], &e)) == 1) {
-		struct obj_put *o = &b->puts[n];
+	b->n = 0;
+	while (b->n < OBJ_BATCH &&
+	       (rc = spool_next_commit_after(f->sp, c->now, c->after, &jobs[b->n], &e)) == 1) {
+		struct commit_job *job = &jobs[b->n];
+		struct obj_put *o = &b->puts[b->n++];
 
-		*after = jobs[n].partition_id;
-		obj_put_init(u, o, jobs[n].bucket, jobs[n].key, jobs[n].json, jobs[n].json_len);
+		c->after = job->partition_id;
+		obj_put_init(f->u, o, job->bucket, job->key, job->json, job->json_len);
 		o->commit = true;
 		/* The catalog first: a reader that sees the record finds the table
 		 * (and its new columns) registered. */
-		if (o->t != NULL && u->catalog != NULL &&
-		    catalog_sync_partition(u->catalog, sp, jobs[n].partition_id, &o->e) != 0) {
+		if (o->t != NULL && f->u->catalog != NULL &&
+		    catalog_sync_partition(f->u->catalog, f->sp, job->partition_id, &o->e) != 0) {
 			o->t = NULL;
 			o->rc = -1;
 			o->tried = true;
 		}
-		n++;
 	}
-	b->n = n;
-	if (rc < 0)
+	if (rc < 0) {
 		log_event(LOG_WARNING, "commit records", "error", e.msg, NULL);
-	return rc < 0 ? -1 : n;
+		return -1;
+	}
+	return b->n;
 }
 
-/* Record a finished batch of commit records (written, retry or failed) in
- * one transaction; false when that failed. */
-static bool record_commits(struct uploader *u, struct spool *sp, struct commit_job *jobs,
-                           struct obj_batch *b)
+/* A finished batch of commit records: written, retry with backoff, or
+ * `failed` (permanent, or the last attempt), in one transaction. */
+static bool record_commits(struct obj_flow *f, int slot)
 {
-	struct commit_outcome out[OBJ_BATCH];
-	struct commit_job *of[OBJ_BATCH];
+	struct commit_flow *c = (struct commit_flow *)f;
+	struct commit_job *jobs = c->jobs[slot];
+	struct obj_batch *b = &f->b[slot];
+	struct commit_outcome out[OBJ_BATCH] = {{0}};
+	const struct commit_job *of[OBJ_BATCH];
 	struct ierr e;
 	int nout = 0;
 
 	for (int i = 0; i < b->n; i++) {
 		struct commit_outcome *oc = &out[nout];
+		int attempt = jobs[i].attempts + 1;
 
 		if (!b->puts[i].tried)
 			continue;
@@ -556,13 +615,14 @@ static bool record_commits(struct uploader *u, struct spool *sp, struct commit_j
 		if (oc->written)
 			continue;
 		oc->permanent =
-		    b->puts[i].e.code != IERR_TRANSIENT || jobs[i].attempts + 1 >= u->max_attempts;
-		oc->next_at = now_ms() + backoff_ms(u, jobs[i].attempts + 1);
+		    b->puts[i].e.code != IERR_TRANSIENT || attempt >= f->u->max_attempts;
+		oc->next_at = now_ms() + backoff_ms(f->u, attempt);
 		oc->msg = b->puts[i].e.msg;
 	}
-	if (spool_commits_record(sp, out, nout, &e) != 0) {
+	if (spool_commits_record(f->sp, out, nout, &e) != 0) {
 		log_event(LOG_WARNING, "commit records written but not recorded", "error", e.msg,
 		          NULL);
+		c->unrecorded = true;
 		return false;
 	}
 	for (int i = 0; i < nout; i++) {
@@ -579,54 +639,35 @@ static bool record_commits(struct uploader *u, struct spool *sp, struct commit_j
 	return true;
 }
 
+static void release_commits(struct obj_flow *f, int slot)
+{
+	struct commit_flow *c = (struct commit_flow *)f;
+
+	for (int i = 0; i < f->b[slot].n; i++)
+		free(c->jobs[slot][i].json);
+}
+
 /* Write the commit records of partitions whose manifest is written
  * (spool/commit_log.c). A record that cannot be written is retried with
  * backoff; a permanent error leaves it `failed` for `ingesta replay`.
  * Returns true when records are still waiting. */
 static bool write_commits(struct uploader *u, struct spool *sp)
 {
-	struct commit_job *jobs = calloc(2 * OBJ_BATCH, sizeof(*jobs));
-	struct obj_batch *b = calloc(2, sizeof(*b));
-	int64_t after = 0, now = now_ms();
-	int nthreads = obj_threads(u), cur = 0, rc = 0;
-	bool recorded = true;
+	struct commit_flow *c = calloc(1, sizeof(*c));
+	bool unrecorded;
 
-	if (jobs == NULL || b == NULL) {
-		free(jobs);
-		free(b);
+	if (c == NULL)
 		return true;
-	}
-	if (!ingesta_stop_requested) {
-		rc = claim_commits(u, sp, now, &after, jobs, &b[0]);
-		if (b[0].n > 0)
-			batch_start(&b[0], nthreads);
-	}
-	while (b[cur].n > 0) {
-		int nxt = cur ^ 1;
-		struct commit_job *cj = jobs + cur * OBJ_BATCH, *nj = jobs + nxt * OBJ_BATCH;
-
-		b[nxt].n = 0;
-		if (rc >= 0 && b[cur].n == OBJ_BATCH && !ingesta_stop_requested)
-			rc = claim_commits(u, sp, now, &after, nj, &b[nxt]);
-		batch_wait(&b[cur]);
-		recorded = record_commits(u, sp, cj, &b[cur]);
-		for (int i = 0; i < b[cur].n; i++)
-			free(cj[i].json);
-		b[cur].n = 0;
-		if (!recorded || ingesta_stop_requested) {
-			for (int i = 0; i < b[nxt].n; i++)
-				free(nj[i].json);
-			b[nxt].n = 0;
-		} else if (b[nxt].n > 0) {
-			batch_start(&b[nxt], nthreads);
-		}
-		cur = nxt;
-	}
-	free(jobs);
-	free(b);
-	if (!recorded)
-		return true;
-	return spool_commits_waiting(sp, NULL) > 0;
+	c->f = (struct obj_flow){.u = u,
+	                         .sp = sp,
+	                         .claim = claim_commits,
+	                         .record = record_commits,
+	                         .release = release_commits};
+	c->now = now_ms();
+	obj_flow_run(&c->f);
+	unrecorded = c->unrecorded;
+	free(c);
+	return unrecorded || spool_commits_waiting(sp, NULL) > 0;
 }
 
 /* Sleep until the wake-up file changes or timeout_ms passes (at most 1 s, so
