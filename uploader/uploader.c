@@ -330,7 +330,9 @@ struct obj_put {
 struct obj_batch {
 	struct obj_put puts[OBJ_BATCH];
 	int n;
-	int next; /* the next put to hand out, under lock */
+	int next;           /* the next put to hand out, under lock */
+	bool stop_on_error; /* manifests: a failed PUT ends the batch */
+	bool failed;        /* under lock */
 	pthread_mutex_t lock;
 	pthread_t th[OBJ_THREADS];
 	int started;
@@ -345,20 +347,26 @@ static void *obj_putter(void *p)
 		int i = -1;
 
 		pthread_mutex_lock(&b->lock);
-		if (b->next < b->n && !ingesta_stop_requested)
+		if (b->next < b->n && !ingesta_stop_requested && !b->failed)
 			i = b->next++;
 		pthread_mutex_unlock(&b->lock);
 		if (i < 0)
 			return NULL;
 		o = &b->puts[i];
-		if (o->t == NULL)
-			continue;
-		if (o->commit)
-			FAILPOINT("commit.before_put");
-		o->rc = o->t->ops->put_bytes(o->t, o->key, o->data, o->len, &o->res, &o->e);
-		o->tried = true;
-		if (o->rc == 0 && o->commit)
-			FAILPOINT("commit.after_put");
+		if (o->t != NULL) {
+			if (o->commit)
+				FAILPOINT("commit.before_put");
+			o->rc = o->t->ops->put_bytes(o->t, o->key, o->data, o->len, &o->res, &o->e);
+			o->tried = true;
+			if (o->rc == 0 && o->commit)
+				FAILPOINT("commit.after_put");
+		}
+		if (o->rc != 0 && b->stop_on_error) {
+			/* The rest waits for the next pass (untried, unrecorded). */
+			pthread_mutex_lock(&b->lock);
+			b->failed = true;
+			pthread_mutex_unlock(&b->lock);
+		}
 	}
 }
 
@@ -367,6 +375,7 @@ static void batch_start(struct obj_batch *b, int nthreads)
 {
 	b->next = 0;
 	b->started = 0;
+	b->failed = false;
 	pthread_mutex_init(&b->lock, NULL);
 	if (nthreads > b->n)
 		nthreads = b->n;
@@ -471,6 +480,7 @@ static int claim_manifests(struct obj_flow *f, int slot)
 	struct ierr e;
 
 	b->n = 0;
+	b->stop_on_error = true;
 	while (b->n < OBJ_BATCH &&
 	       spool_next_manifest_after(f->sp, m->after, &jobs[b->n], &e) == 1) {
 		m->after = jobs[b->n].partition_id;
@@ -482,7 +492,9 @@ static int claim_manifests(struct obj_flow *f, int slot)
 }
 
 /* A finished batch of manifests, recorded in one transaction. One that is
- * not written is retried on the next pass and ends this one. */
+ * not written is retried on the next pass and ends this one: the batch's
+ * PUTs not handed out yet wait for that pass (a target that is down costs up
+ * to UPLOAD_CONCURRENCY failed PUTs a pass, not a batch of them). */
 static bool record_manifests(struct obj_flow *f, int slot)
 {
 	struct manifest_flow *m = (struct manifest_flow *)f;

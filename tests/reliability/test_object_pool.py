@@ -16,6 +16,11 @@ and commit-record PUT ("ingesta_runs/..."):
    uploader is killed with SIGKILL, the held PUTs then reach MinIO (written,
    never recorded); a restarted uploader rewrites each record at the same key
    with the same bytes, and the bucket verifies.
+3. a target that refuses manifests (503 for each): a failed manifest PUT ends
+   the pass's manifests (the rest of the batch is not handed out), so a pass
+   costs at most UPLOAD_CONCURRENCY failed PUTs, not a batch of 64; `upload
+   --once` gives up after MAX_ATTEMPTS passes (exit 5), and the next upload,
+   the target back, writes everything.
 """
 import collections
 import json
@@ -65,6 +70,7 @@ class CountingProxy(FaultProxy):
         self.barrier = 0       # hold each PUT until this many of its kind are in flight
         self.gate = None       # a kind held until open_gate()
         self.gate_open = threading.Event()
+        self.fail = None       # a kind answered 503 SlowDown, never forwarded
 
     def open_gate(self):
         self.gate_open.set()
@@ -87,6 +93,11 @@ class CountingProxy(FaultProxy):
                 self.cv.wait(deadline - time.monotonic())
         if self.gate == kind:
             self.gate_open.wait(120)
+        if self.fail == kind:
+            with self.cv:
+                self.inflight[kind] -= 1
+            body = b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>slow</Message></Error>"
+            return 503, "Slow Down", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
         try:
             return super().forward(h, body)
         finally:
@@ -184,6 +195,26 @@ def test():
         check(left == 0, f"{left} commit records not written after the restart")
         print(f"kill: {held} commit-record PUTs held when killed ({recorded} recorded before), "
               f"{len(first)} keys rewritten identically after the restart; {fig}", flush=True)
+
+        # --- 3. manifests refused
+        proxy.puts.clear()
+        proxy.spans.clear()
+        expect_rc(run_ingesta(["collect", "--config", cfg]), 0, "third collect")
+        proxy.fail = "manifest"
+        env = ingesta_env({"MAX_ATTEMPTS": "2", "RETRY_BASE": "0.05"})
+        p = expect_rc(run_ingesta(["upload", "--once", "--config", cfg], env=env, timeout=300), 5,
+                      "upload --once while manifests are refused")
+        tried = sum(v for k, v in proxy.puts.items() if "/_manifest-" in k)
+        check(1 <= tried <= CONCURRENCY * 3,
+              f"{tried} manifest PUTs in 3 passes while the target refuses them, wanted at most "
+              f"{CONCURRENCY * 3} (the first failure ends a pass's manifests)")
+        check("manifest not written yet" in p.stderr, "no 'manifest not written yet' warning")
+        proxy.fail = None
+        expect_rc(run_ingesta(["upload", "--once", "--config", cfg], timeout=300), 0, "upload, target back")
+        fig = verify([spool], bucket, expected)
+        check_spool_clean(spool)
+        print(f"refused: {tried} manifest PUTs in 3 passes (UPLOAD_CONCURRENCY={CONCURRENCY}), exit 5; "
+              f"after the fix {fig}", flush=True)
     finally:
         proxy.open_gate()
         proxy.stop()
