@@ -453,17 +453,7 @@ int spool_next_manifest_after(struct spool *sp, int64_t after_id, struct manifes
 
 int spool_manifest_written(struct spool *sp, int64_t partition_id, const char *key, struct ierr *e)
 {
-	sqlite3_stmt *st = sp_prep(sp,
-	                           "UPDATE partitions SET manifest_state='written', "
-	                           "manifest_key=coalesce(?2, manifest_key) WHERE id=?1",
-	                           e);
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, partition_id);
-	if (key != NULL)
-		sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-	return sp_step_done(sp, st, "manifest written", e);
+	return spool_manifests_written(sp, &partition_id, &key, 1, e);
 }
 
 int spool_manifests_written(struct spool *sp, const int64_t *ids, const char *const *keys, int n,
