@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,9 @@ void failpoint_hit(const char *name)
 {
 	const char *want = getenv("INGESTA_FAILPOINT");
 	const char *logp = getenv("INGESTA_FAILPOINT_LOG");
-	static long skipped;
+	/* Hit from several threads at once (upload workers, the manifest and
+	 * commit-record PUT threads): each hit takes its own number. */
+	static atomic_long skipped;
 
 	if (logp && *logp) {
 		int fd = open(logp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -34,10 +37,9 @@ void failpoint_hit(const char *name)
 	}
 	if (want == NULL || strcmp(want, name) != 0)
 		return;
-	if (getenv("INGESTA_FAILPOINT_SKIP") && skipped < atol(getenv("INGESTA_FAILPOINT_SKIP"))) {
-		skipped++;
+	if (getenv("INGESTA_FAILPOINT_SKIP") &&
+	    atomic_fetch_add(&skipped, 1) < atol(getenv("INGESTA_FAILPOINT_SKIP")))
 		return;
-	}
 	fprintf(stderr, "ingesta: failpoint %s: killing myself\n", name);
 	kill(getpid(), SIGKILL);
 }
