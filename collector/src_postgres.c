@@ -96,7 +96,10 @@ struct source {
 	struct type_ent *types;
 	size_t ntypes, captypes;
 	struct buf sql;
-	struct col_cache cat; /* valid in the current snapshot only (snapshot_reset) */
+	/* Both valid in the current snapshot only (snapshot_reset). */
+	struct col_cache cat;
+	PGresult *probe; /* table_schema's probe of probe_t, for the read that follows */
+	const struct pg_table *probe_t;
 };
 
 static void snapshot_reset(struct source *s)
@@ -105,6 +108,9 @@ static void snapshot_reset(struct source *s)
 	free(s->cat.first);
 	free(s->cat.count);
 	memset(&s->cat, 0, sizeof(s->cat));
+	PQclear(s->probe);
+	s->probe = NULL;
+	s->probe_t = NULL;
 }
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -892,31 +898,44 @@ static int copy_rows(struct source *s, const char *table, const struct plan *p,
 /* The table's SELECT built into s->sql, and its columns without rows: the
  * result of "<select> LIMIT 0" (PQclear it), or NULL with *e. The lock this
  * takes is held until the snapshot ends, so a COPY of the same SELECT later in
- * the run sees the same columns. */
+ * the run sees the same columns. For the same reason, with reuse, the probe
+ * table_schema() just ran on this table in this transaction is returned
+ * instead of a new one; any probe consumes the kept one. */
 static PGresult *probe_table(struct source *s, const char *table, const struct pg_table **tp,
-                             struct ierr *e)
+                             bool reuse, struct ierr *e)
 {
 	struct buf stmt = {0};
+	PGresult *kept = s->probe;
+	const struct pg_table *kept_t = s->probe_t;
 	PGresult *r;
 
+	s->probe = NULL;
+	s->probe_t = NULL;
 	if (s->broken) {
 		fail_msg(s, table, e, "connection unusable after an earlier failure");
-		return NULL;
+		goto drop;
 	}
 	if (!s->listed && load_tables(s, e) != 0)
-		return NULL;
+		goto drop;
 	*tp = find_table(s, table);
 	if (*tp == NULL) {
 		fail_msg(s, table, e, "no such table in POSTGRES_SCHEMAS");
-		return NULL;
+		goto drop;
 	}
 	if (build_select(s, *tp, table, e) != 0)
-		return NULL;
+		goto drop;
+	if (reuse && kept != NULL && kept_t == *tp &&
+	    PQtransactionStatus(s->conn) == PQTRANS_INTRANS)
+		return kept;
+	PQclear(kept);
 	buf_append(&stmt, s->sql.data, s->sql.len);
 	buf_puts(&stmt, " LIMIT 0");
 	r = query(s, buf_cstr(&stmt), 0, NULL, PGRES_TUPLES_OK, table, e);
 	buf_free(&stmt);
 	return r;
+drop:
+	PQclear(kept);
+	return NULL;
 }
 
 /* The rows of `table`, all of them (where NULL) or those of the WHERE clause
@@ -930,7 +949,7 @@ static int read_where(struct source *s, const char *table, const char *where,
 	PGresult *r;
 	int rc = -1;
 
-	r = probe_table(s, table, &t, e);
+	r = probe_table(s, table, &t, true, e);
 	if (r == NULL)
 		goto out;
 	rc = build_plan(s, r, table, &p, e);
@@ -1165,7 +1184,7 @@ out:
 
 /*
  * The columns are those of `SELECT * ... LIMIT 0` (the probe read_table()
- * runs too): its lock is held until the snapshot ends, so they are the
+ * reuses): its lock is held until the snapshot ends, so they are the
  * columns the rows are read with even when the table was altered after the
  * snapshot began. For each, from the snapshot's catalog: the type as
  * format_type() spells it ("numeric(12,2)", "timestamp with time zone",
@@ -1369,7 +1388,7 @@ static int pg_table_schema(struct source *s, const char *table, struct table_sch
 	int n, c0, npk = 0, rc = -1, miss = 1;
 	bool in_tx;
 
-	probe = probe_table(s, table, &t, e);
+	probe = probe_table(s, table, &t, false, e);
 	if (probe == NULL)
 		goto out;
 	n = PQnfields(probe);
@@ -1412,6 +1431,12 @@ static int pg_table_schema(struct source *s, const char *table, struct table_sch
 	for (int i = 0; i < npk; i++) {
 		if (pk[i] != NULL)
 			table_schema_add_pk(out, pk[i]);
+	}
+	/* read_table() of this table reuses the probe (probe_table). */
+	if (in_tx) {
+		s->probe = probe;
+		s->probe_t = t;
+		probe = NULL;
 	}
 	rc = 0;
 out:
