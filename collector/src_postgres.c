@@ -28,7 +28,9 @@
  * memory is bounded by the largest row whatever the table size. Column types
  * come from `SELECT * ... LIMIT 0` in the same transaction; each type OID is
  * mapped once to a pg_text.c converter (non-builtin types, domains and their
- * arrays through pg_type, cached for the run).
+ * arrays through pg_type, cached for the run). A table costs two statements,
+ * the probe and the COPY: table_schema() reads the catalog of many tables in
+ * one query and leaves its probe to the read that follows.
  *
  * SOURCE_QUERY_TIMEOUT is the server's lock_timeout and, plus one second of
  * grace so a lock wait fails with the server's message, an idle timeout: the
