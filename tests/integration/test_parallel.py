@@ -183,41 +183,52 @@ def wait_ledger(count_fn, above, what):
         time.sleep(0.05)
 
 
+def load_and_serial(work, kind, tag, settings, split, count, start, stop):
+    """The two checks every server source gets: 3 connections while a churn
+    load commits transfers (the ledger's sums must hold: one snapshot), then
+    COLLECT_PARALLEL=3, whole tables and key-range chunks, row for row equal
+    to a serial collect. Returns the serial rows."""
+    load = start()
+    try:
+        wait_ledger(count, 50, kind)
+        before = count()
+        p, lines = collect(work, f"{tag}-load", settings, 3, split=split)
+        after = count()
+    finally:
+        stop()
+        load.wait(timeout=60)
+    check(load.returncode == 0, f"{kind}: churn failed: {load.stderr.read()}")
+    check_parallel_log(p, 3, kind, SPLIT)
+    got = check_invariants(lines, kind)
+    check(after > before + 10 and before <= got <= after,
+          f"{kind}: ledger {before} before the collect, {after} after, {got} read: "
+          "the load did not run across the collect")
+    print(f"{kind}: 3 connections under load: ledger {got} rows read "
+          f"({before}..{after} committed around the collect), sums hold")
+
+    _, serial = collect(work, f"{tag}-1", settings, 1)
+    _, par = collect(work, f"{tag}-3", settings, 3)
+    check(serial == par, f"{kind}: COLLECT_PARALLEL=3 rows differ from serial")
+    p, chunked = collect(work, f"{tag}-3s", settings, 3, split=split)
+    check_parallel_log(p, 3, f"{kind} static", SPLIT)
+    check(serial == chunked, f"{kind}: key-range chunks: rows differ from serial")
+    check_invariants(par, f"{kind} static")
+    print(f"{kind}: COLLECT_PARALLEL=3 rows identical to serial, whole tables and "
+          f"tables split in 3 key ranges ({sum(len(v) for v in par.values())} rows, "
+          f"{len(par)} tables)")
+    return serial
+
+
 def test_postgres(work):
     db = "ingesta_par_" + secrets.token_hex(4)
     psql("postgres", f"CREATE DATABASE {db}")
     try:
         psql(db, PG_SCHEMA)
         settings = pg_settings(db)
-        count = lambda: int(psql(db, "SELECT count(*) FROM ledger").strip())  # noqa: E731
-        load = psql_bg(db, "CALL churn()")
-        try:
-            wait_ledger(count, 50, "postgresql")
-            before = count()
-            p, lines = collect(work, "pg-load", settings, 3, split="64K")
-            after = count()
-        finally:
-            psql(db, "UPDATE ctl SET stop = true")
-            load.wait(timeout=60)
-        check(load.returncode == 0, f"churn failed: {load.stderr}")
-        check_parallel_log(p, 3, "postgresql", SPLIT)
-        got = check_invariants(lines, "postgresql")
-        check(after > before + 10 and before <= got <= after,
-              f"postgresql: ledger {before} before the collect, {after} after, {got} read: "
-              "the load did not run across the collect")
-        print(f"postgresql: 3 connections under load: ledger {got} rows read "
-              f"({before}..{after} committed around the collect), sums hold")
-
-        _, serial = collect(work, "pg-1", settings, 1)
-        _, par = collect(work, "pg-3", settings, 3)
-        check(serial == par, "postgresql: COLLECT_PARALLEL=3 rows differ from serial")
-        p, chunked = collect(work, "pg-3s", settings, 3, split="64K")
-        check_parallel_log(p, 3, "postgresql static", SPLIT)
-        check(serial == chunked, "postgresql: key-range chunks: rows differ from serial")
-        check_invariants(par, "postgresql static")
-        print(f"postgresql: COLLECT_PARALLEL=3 rows identical to serial, whole tables and "
-              f"tables split in 3 key ranges ({sum(len(v) for v in par.values())} rows, "
-              f"{len(par)} tables)")
+        load_and_serial(work, "postgresql", "pg", settings, "64K",
+                        count=lambda: int(psql(db, "SELECT count(*) FROM ledger").strip()),
+                        start=lambda: psql_bg(db, "CALL churn()"),
+                        stop=lambda: psql(db, "UPDATE ctl SET stop = true"))
 
         test_pg_sigterm(work, db, settings)
     finally:
@@ -302,34 +313,10 @@ def test_mariadb(work):
     try:
         maria(db, MARIA_SCHEMA)
         settings = maria_settings(db)
-        count = lambda: int(maria(db, "SELECT count(*) FROM ledger").strip())  # noqa: E731
-        load = maria_bg(db, "CALL churn();\n")
-        try:
-            wait_ledger(count, 50, "mariadb")
-            before = count()
-            p, lines = collect(work, "my-load", settings, 3, split="16K")
-            after = count()
-        finally:
-            maria(db, "UPDATE ctl SET stop = 1")
-            load.wait(timeout=60)
-        check(load.returncode == 0, f"churn failed: {load.stderr.read()}")
-        check_parallel_log(p, 3, "mariadb", SPLIT)
-        got = check_invariants(lines, "mariadb")
-        check(after > before + 10 and before <= got <= after,
-              f"mariadb: ledger {before} before the collect, {after} after, {got} read: "
-              "the load did not run across the collect")
-        print(f"mariadb: 3 connections under load: ledger {got} rows read "
-              f"({before}..{after} committed around the collect), sums hold")
-
-        _, serial = collect(work, "my-1", settings, 1)
-        _, par = collect(work, "my-3", settings, 3)
-        check(serial == par, "mariadb: COLLECT_PARALLEL=3 rows differ from serial")
-        p, chunked = collect(work, "my-3s", settings, 3, split="16K")
-        check_parallel_log(p, 3, "mariadb static", SPLIT)
-        check(serial == chunked, "mariadb: key-range chunks: rows differ from serial")
-        print(f"mariadb: COLLECT_PARALLEL=3 rows identical to serial, whole tables and "
-              f"tables split in 3 key ranges ({sum(len(v) for v in par.values())} rows, "
-              f"{len(par)} tables)")
+        serial = load_and_serial(work, "mariadb", "my", settings, "16K",
+                                 count=lambda: int(maria(db, "SELECT count(*) FROM ledger").strip()),
+                                 start=lambda: maria_bg(db, "CALL churn();\n"),
+                                 stop=lambda: maria(db, "UPDATE ctl SET stop = 1"))
 
         # No RELOAD: one connection, said once.
         maria(None, f"CREATE USER '{user}'@'127.0.0.1' IDENTIFIED BY '{pw}';"
