@@ -70,8 +70,8 @@ def main():
     results = {name: [] for name, _ in VARIANTS}
     try:
         for rnd in range(args.rounds):
-            for name, checks in VARIANTS:
-                bucket = f"bench-checks-{rnd}-{len(results[name])}-{abs(hash(name)) % 10**6}"
+            for vi, (name, checks) in enumerate(VARIANTS):
+                bucket = f"bench-checks-{rnd}-{vi}"
                 bench.s3_drop(s3, bucket)
                 s3.create_bucket(Bucket=bucket)
                 cfg = os.path.join(work, "curl.cfg")

@@ -348,9 +348,11 @@ int spool_commit_replay(struct spool *sp, struct ierr *e);
  * Each batch first makes the spool's earlier commits durable (one WAL fsync):
  * a file is never gone while its `uploaded` mark could still be lost. */
 int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e);
+#define SPOOL_RETIRE_MAX 64
 /* RETENTION=0: delete the files of segments just marked uploaded (ids in
- * done[], at most 64) now, in the uploader worker that sent them, the same way. Rows not
- * `uploaded` or already deleted are skipped. Returns files deleted, or -1. */
+ * done[], at most SPOOL_RETIRE_MAX) now, in the uploader worker that sent
+ * them, the same way. Rows not `uploaded` or already deleted are skipped.
+ * Returns files deleted, or -1. */
 int spool_retire_uploaded(struct spool *sp, const struct spool_done *done, int ndone,
                           struct ierr *e);
 

@@ -594,11 +594,11 @@ int spool_apply_retention(struct spool *sp, int64_t retention_ms, struct ierr *e
 int spool_retire_uploaded(struct spool *sp, const struct spool_done *done, int ndone,
                           struct ierr *e)
 {
-	struct retiree due[64];
+	struct retiree due[SPOOL_RETIRE_MAX];
 	sqlite3_stmt *st;
 	int ndue = 0;
 
-	if (ndone > (int)(sizeof(due) / sizeof(due[0])))
+	if (ndone > SPOOL_RETIRE_MAX)
 		return ierr_set(e, IERR_INTERNAL, "spool_retire_uploaded: %d segments at once",
 		                ndone);
 	st = sp_prep(sp,

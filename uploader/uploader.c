@@ -100,11 +100,10 @@ static int64_t backoff_ms(const struct uploader *u, int attempt)
  * WAL fsync (spool_retire_uploaded), so small segments are deleted together,
  * once RETIRE_BYTES of them are waiting. What a worker could not delete, the
  * pass's retention does. */
-#define RETIRE_MAX   64
 #define RETIRE_BYTES (4u * 1024 * 1024)
 
 struct retire_queue {
-	struct spool_done d[RETIRE_MAX];
+	struct spool_done d[SPOOL_RETIRE_MAX];
 	int n;
 	uint64_t bytes;
 };
@@ -135,7 +134,7 @@ static void flush_done(struct uploader *u, struct spool *sp, struct spool_done *
 	} else {
 		FAILPOINT("upload.after_mark_uploaded");
 		for (int i = 0; rq != NULL && i < *ndone; i++) {
-			if (rq->n == RETIRE_MAX)
+			if (rq->n == SPOOL_RETIRE_MAX)
 				retire_flush(sp, rq);
 			rq->d[rq->n++] = done[i];
 			rq->bytes += done[i].bytes;
